@@ -1,0 +1,377 @@
+//! Data-key caches.
+//!
+//! - **Encrypt side**: one data key per (key, context) is reused for new
+//!   messages until it reaches [`CacheConfig::max_age`],
+//!   [`CacheConfig::max_messages`] or [`CacheConfig::max_bytes`], so writes do
+//!   not call the KMS each time. Each reservation is atomic under the cache
+//!   lock: no data key ever seals more than `max_messages` messages.
+//! - **Decrypt side**: unwrapped data keys are kept by (key, wrapped key,
+//!   context), least-recently-used with a time-to-live, so reading many rows
+//!   sealed under one data key costs one KMS call. The context is part of the
+//!   cache key: a hit never skips the KMS's own context check.
+//!
+//! Plaintext data keys are zeroized when evicted or dropped (the last `Arc`
+//! holding one drops it). [`CacheStats`] counts hits, misses and provider calls.
+
+use crate::crypto::aead::AeadKey;
+use crate::crypto::kdf::{DerivedKeys, SALT_LEN};
+use crate::key::DataKey;
+use crate::random::{SecureRandom, fork_generation};
+use crate::{Error, Result, Timestamp};
+use lru::LruCache;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+/// Hard ceiling on messages per (data key, salt): far below the 2^32
+/// random-nonce bound of AES-GCM (collision probability under 2^-36).
+pub const MAX_MESSAGES_CEILING: u64 = 1 << 30;
+
+/// Cache limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Longest time a data key is used to encrypt after it was generated.
+    pub max_age: Duration,
+    /// Most messages one data key encrypts (at most [`MAX_MESSAGES_CEILING`]).
+    pub max_messages: u64,
+    /// Most plaintext bytes one data key encrypts.
+    pub max_bytes: u64,
+    /// Most (key, context) pairs with a live encrypt-side data key.
+    pub encrypt_capacity: usize,
+    /// Most unwrapped data keys kept for decryption.
+    pub decrypt_capacity: usize,
+    /// How long an unwrapped data key is kept for decryption.
+    pub decrypt_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(300),
+            max_messages: 1 << 20,
+            max_bytes: 1 << 36,
+            encrypt_capacity: 1024,
+            decrypt_capacity: 4096,
+            decrypt_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+impl CacheConfig {
+    /// A configuration that never reuses a data key and never caches an
+    /// unwrapped one: every operation calls the provider.
+    pub fn disabled() -> Self {
+        Self {
+            max_age: Duration::ZERO,
+            max_messages: 1,
+            max_bytes: 0,
+            encrypt_capacity: 1,
+            decrypt_capacity: 1,
+            decrypt_ttl: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.max_messages == 0 || self.max_messages > MAX_MESSAGES_CEILING {
+            return Err(Error::Config(format!(
+                "max_messages must be between 1 and {MAX_MESSAGES_CEILING}"
+            )));
+        }
+        if self.encrypt_capacity == 0 || self.decrypt_capacity == 0 {
+            return Err(Error::Config("cache capacities must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A snapshot of cache and provider counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Encryptions that reused a cached data key.
+    pub encrypt_hits: u64,
+    /// Encryptions that needed a new data key.
+    pub encrypt_misses: u64,
+    /// Decryptions that found their data key cached.
+    pub decrypt_hits: u64,
+    /// Decryptions that had to unwrap their data key.
+    pub decrypt_misses: u64,
+    /// Calls to a key provider (generate, unwrap, wrap, rewrap, direct decrypt).
+    /// For a KMS, the number of KMS operations (retries not counted).
+    pub provider_calls: u64,
+    /// Data keys generated.
+    pub data_keys_generated: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) encrypt_hits: AtomicU64,
+    pub(crate) encrypt_misses: AtomicU64,
+    pub(crate) decrypt_hits: AtomicU64,
+    pub(crate) decrypt_misses: AtomicU64,
+    pub(crate) provider_calls: AtomicU64,
+    pub(crate) data_keys_generated: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> CacheStats {
+        CacheStats {
+            encrypt_hits: self.encrypt_hits.load(Ordering::Relaxed),
+            encrypt_misses: self.encrypt_misses.load(Ordering::Relaxed),
+            decrypt_hits: self.decrypt_hits.load(Ordering::Relaxed),
+            decrypt_misses: self.decrypt_misses.load(Ordering::Relaxed),
+            provider_calls: self.provider_calls.load(Ordering::Relaxed),
+            data_keys_generated: self.data_keys_generated.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Everything needed to seal under one data key: the derived AEAD key for one
+/// salt, the precomputed header bytes, and (lazily) the raw-DEK key used by
+/// the JSON compatibility form.
+pub(crate) struct Sealer {
+    pub(crate) dek: DataKey,
+    pub(crate) derived: DerivedKeys,
+    /// magic || version || suite || salt || commitment.
+    pub(crate) prefix: [u8; 69],
+    /// key reference kind || len || ref || len || wrapped DEK.
+    pub(crate) key_section: Vec<u8>,
+    pub(crate) wrapped: Vec<u8>,
+    pub(crate) raw: OnceLock<AeadKey>,
+    fork_gen: u64,
+}
+
+impl Sealer {
+    pub(crate) fn new(
+        dek: DataKey,
+        wrapped: Vec<u8>,
+        key_section: Vec<u8>,
+        rng: &dyn SecureRandom,
+    ) -> Result<Self> {
+        let mut salt = [0u8; SALT_LEN];
+        rng.fill(&mut salt)?;
+        Ok(Self::with_salt(dek, wrapped, key_section, salt))
+    }
+
+    pub(crate) fn with_salt(
+        dek: DataKey,
+        wrapped: Vec<u8>,
+        key_section: Vec<u8>,
+        salt: [u8; SALT_LEN],
+    ) -> Self {
+        let derived = DerivedKeys::derive(dek.dangerous_bytes(), &salt);
+        let prefix = crate::format::fixed_prefix(&salt, &derived.commitment);
+        Self {
+            dek,
+            derived,
+            prefix,
+            key_section,
+            wrapped,
+            raw: OnceLock::new(),
+            fork_gen: fork_generation(),
+        }
+    }
+
+    pub(crate) fn raw_key(&self) -> &AeadKey {
+        self.raw
+            .get_or_init(|| AeadKey::new(self.dek.dangerous_bytes()))
+    }
+
+    /// The same data key under a fresh salt: a new AEAD key and a fresh nonce
+    /// space, without a KMS call. Used in forked children.
+    fn resalted(&self, rng: &dyn SecureRandom) -> Result<Self> {
+        Sealer::new(
+            self.dek.duplicate(),
+            self.wrapped.clone(),
+            self.key_section.clone(),
+            rng,
+        )
+    }
+}
+
+struct EncEntry {
+    sealer: Arc<Sealer>,
+    created: Timestamp,
+    messages: u64,
+    bytes: u64,
+}
+
+/// Encrypt-side cache: (key id, context) -> data key in use.
+pub(crate) struct EncryptCache {
+    config: CacheConfig,
+    map: Mutex<LruCache<Vec<u8>, EncEntry>>,
+}
+
+fn cache_key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(parts.iter().map(|p| p.len() + 4).sum());
+    for p in parts {
+        k.extend_from_slice(&(p.len() as u32).to_be_bytes());
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+fn nz(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a cache lock cannot leave a half-updated entry
+    // that matters for safety (counters only grow), so keep going.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl EncryptCache {
+    pub(crate) fn new(config: CacheConfig) -> Self {
+        let cap = nz(config.encrypt_capacity);
+        Self {
+            config,
+            map: Mutex::new(LruCache::new(cap)),
+        }
+    }
+
+    pub(crate) fn key(key_id: &str, context: &[u8]) -> Vec<u8> {
+        cache_key(&[key_id.as_bytes(), context])
+    }
+
+    /// Reserves one message of `len` bytes on the cached data key, if it is
+    /// still within every limit. Expired or exhausted entries are evicted.
+    pub(crate) fn reserve(
+        &self,
+        key: &[u8],
+        len: usize,
+        now: Timestamp,
+        rng: &dyn SecureRandom,
+    ) -> Result<Option<Arc<Sealer>>> {
+        let mut map = lock(&self.map);
+        let Some(entry) = map.get_mut(key) else {
+            return Ok(None);
+        };
+        let len = len as u64;
+        let usable = now.since(entry.created) < self.config.max_age
+            && entry.messages < self.config.max_messages
+            && entry.bytes.saturating_add(len) <= self.config.max_bytes;
+        if !usable {
+            map.pop(key);
+            return Ok(None);
+        }
+        if entry.sealer.fork_gen != fork_generation() {
+            entry.sealer = Arc::new(entry.sealer.resalted(rng)?);
+        }
+        entry.messages += 1;
+        entry.bytes = entry.bytes.saturating_add(len);
+        Ok(Some(entry.sealer.clone()))
+    }
+
+    /// Caches a freshly generated data key that has just sealed one message of
+    /// `len` bytes. Keys that could not seal a second message are not kept.
+    pub(crate) fn insert(&self, key: Vec<u8>, sealer: Arc<Sealer>, len: usize, now: Timestamp) {
+        let len = len as u64;
+        if self.config.max_messages <= 1
+            || len >= self.config.max_bytes
+            || self.config.max_age.is_zero()
+        {
+            return;
+        }
+        let mut map = lock(&self.map);
+        map.put(
+            key,
+            EncEntry {
+                sealer,
+                created: now,
+                messages: 1,
+                bytes: len,
+            },
+        );
+    }
+
+    pub(crate) fn clear(&self) {
+        lock(&self.map).clear();
+    }
+}
+
+/// An unwrapped data key kept for decryption, with the keys derived from it
+/// for each salt seen (each writer process uses its own salt).
+pub(crate) struct Opener {
+    pub(crate) dek: DataKey,
+    created: Timestamp,
+    derived: Mutex<Vec<([u8; SALT_LEN], Arc<DerivedKeys>)>>,
+    raw: OnceLock<AeadKey>,
+}
+
+/// Salts remembered per data key.
+const SALTS_PER_KEY: usize = 16;
+
+impl Opener {
+    pub(crate) fn new(dek: DataKey, now: Timestamp) -> Self {
+        Self {
+            dek,
+            created: now,
+            derived: Mutex::new(Vec::new()),
+            raw: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn derived_for(&self, salt: &[u8; SALT_LEN]) -> Arc<DerivedKeys> {
+        let mut list = lock(&self.derived);
+        if let Some(pos) = list.iter().position(|(s, _)| s == salt) {
+            return list[pos].1.clone();
+        }
+        let d = Arc::new(DerivedKeys::derive(self.dek.dangerous_bytes(), salt));
+        if list.len() >= SALTS_PER_KEY {
+            list.remove(0);
+        }
+        list.push((*salt, d.clone()));
+        d
+    }
+
+    pub(crate) fn raw_key(&self) -> &AeadKey {
+        self.raw
+            .get_or_init(|| AeadKey::new(self.dek.dangerous_bytes()))
+    }
+}
+
+/// Decrypt-side cache: (key id, wrapped key, context) -> unwrapped data key.
+pub(crate) struct DecryptCache {
+    ttl: Duration,
+    map: Mutex<LruCache<Vec<u8>, Arc<Opener>>>,
+}
+
+impl DecryptCache {
+    pub(crate) fn new(config: &CacheConfig) -> Self {
+        Self {
+            ttl: config.decrypt_ttl,
+            map: Mutex::new(LruCache::new(nz(config.decrypt_capacity))),
+        }
+    }
+
+    pub(crate) fn key(key_id: &str, wrapped: &[u8], context: &[u8]) -> Vec<u8> {
+        cache_key(&[key_id.as_bytes(), wrapped, context])
+    }
+
+    pub(crate) fn get(&self, key: &[u8], now: Timestamp) -> Option<Arc<Opener>> {
+        let mut map = lock(&self.map);
+        let fresh = map.get(key).map(|o| now.since(o.created) < self.ttl)?;
+        if fresh {
+            map.get(key).cloned()
+        } else {
+            map.pop(key);
+            None
+        }
+    }
+
+    pub(crate) fn insert(&self, key: Vec<u8>, opener: Arc<Opener>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        lock(&self.map).put(key, opener);
+    }
+
+    pub(crate) fn clear(&self) {
+        lock(&self.map).clear();
+    }
+}

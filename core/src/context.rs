@@ -1,0 +1,137 @@
+//! The encryption context: a string map bound into the KMS call and the data AEAD.
+
+use crate::error::Malformed;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Largest canonical encoding of a context, in bytes.
+pub const MAX_CONTEXT_BYTES: usize = 16 * 1024;
+
+/// A caller-supplied map of strings that must be given again to decrypt.
+///
+/// It is bound twice: into the KMS call that wraps the data key (AWS
+/// `EncryptionContext`, GCP additional authenticated data, Vault derivation
+/// context), so the KMS itself refuses to unwrap under another tenant's
+/// context; and into the data AEAD's associated data. It is never stored in
+/// the message and never trusted from it.
+///
+/// Keys must be non-empty; the canonical encoding (sorted by key, each string
+/// length-prefixed) is at most [`MAX_CONTEXT_BYTES`].
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct EncryptionContext {
+    map: BTreeMap<String, String>,
+    encoded: Vec<u8>,
+}
+
+impl EncryptionContext {
+    /// The empty context.
+    pub fn empty() -> Self {
+        Self::from_map(BTreeMap::new()).unwrap_or_default()
+    }
+
+    /// Builds a context from key/value pairs. A repeated key keeps the last value.
+    pub fn from_pairs<K, V, I>(pairs: I) -> Result<Self, Malformed>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from_map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    /// Builds a context from a map.
+    pub fn from_map(map: BTreeMap<String, String>) -> Result<Self, Malformed> {
+        if map.len() > usize::from(u16::MAX) {
+            return Err(Malformed::Context("too many entries"));
+        }
+        let mut encoded = Vec::with_capacity(2 + map.len() * 16);
+        encoded.extend_from_slice(&(map.len() as u16).to_be_bytes());
+        for (k, v) in &map {
+            if k.is_empty() {
+                return Err(Malformed::Context("keys must not be empty"));
+            }
+            for s in [k, v] {
+                let len = u16::try_from(s.len())
+                    .map_err(|_| Malformed::Context("an entry is longer than 65535 bytes"))?;
+                encoded.extend_from_slice(&len.to_be_bytes());
+                encoded.extend_from_slice(s.as_bytes());
+            }
+            if encoded.len() > MAX_CONTEXT_BYTES {
+                return Err(Malformed::Context("larger than 16 KiB"));
+            }
+        }
+        Ok(Self { map, encoded })
+    }
+
+    /// The entries, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.map.get(key).map(String::as_str)
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The entries as a map.
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.map
+    }
+
+    /// The canonical encoding: `u16 count`, then for each entry in key order
+    /// `u16 len(key) || key || u16 len(value) || value` (big-endian lengths).
+    pub fn canonical_bytes(&self) -> &[u8] {
+        &self.encoded
+    }
+}
+
+impl fmt::Debug for EncryptionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.map.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_encoding_is_sorted_and_length_prefixed() {
+        let c = EncryptionContext::from_pairs([("b", "2"), ("a", "1")]).unwrap();
+        assert_eq!(
+            c.canonical_bytes(),
+            &[0, 2, 0, 1, b'a', 0, 1, b'1', 0, 1, b'b', 0, 1, b'2']
+        );
+    }
+
+    #[test]
+    fn ambiguous_splits_encode_differently() {
+        let a = EncryptionContext::from_pairs([("ab", "c")]).unwrap();
+        let b = EncryptionContext::from_pairs([("a", "bc")]).unwrap();
+        assert_ne!(a.canonical_bytes(), b.canonical_bytes());
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        assert!(EncryptionContext::from_pairs([("", "x")]).is_err());
+        let big = "x".repeat(MAX_CONTEXT_BYTES);
+        assert!(EncryptionContext::from_pairs([("k", big.as_str())]).is_err());
+        assert!(EncryptionContext::empty().is_empty());
+        assert_eq!(EncryptionContext::empty().canonical_bytes(), &[0, 0]);
+    }
+}

@@ -1,0 +1,900 @@
+//! The engine: keyring + caches + randomness, handing out operations.
+//!
+//! # Calling contract
+//!
+//! An [`Engine`] is built once ([`Engine::builder`]) and shared (it is `Send +
+//! Sync`; every cache is internally locked). Its methods fall into three kinds:
+//!
+//! - **Operations** — [`encrypt`](Engine::encrypt), [`decrypt`](Engine::decrypt),
+//!   [`rewrap`](Engine::rewrap), [`generate_data_key`](Engine::generate_data_key),
+//!   [`unwrap_data_key`](Engine::unwrap_data_key): each returns an
+//!   [`Operation`] to drive as described in [`crate::op`]: `poll(now)`, send
+//!   any request, `handle_response`, until `Done`. A cache hit or a local key
+//!   finishes on the first `poll`.
+//! - **Conveniences for local keys** — [`encrypt_local`](Engine::encrypt_local),
+//!   [`decrypt_local`](Engine::decrypt_local), [`rewrap_local`](Engine::rewrap_local):
+//!   drive the operation with no network; a key that needs one reports
+//!   [`Error::Config`].
+//! - **Introspection** — [`cache_stats`](Engine::cache_stats),
+//!   [`keyring`](Engine::keyring), [`inspect`](Engine::inspect),
+//!   [`clear_caches`](Engine::clear_caches).
+
+use crate::cache::{CacheConfig, CacheStats, Counters, DecryptCache, EncryptCache, Opener, Sealer};
+use crate::compat;
+use crate::context::EncryptionContext;
+use crate::crypto::aead::NONCE_LEN;
+use crate::error::Malformed;
+use crate::format::{self, Detected, Form, KeyRefKind, Message};
+use crate::http::HttpResponse;
+use crate::key::{DataKey, GeneratedKey};
+use crate::keyring::{Keyring, KeyringEntry};
+use crate::op::{BoxOp, Operation, Step, drive, no_network};
+use crate::provider::KeyProvider;
+use crate::random::{SecureRandom, SystemRandom};
+use crate::{Error, Result, Timestamp};
+use lru::LruCache;
+use sha2::{Digest, Sha256};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+/// Engine options beyond the keyring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Cache limits.
+    pub cache: CacheConfig,
+    /// Largest plaintext sealed or opened.
+    pub max_plaintext: usize,
+    /// Read the JSON compatibility envelope (no key commitment). Off by default.
+    pub accept_json: bool,
+    /// Hand values in no dekbox form to the compatibility key's direct decrypt
+    /// (values encrypted by the KMS itself, before envelope encryption). Off by
+    /// default.
+    pub legacy_fallback: bool,
+    /// Keyring label of the key used for JSON envelopes and legacy values;
+    /// `None` means the primary.
+    pub compat_key: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            cache: CacheConfig::default(),
+            max_plaintext: format::DEFAULT_MAX_PLAINTEXT,
+            accept_json: false,
+            legacy_fallback: false,
+            compat_key: None,
+        }
+    }
+}
+
+/// Builds an [`Engine`].
+#[derive(Default)]
+pub struct EngineBuilder {
+    keyring: Option<Keyring>,
+    rng: Option<Arc<dyn SecureRandom>>,
+    options: Options,
+}
+
+impl EngineBuilder {
+    /// Uses a single unlabelled key (headers name it by URI).
+    pub fn key(mut self, provider: impl KeyProvider + 'static) -> Self {
+        self.keyring = Some(Keyring::single(Arc::new(provider)));
+        self
+    }
+
+    /// Uses a single unlabelled key given as a shared provider.
+    pub fn key_arc(mut self, provider: Arc<dyn KeyProvider>) -> Self {
+        self.keyring = Some(Keyring::single(provider));
+        self
+    }
+
+    /// Uses a keyring.
+    pub fn keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
+    /// Replaces the randomness source (tests and known-answer vectors).
+    pub fn rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
+        self.rng = Some(rng);
+        self
+    }
+
+    /// Sets cache limits.
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.options.cache = cache;
+        self
+    }
+
+    /// Sets all options.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Validates and builds.
+    pub fn build(self) -> Result<Engine> {
+        let keyring = self
+            .keyring
+            .ok_or_else(|| Error::Config("an engine needs a key or a keyring".into()))?;
+        self.options.cache.validate()?;
+        if let Some(label) = &self.options.compat_key {
+            if keyring.by_label(label).is_none() {
+                return Err(Error::Config(format!(
+                    "compat_key {label:?} is not in the keyring"
+                )));
+            }
+        }
+        Ok(Engine {
+            enc_cache: EncryptCache::new(self.options.cache.clone()),
+            dec_cache: DecryptCache::new(&self.options.cache),
+            rewrap_cache: Mutex::new(LruCache::new(
+                NonZeroUsize::new(self.options.cache.decrypt_capacity).unwrap_or(NonZeroUsize::MIN),
+            )),
+            keyring,
+            rng: self.rng.unwrap_or_else(|| Arc::new(SystemRandom)),
+            options: self.options,
+            counters: Counters::default(),
+        })
+    }
+}
+
+/// Envelope encryption with caches, over a keyring. See the module docs for
+/// the calling contract.
+pub struct Engine {
+    keyring: Keyring,
+    enc_cache: EncryptCache,
+    dec_cache: DecryptCache,
+    rewrap_cache: Mutex<LruCache<Vec<u8>, Vec<u8>>>,
+    rng: Arc<dyn SecureRandom>,
+    options: Options,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("keyring", &self.keyring)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of a rewrap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rewrapped {
+    /// The message, now naming the primary key (unchanged if it already did).
+    pub message: Vec<u8>,
+    /// Whether the message changed.
+    pub changed: bool,
+}
+
+/// What a sealed value's header says. Contains nothing secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inspection {
+    /// Binary, text or JSON.
+    pub form: Form,
+    /// Format version (0 for JSON envelopes, which have none).
+    pub version: u8,
+    /// Algorithm suite (0 for JSON envelopes).
+    pub suite: u8,
+    /// The key named in the header (`None` for JSON envelopes).
+    pub key_ref: Option<(KeyRefKind, String)>,
+    /// Length of the wrapped data key.
+    pub wrapped_dek_len: usize,
+    /// First 8 bytes of SHA-256 of the wrapped data key, hex: identifies
+    /// messages sharing a data key without revealing anything.
+    pub wrapped_dek_fingerprint: String,
+    /// Plaintext length.
+    pub plaintext_len: usize,
+    /// Whether the format carries a key commitment.
+    pub committing: bool,
+}
+
+impl Engine {
+    /// Starts building an engine.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The keyring.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// The options.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Cache and provider counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.counters.snapshot()
+    }
+
+    /// Drops every cached data key (zeroizing them).
+    pub fn clear_caches(&self) {
+        self.enc_cache.clear();
+        self.dec_cache.clear();
+        lock(&self.rewrap_cache).clear();
+    }
+
+    /// Seals `plaintext` under the primary key, bound to `context` and `aad`.
+    pub fn encrypt<'a>(
+        &'a self,
+        plaintext: &'a [u8],
+        context: &'a EncryptionContext,
+        aad: &'a [u8],
+        form: Form,
+    ) -> EncryptOp<'a> {
+        EncryptOp {
+            engine: self,
+            plaintext,
+            context,
+            aad,
+            form,
+            state: EncState::Start,
+        }
+    }
+
+    /// Opens a sealed value of any accepted form, given the same context and aad.
+    pub fn decrypt<'a>(
+        &'a self,
+        sealed: &'a [u8],
+        context: &'a EncryptionContext,
+        aad: &'a [u8],
+    ) -> DecryptOp<'a> {
+        DecryptOp {
+            engine: self,
+            input: sealed,
+            context,
+            aad,
+            decoded: None,
+            state: DecState::Start,
+        }
+    }
+
+    /// Moves a sealed value to the primary key without re-encrypting its data:
+    /// only the key reference and wrapped data key change. The data key is
+    /// checked against the message's key commitment before it is re-wrapped.
+    pub fn rewrap<'a>(&'a self, sealed: &'a [u8], context: &'a EncryptionContext) -> RewrapOp<'a> {
+        RewrapOp {
+            engine: self,
+            input: sealed,
+            context,
+            decoded: None,
+            state: RwState::Start,
+        }
+    }
+
+    /// A fresh data key under the primary key, for callers who seal data
+    /// themselves. Not cached.
+    pub fn generate_data_key(&self, context: &EncryptionContext) -> BoxOp<'_, GeneratedKey> {
+        Counters::bump(&self.counters.provider_calls);
+        Counters::bump(&self.counters.data_keys_generated);
+        self.keyring
+            .primary()
+            .provider()
+            .generate_data_key(context, &*self.rng)
+    }
+
+    /// Unwraps a data key wrapped by the keyring key `label` (or the primary).
+    pub fn unwrap_data_key(
+        &self,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+        label: Option<&str>,
+    ) -> Result<BoxOp<'_, DataKey>> {
+        let entry = match label {
+            Some(l) => self
+                .keyring
+                .by_label(l)
+                .ok_or_else(|| Error::UnknownKey(l.to_string()))?,
+            None => self.keyring.primary(),
+        };
+        Counters::bump(&self.counters.provider_calls);
+        Ok(entry.provider().unwrap(wrapped, context))
+    }
+
+    /// What a sealed value's header says (no key needed, nothing secret shown).
+    pub fn inspect(&self, sealed: &[u8]) -> Result<Inspection> {
+        inspect(sealed, self.options.max_plaintext)
+    }
+
+    /// [`encrypt`](Self::encrypt) driven with no network.
+    pub fn encrypt_local(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        form: Form,
+        now: Timestamp,
+    ) -> Result<Vec<u8>> {
+        drive(
+            &mut self.encrypt(plaintext, context, aad, form),
+            || now,
+            no_network,
+        )
+    }
+
+    /// [`decrypt`](Self::decrypt) driven with no network.
+    pub fn decrypt_local(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        now: Timestamp,
+    ) -> Result<Vec<u8>> {
+        drive(&mut self.decrypt(sealed, context, aad), || now, no_network)
+    }
+
+    /// [`rewrap`](Self::rewrap) driven with no network.
+    pub fn rewrap_local(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        now: Timestamp,
+    ) -> Result<Rewrapped> {
+        drive(&mut self.rewrap(sealed, context), || now, no_network)
+    }
+
+    fn compat_entry(&self) -> &KeyringEntry {
+        self.options
+            .compat_key
+            .as_deref()
+            .and_then(|l| self.keyring.by_label(l))
+            .unwrap_or_else(|| self.keyring.primary())
+    }
+
+    fn seal_with(
+        &self,
+        sealer: &Sealer,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        form: Form,
+    ) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce)?;
+        if form == Form::Json {
+            let mut body = Vec::with_capacity(plaintext.len() + 16);
+            body.extend_from_slice(plaintext);
+            let tag = sealer.raw_key().seal_in_place(&nonce, aad, &mut body)?;
+            body.extend_from_slice(&tag);
+            return Ok(compat::encode_json(&sealer.wrapped, &nonce, &body));
+        }
+        let mut out = Vec::with_capacity(
+            format::FIXED_HEADER_LEN + sealer.key_section.len() + plaintext.len() + 16,
+        );
+        out.extend_from_slice(&sealer.prefix);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealer.key_section);
+        let body = out.len();
+        out.extend_from_slice(plaintext);
+        let ad = format::associated_data(
+            &out[..format::FIXED_HEADER_LEN],
+            context.canonical_bytes(),
+            aad,
+        );
+        let tag = sealer
+            .derived
+            .aead
+            .seal_in_place(&nonce, &ad, &mut out[body..])?;
+        out.extend_from_slice(&tag);
+        Ok(match form {
+            Form::Text => format::text::encode(&out),
+            _ => out,
+        })
+    }
+
+    fn open_message(
+        &self,
+        opener: &Opener,
+        msg: &Message<'_>,
+        context: &EncryptionContext,
+        aad: &[u8],
+    ) -> Result<Vec<u8>> {
+        let derived = opener.derived_for(msg.salt);
+        if !derived.commitment_matches(msg.commitment) {
+            return Err(Error::Authentication);
+        }
+        let ad = format::associated_data(msg.fixed_header, context.canonical_bytes(), aad);
+        let mut buf = msg.body.to_vec();
+        derived.aead.open_in_place(msg.nonce, &ad, &mut buf)?;
+        Ok(buf)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Reads a sealed value's header without any key.
+pub fn inspect(sealed: &[u8], max_plaintext: usize) -> Result<Inspection> {
+    let fingerprint = |w: &[u8]| {
+        Sha256::digest(w)[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let from_msg = |m: &Message<'_>, form| Inspection {
+        form,
+        version: format::VERSION_1,
+        suite: m.suite,
+        key_ref: Some((m.key_ref.kind, m.key_ref.name.to_string())),
+        wrapped_dek_len: m.wrapped_dek.len(),
+        wrapped_dek_fingerprint: fingerprint(m.wrapped_dek),
+        plaintext_len: m.plaintext_len(),
+        committing: true,
+    };
+    match format::detect(sealed) {
+        Detected::Binary => Ok(from_msg(
+            &format::parse(sealed, max_plaintext)?,
+            Form::Binary,
+        )),
+        Detected::Text => {
+            let bin = format::text::decode(sealed, max_plaintext)?;
+            Ok(from_msg(&format::parse(&bin, max_plaintext)?, Form::Text))
+        }
+        Detected::Json => {
+            let j = compat::parse_json(sealed, max_plaintext)?;
+            Ok(Inspection {
+                form: Form::Json,
+                version: 0,
+                suite: 0,
+                key_ref: None,
+                wrapped_dek_len: j.wrapped_dek.len(),
+                wrapped_dek_fingerprint: fingerprint(&j.wrapped_dek),
+                plaintext_len: j.ciphertext_and_tag.len().saturating_sub(16),
+                committing: false,
+            })
+        }
+        Detected::Unknown => Err(Malformed::NotDekbox.into()),
+    }
+}
+
+/// A decoded non-binary input, owned by the operation that decoded it.
+enum Decoded {
+    /// Text form decoded to binary.
+    Binary(Vec<u8>),
+    /// JSON envelope.
+    Json(compat::JsonEnvelope),
+}
+
+/// What a dekbox input turned out to be.
+enum Parsed<'m> {
+    Message(Message<'m>, Form),
+    Json(&'m compat::JsonEnvelope),
+}
+
+/// Parses `input` (decoding text/JSON into `decoded` the first time).
+fn parse_input<'m>(
+    engine: &Engine,
+    input: &'m [u8],
+    decoded: &'m mut Option<Decoded>,
+) -> Result<Option<Parsed<'m>>> {
+    let max = engine.options.max_plaintext;
+    if decoded.is_none() {
+        match format::detect(input) {
+            Detected::Binary => {
+                return Ok(Some(Parsed::Message(
+                    format::parse(input, max)?,
+                    Form::Binary,
+                )));
+            }
+            Detected::Text => *decoded = Some(Decoded::Binary(format::text::decode(input, max)?)),
+            Detected::Json => {
+                if !engine.options.accept_json {
+                    return Err(Malformed::Json(
+                        "JSON envelopes are not accepted (enable accept_json to migrate them)",
+                    )
+                    .into());
+                }
+                *decoded = Some(Decoded::Json(compat::parse_json(input, max)?));
+            }
+            Detected::Unknown => return Ok(None),
+        }
+    }
+    match decoded.as_ref() {
+        Some(Decoded::Binary(b)) => Ok(Some(Parsed::Message(format::parse(b, max)?, Form::Text))),
+        Some(Decoded::Json(j)) => Ok(Some(Parsed::Json(j))),
+        None => Ok(None),
+    }
+}
+
+enum EncState<'a> {
+    Start,
+    Generating(BoxOp<'a, GeneratedKey>),
+    Finished,
+}
+
+/// Sealing operation; see [`Engine::encrypt`].
+pub struct EncryptOp<'a> {
+    engine: &'a Engine,
+    plaintext: &'a [u8],
+    context: &'a EncryptionContext,
+    aad: &'a [u8],
+    form: Form,
+    state: EncState<'a>,
+}
+
+impl<'a> Operation for EncryptOp<'a> {
+    type Output = Vec<u8>;
+
+    fn poll(&mut self, now: Timestamp) -> Result<Step<Vec<u8>>> {
+        let e = self.engine;
+        loop {
+            match &mut self.state {
+                EncState::Start => {
+                    if self.plaintext.len() > e.options.max_plaintext {
+                        self.state = EncState::Finished;
+                        return Err(Malformed::TooLarge {
+                            len: self.plaintext.len(),
+                            max: e.options.max_plaintext,
+                        }
+                        .into());
+                    }
+                    let primary = e.keyring.primary();
+                    let key = EncryptCache::key(primary.id(), self.context.canonical_bytes());
+                    if let Some(sealer) =
+                        e.enc_cache
+                            .reserve(&key, self.plaintext.len(), now, &*e.rng)?
+                    {
+                        Counters::bump(&e.counters.encrypt_hits);
+                        self.state = EncState::Finished;
+                        return e
+                            .seal_with(&sealer, self.plaintext, self.context, self.aad, self.form)
+                            .map(Step::Done);
+                    }
+                    Counters::bump(&e.counters.encrypt_misses);
+                    Counters::bump(&e.counters.provider_calls);
+                    Counters::bump(&e.counters.data_keys_generated);
+                    self.state = EncState::Generating(
+                        primary.provider().generate_data_key(self.context, &*e.rng),
+                    );
+                }
+                EncState::Generating(op) => match op.poll(now)? {
+                    Step::Send(req) => return Ok(Step::Send(req)),
+                    Step::Done(gk) => {
+                        self.state = EncState::Finished;
+                        let primary = e.keyring.primary();
+                        let section = format::key_section(primary.key_ref(), &gk.wrapped)?;
+                        let sealer =
+                            Arc::new(Sealer::new(gk.plaintext, gk.wrapped, section, &*e.rng)?);
+                        let out = e.seal_with(
+                            &sealer,
+                            self.plaintext,
+                            self.context,
+                            self.aad,
+                            self.form,
+                        )?;
+                        let key = EncryptCache::key(primary.id(), self.context.canonical_bytes());
+                        e.enc_cache.insert(key, sealer, self.plaintext.len(), now);
+                        return Ok(Step::Done(out));
+                    }
+                },
+                EncState::Finished => {
+                    return Err(Error::ApiMisuse("operation polled after completion"));
+                }
+            }
+        }
+    }
+
+    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        match &mut self.state {
+            EncState::Generating(op) => op.handle_response(response),
+            _ => Err(Error::ApiMisuse("no request outstanding")),
+        }
+    }
+}
+
+enum DecState<'a> {
+    Start,
+    Unwrapping {
+        op: BoxOp<'a, DataKey>,
+        cache_key: Vec<u8>,
+    },
+    Direct(BoxOp<'a, zeroize::Zeroizing<Vec<u8>>>),
+    Finished,
+}
+
+/// Opening operation; see [`Engine::decrypt`].
+pub struct DecryptOp<'a> {
+    engine: &'a Engine,
+    input: &'a [u8],
+    context: &'a EncryptionContext,
+    aad: &'a [u8],
+    decoded: Option<Decoded>,
+    state: DecState<'a>,
+}
+
+impl DecryptOp<'_> {
+    fn open_with(&mut self, opener: &Opener) -> Result<Vec<u8>> {
+        let e = self.engine;
+        match parse_input(e, self.input, &mut self.decoded)? {
+            Some(Parsed::Message(msg, _)) => e.open_message(opener, &msg, self.context, self.aad),
+            Some(Parsed::Json(j)) => {
+                let mut buf = j.ciphertext_and_tag.clone();
+                opener
+                    .raw_key()
+                    .open_in_place(&j.nonce, self.aad, &mut buf)?;
+                Ok(buf)
+            }
+            None => Err(Malformed::NotDekbox.into()),
+        }
+    }
+}
+
+impl<'a> Operation for DecryptOp<'a> {
+    type Output = Vec<u8>;
+
+    fn poll(&mut self, now: Timestamp) -> Result<Step<Vec<u8>>> {
+        let e = self.engine;
+        loop {
+            match &mut self.state {
+                DecState::Start => {
+                    self.state = DecState::Finished;
+                    enum Next<'a> {
+                        Hit(Arc<Opener>),
+                        Unwrap(BoxOp<'a, DataKey>, Vec<u8>),
+                        Direct,
+                    }
+                    let next = match parse_input(e, self.input, &mut self.decoded)? {
+                        None => Next::Direct,
+                        Some(parsed) => {
+                            let (entry, wrapped) = match &parsed {
+                                Parsed::Message(msg, _) => {
+                                    (e.keyring.resolve(msg.key_ref)?, msg.wrapped_dek)
+                                }
+                                Parsed::Json(j) => (e.compat_entry(), j.wrapped_dek.as_slice()),
+                            };
+                            let cache_key = DecryptCache::key(
+                                entry.id(),
+                                wrapped,
+                                self.context.canonical_bytes(),
+                            );
+                            match e.dec_cache.get(&cache_key, now) {
+                                Some(opener) => Next::Hit(opener),
+                                None => Next::Unwrap(
+                                    entry.provider().unwrap(wrapped, self.context),
+                                    cache_key,
+                                ),
+                            }
+                        }
+                    };
+                    match next {
+                        Next::Hit(opener) => {
+                            Counters::bump(&e.counters.decrypt_hits);
+                            return self.open_with(&opener).map(Step::Done);
+                        }
+                        Next::Unwrap(op, cache_key) => {
+                            Counters::bump(&e.counters.decrypt_misses);
+                            Counters::bump(&e.counters.provider_calls);
+                            self.state = DecState::Unwrapping { op, cache_key };
+                        }
+                        Next::Direct => {
+                            if !e.options.legacy_fallback {
+                                return Err(Malformed::NotDekbox.into());
+                            }
+                            Counters::bump(&e.counters.provider_calls);
+                            self.state = DecState::Direct(
+                                e.compat_entry()
+                                    .provider()
+                                    .decrypt_direct(self.input, self.context),
+                            );
+                        }
+                    }
+                }
+                DecState::Unwrapping { op, cache_key } => match op.poll(now)? {
+                    Step::Send(req) => return Ok(Step::Send(req)),
+                    Step::Done(dek) => {
+                        let cache_key = std::mem::take(cache_key);
+                        self.state = DecState::Finished;
+                        let opener = Arc::new(Opener::new(dek, now));
+                        let out = self.open_with(&opener);
+                        // Only keys that opened a message are cached for reuse;
+                        // a key that fails the commitment stays out.
+                        if out.is_ok() {
+                            e.dec_cache.insert(cache_key, opener);
+                        }
+                        return out.map(Step::Done);
+                    }
+                },
+                DecState::Direct(op) => match op.poll(now)? {
+                    Step::Send(req) => return Ok(Step::Send(req)),
+                    Step::Done(pt) => {
+                        self.state = DecState::Finished;
+                        return Ok(Step::Done(pt.to_vec()));
+                    }
+                },
+                DecState::Finished => {
+                    return Err(Error::ApiMisuse("operation polled after completion"));
+                }
+            }
+        }
+    }
+
+    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        match &mut self.state {
+            DecState::Unwrapping { op, .. } => op.handle_response(response),
+            DecState::Direct(op) => op.handle_response(response),
+            _ => Err(Error::ApiMisuse("no request outstanding")),
+        }
+    }
+}
+
+enum RwState<'a> {
+    Start,
+    Unwrapping(BoxOp<'a, DataKey>),
+    Wrapping(BoxOp<'a, Vec<u8>>),
+    Native(BoxOp<'a, Vec<u8>>),
+    Finished,
+}
+
+/// Rewrap operation; see [`Engine::rewrap`].
+pub struct RewrapOp<'a> {
+    engine: &'a Engine,
+    input: &'a [u8],
+    context: &'a EncryptionContext,
+    decoded: Option<Decoded>,
+    state: RwState<'a>,
+}
+
+impl RewrapOp<'_> {
+    fn rewrap_cache_key(&mut self) -> Result<Vec<u8>> {
+        let e = self.engine;
+        let (from, wrapped) = match parse_input(e, self.input, &mut self.decoded)? {
+            Some(Parsed::Message(m, _)) => (
+                e.keyring.resolve(m.key_ref)?.id().to_string(),
+                m.wrapped_dek.to_vec(),
+            ),
+            Some(Parsed::Json(j)) => (e.compat_entry().id().to_string(), j.wrapped_dek.clone()),
+            None => return Err(Malformed::NotDekbox.into()),
+        };
+        Ok(DecryptCache::key(
+            &format!("{from}>{}", e.keyring.primary().id()),
+            &wrapped,
+            self.context.canonical_bytes(),
+        ))
+    }
+
+    /// Rebuilds the input with the primary's key reference and `new_wrapped`.
+    fn finish(&mut self, new_wrapped: &[u8]) -> Result<Rewrapped> {
+        let e = self.engine;
+        let message = match parse_input(e, self.input, &mut self.decoded)? {
+            Some(Parsed::Message(m, form)) => {
+                let section = format::key_section(e.keyring.primary().key_ref(), new_wrapped)?;
+                let bin = format::with_key_section(&m, &section);
+                if form == Form::Text {
+                    format::text::encode(&bin)
+                } else {
+                    bin
+                }
+            }
+            Some(Parsed::Json(j)) => {
+                compat::encode_json(new_wrapped, &j.nonce, &j.ciphertext_and_tag)
+            }
+            None => return Err(Malformed::NotDekbox.into()),
+        };
+        Ok(Rewrapped {
+            message,
+            changed: true,
+        })
+    }
+
+    /// Checks an unwrapped key against the message's commitment.
+    fn check_commitment(&mut self, dek: &DataKey) -> Result<()> {
+        match parse_input(self.engine, self.input, &mut self.decoded)? {
+            Some(Parsed::Message(m, _)) => {
+                let d = crate::crypto::kdf::DerivedKeys::derive(dek.dangerous_bytes(), m.salt);
+                if d.commitment_matches(m.commitment) {
+                    Ok(())
+                } else {
+                    Err(Error::Authentication)
+                }
+            }
+            // JSON envelopes carry no commitment.
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<'a> Operation for RewrapOp<'a> {
+    type Output = Rewrapped;
+
+    fn poll(&mut self, now: Timestamp) -> Result<Step<Rewrapped>> {
+        let e = self.engine;
+        loop {
+            match &mut self.state {
+                RwState::Start => {
+                    self.state = RwState::Finished;
+                    let primary = e.keyring.primary();
+                    let (from, wrapped): (&KeyringEntry, Vec<u8>) =
+                        match parse_input(e, self.input, &mut self.decoded)? {
+                            Some(Parsed::Message(m, _)) => {
+                                (e.keyring.resolve(m.key_ref)?, m.wrapped_dek.to_vec())
+                            }
+                            Some(Parsed::Json(j)) => (e.compat_entry(), j.wrapped_dek.clone()),
+                            None => {
+                                return Err(Malformed::NotDekbox.into());
+                            }
+                        };
+                    let already_current = match parse_input(e, self.input, &mut self.decoded)? {
+                        Some(Parsed::Message(m, _)) => m.key_ref == primary.key_ref(),
+                        _ => false,
+                    };
+                    if already_current {
+                        return Ok(Step::Done(Rewrapped {
+                            message: self.input.to_vec(),
+                            changed: false,
+                        }));
+                    }
+                    let rk = self.rewrap_cache_key()?;
+                    if let Some(w) = lock(&e.rewrap_cache).get(&rk).cloned() {
+                        return self.finish(&w).map(Step::Done);
+                    }
+                    Counters::bump(&e.counters.provider_calls);
+                    if let Some(op) = from.provider().rewrap_native(
+                        &wrapped,
+                        self.context,
+                        primary.provider().as_ref(),
+                    ) {
+                        self.state = RwState::Native(op);
+                        continue;
+                    }
+                    // Reuse a cached unwrapped key if we have one.
+                    let dk = DecryptCache::key(from.id(), &wrapped, self.context.canonical_bytes());
+                    if let Some(opener) = e.dec_cache.get(&dk, now) {
+                        let dek = opener.dek.duplicate();
+                        self.check_commitment(&dek)?;
+                        self.state =
+                            RwState::Wrapping(primary.provider().wrap(&dek, self.context, &*e.rng));
+                        continue;
+                    }
+                    self.state =
+                        RwState::Unwrapping(from.provider().unwrap(&wrapped, self.context));
+                }
+                RwState::Unwrapping(op) => match op.poll(now)? {
+                    Step::Send(req) => return Ok(Step::Send(req)),
+                    Step::Done(dek) => {
+                        self.state = RwState::Finished;
+                        self.check_commitment(&dek)?;
+                        Counters::bump(&e.counters.provider_calls);
+                        self.state = RwState::Wrapping(e.keyring.primary().provider().wrap(
+                            &dek,
+                            self.context,
+                            &*e.rng,
+                        ));
+                    }
+                },
+                RwState::Wrapping(op) | RwState::Native(op) => match op.poll(now)? {
+                    Step::Send(req) => return Ok(Step::Send(req)),
+                    Step::Done(new_wrapped) => {
+                        self.state = RwState::Finished;
+                        let rk = self.rewrap_cache_key()?;
+                        let out = self.finish(&new_wrapped)?;
+                        lock(&e.rewrap_cache).put(rk, new_wrapped);
+                        return Ok(Step::Done(out));
+                    }
+                },
+                RwState::Finished => {
+                    return Err(Error::ApiMisuse("operation polled after completion"));
+                }
+            }
+        }
+    }
+
+    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        match &mut self.state {
+            RwState::Unwrapping(op) => op.handle_response(response),
+            RwState::Wrapping(op) | RwState::Native(op) => op.handle_response(response),
+            _ => Err(Error::ApiMisuse("no request outstanding")),
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Engine>();
+}

@@ -1,0 +1,39 @@
+//! The process environment, injected: environment variables and files.
+//!
+//! The core never reads either itself. `dekbox-transport` supplies the real
+//! operating-system implementation; tests supply [`MapEnvironment`].
+
+use std::collections::HashMap;
+use zeroize::Zeroizing;
+
+/// Where providers look up configuration such as local key files and
+/// environment variables.
+pub trait Environment: Send + Sync {
+    /// The value of an environment variable, if set and valid UTF-8.
+    fn var(&self, name: &str) -> Option<String>;
+
+    /// The contents of a file; the error is a human-readable reason.
+    fn read_file(&self, path: &str) -> Result<Zeroizing<Vec<u8>>, String>;
+}
+
+/// An in-memory environment for tests and embedded use.
+#[derive(Default, Clone, Debug)]
+pub struct MapEnvironment {
+    /// Environment variables.
+    pub vars: HashMap<String, String>,
+    /// Files, by path.
+    pub files: HashMap<String, Vec<u8>>,
+}
+
+impl Environment for MapEnvironment {
+    fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+
+    fn read_file(&self, path: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        self.files
+            .get(path)
+            .map(|b| Zeroizing::new(b.clone()))
+            .ok_or_else(|| "no such file".to_string())
+    }
+}

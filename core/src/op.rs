@@ -1,0 +1,111 @@
+//! The sans-IO operation model.
+//!
+//! Anything that may need a KMS is an [`Operation`]. The caller drives it:
+//!
+//! 1. call [`Operation::poll`] with the current time;
+//! 2. on [`Step::Send`], send the request with any HTTP client and pass the
+//!    answer to [`Operation::handle_response`];
+//! 3. repeat until `poll` returns [`Step::Done`] or an error.
+//!
+//! If `handle_response` returns an error for which [`Error::is_retryable`] is
+//! true (throttling, 5xx), the operation has not advanced: the next `poll`
+//! builds the same request again (re-signed at the new `now`), so the driver
+//! can back off and retry. Any other error is final.
+//!
+//! Operations that need no network (the local provider, a cache hit) return
+//! `Done` from their first `poll`.
+
+use crate::http::{HttpRequest, HttpResponse};
+use crate::{Error, Result, Timestamp};
+
+/// What an operation needs next.
+#[derive(Debug)]
+pub enum Step<T> {
+    /// Send this request and hand the response to [`Operation::handle_response`].
+    Send(HttpRequest),
+    /// Finished with this value.
+    Done(T),
+}
+
+/// A state machine that yields HTTP requests and accepts their responses.
+pub trait Operation: Send {
+    /// What the operation produces.
+    type Output;
+
+    /// Advances the operation: the next request to send, or the result.
+    ///
+    /// After `Done` has been returned, further calls return
+    /// [`Error::ApiMisuse`].
+    fn poll(&mut self, now: Timestamp) -> Result<Step<Self::Output>>;
+
+    /// Feeds the response to the request last returned by [`poll`](Self::poll).
+    fn handle_response(&mut self, response: HttpResponse) -> Result<()>;
+}
+
+/// A boxed operation borrowing from `'a`.
+pub type BoxOp<'a, T> = Box<dyn Operation<Output = T> + 'a>;
+
+/// An operation that is already finished (used by providers that need no I/O).
+pub struct Ready<T>(Option<Result<T>>);
+
+impl<T> Ready<T> {
+    /// Wraps a result.
+    pub fn new(result: Result<T>) -> Self {
+        Ready(Some(result))
+    }
+
+    /// Wraps a result and boxes it.
+    pub fn boxed<'a>(result: Result<T>) -> BoxOp<'a, T>
+    where
+        T: Send + 'a,
+    {
+        Box::new(Ready::new(result))
+    }
+}
+
+impl<T: Send> Operation for Ready<T> {
+    type Output = T;
+
+    fn poll(&mut self, _now: Timestamp) -> Result<Step<T>> {
+        match self.0.take() {
+            Some(r) => r.map(Step::Done),
+            None => Err(Error::ApiMisuse("operation polled after completion")),
+        }
+    }
+
+    fn handle_response(&mut self, _response: HttpResponse) -> Result<()> {
+        Err(Error::ApiMisuse(
+            "response given to an operation that sent no request",
+        ))
+    }
+}
+
+/// Runs an operation to completion with a caller-supplied clock and sender.
+///
+/// This is the simplest possible driver: no retries, no timeouts. The
+/// `dekbox-transport` crate has the production drivers; this one serves tests
+/// and callers whose keys need no network.
+pub fn drive<T>(
+    op: &mut dyn Operation<Output = T>,
+    mut now: impl FnMut() -> Timestamp,
+    mut send: impl FnMut(HttpRequest) -> Result<HttpResponse>,
+) -> Result<T> {
+    loop {
+        match op.poll(now())? {
+            Step::Done(v) => return Ok(v),
+            Step::Send(req) => {
+                let resp = send(req)?;
+                op.handle_response(resp)?;
+            }
+        }
+    }
+}
+
+/// A sender for [`drive`] that refuses every request: for keys that never need
+/// the network (local keys). A provider that does need it reports a
+/// configuration error instead of hanging.
+pub fn no_network(_req: HttpRequest) -> Result<HttpResponse> {
+    Err(Error::Config(
+        "this key needs a network transport; use dekbox-transport to drive it".into(),
+    ))
+}
