@@ -39,6 +39,7 @@ pub mod env;
 pub mod error;
 pub mod format;
 pub mod http;
+pub mod kat;
 pub mod key;
 pub mod keyring;
 pub mod op;

@@ -1,0 +1,162 @@
+//! JSON envelopes, legacy direct-KMS values and kms_encrypted keys.
+
+mod common;
+
+use common::*;
+use dekbox_core::compat::{encode_kms_encrypted_key, parse_kms_encrypted_key};
+use dekbox_core::format::Form;
+use dekbox_core::op::{drive, no_network};
+use dekbox_core::provider::{KeyProvider, LocalProvider};
+use dekbox_core::random::SystemRandom;
+use dekbox_core::{Engine, Error, Malformed, Options};
+
+fn compat_engine(accept_json: bool, legacy_fallback: bool) -> Engine {
+    Engine::builder()
+        .key(LocalProvider::insecure_test_key())
+        .options(Options {
+            accept_json,
+            legacy_fallback,
+            ..Options::default()
+        })
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn json_envelope_round_trip_when_enabled() {
+    let e = compat_engine(true, false);
+    let c = ctx(&[("tenant", "a")]);
+    let j = e.encrypt_local(b"hello", &c, b"", Form::Json, T0).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&j).unwrap();
+    assert!(v["encryptedDek"].is_string() && v["cipherText"].is_string());
+    assert_eq!(e.decrypt_local(&j, &c, b"", T0).unwrap(), b"hello");
+    assert_eq!(
+        e.decrypt_local(&j, &ctx(&[]), b"", T0),
+        Err(Error::Authentication)
+    );
+    let i = e.inspect(&j).unwrap();
+    assert_eq!(i.form, Form::Json);
+    assert!(!i.committing);
+}
+
+#[test]
+fn json_envelope_is_refused_unless_enabled() {
+    let writer = compat_engine(true, false);
+    let c = ctx(&[]);
+    let j = writer
+        .encrypt_local(b"hello", &c, b"", Form::Json, T0)
+        .unwrap();
+    let strict = compat_engine(false, false);
+    assert!(matches!(
+        strict.decrypt_local(&j, &c, b"", T0),
+        Err(Error::Malformed(Malformed::Json(_)))
+    ));
+}
+
+#[test]
+fn hand_written_json_envelope_is_read() {
+    // What a typical hand-written helper does: GenerateDataKey, then
+    // AES-256-GCM with the plaintext DEK, random 12-byte nonce, no aad.
+    use aes_gcm::aead::{Aead, KeyInit};
+    use base64::Engine as _;
+    let p = LocalProvider::insecure_test_key();
+    let c = ctx(&[("app", "billing")]);
+    let mut op = p.generate_data_key(&c, &SystemRandom);
+    let gk = drive(&mut *op, || T0, no_network).unwrap();
+    let cipher = aes_gcm::Aes256Gcm::new(gk.plaintext.dangerous_bytes().into());
+    let nonce = [3u8; 12];
+    let ct = cipher.encrypt((&nonce).into(), &b"card 4242"[..]).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut blob = nonce.to_vec();
+    blob.extend_from_slice(&ct);
+    let json = format!(
+        r#"{{"encryptedDek":"{}","cipherText":"{}"}}"#,
+        b64.encode(&gk.wrapped),
+        b64.encode(&blob)
+    );
+    let e = compat_engine(true, false);
+    assert_eq!(
+        e.decrypt_local(json.as_bytes(), &c, b"", T0).unwrap(),
+        b"card 4242"
+    );
+}
+
+#[test]
+fn json_rewrap_keeps_ciphertext() {
+    let opts = |primary: &str| {
+        Engine::builder()
+            .keyring(keyring(primary))
+            .options(Options {
+                accept_json: true,
+                compat_key: Some("v1".into()),
+                ..Options::default()
+            })
+            .build()
+            .unwrap()
+    };
+    let c = ctx(&[]);
+    let e1 = opts("v1");
+    let j = e1.encrypt_local(b"data", &c, b"", Form::Json, T0).unwrap();
+    let e2 = opts("v2");
+    let r = e2.rewrap_local(&j, &c, T0).unwrap();
+    assert!(r.changed);
+    let old: serde_json::Value = serde_json::from_slice(&j).unwrap();
+    let new: serde_json::Value = serde_json::from_slice(&r.message).unwrap();
+    assert_eq!(old["cipherText"], new["cipherText"]);
+    assert_ne!(old["encryptedDek"], new["encryptedDek"]);
+    // The rewrapped envelope is now under v2, the compatibility key must follow.
+    let e3 = Engine::builder()
+        .keyring(keyring("v2"))
+        .options(Options {
+            accept_json: true,
+            ..Options::default()
+        })
+        .build()
+        .unwrap();
+    assert_eq!(e3.decrypt_local(&r.message, &c, b"", T0).unwrap(), b"data");
+}
+
+#[test]
+fn legacy_direct_values_fall_back_when_enabled() {
+    let p = LocalProvider::insecure_test_key();
+    let c = ctx(&[("tenant", "a")]);
+    let mut op = p.encrypt_direct(b"written before dekbox", &c, &SystemRandom);
+    let legacy = drive(&mut *op, || T0, no_network).unwrap();
+
+    let strict = compat_engine(false, false);
+    assert_eq!(
+        strict.decrypt_local(&legacy, &c, b"", T0),
+        Err(Error::Malformed(Malformed::NotDekbox))
+    );
+    let e = compat_engine(false, true);
+    assert_eq!(
+        e.decrypt_local(&legacy, &c, b"", T0).unwrap(),
+        b"written before dekbox"
+    );
+    assert_eq!(
+        e.decrypt_local(&legacy, &ctx(&[]), b"", T0),
+        Err(Error::Authentication)
+    );
+    // Upgrade on write: re-encrypting produces a committed v1 message.
+    let pt = e.decrypt_local(&legacy, &c, b"", T0).unwrap();
+    let upgraded = e.encrypt_local(&pt, &c, b"", Form::Text, T0).unwrap();
+    assert!(upgraded.starts_with(b"dekbox:v1:"));
+    assert_eq!(e.decrypt_local(&upgraded, &c, b"", T0).unwrap(), pt);
+    // Rewrap refuses legacy values: there is no data key to move.
+    assert!(e.rewrap_local(&legacy, &c, T0).is_err());
+}
+
+#[test]
+fn kms_encrypted_key_values_unwrap() {
+    let e = engine();
+    let c = ctx(&[("model_name", "User"), ("model_id", "42")]);
+    let mut op = e.generate_data_key(&c);
+    let gk = drive(&mut *op, || T0, no_network).unwrap();
+    let stored = encode_kms_encrypted_key(1, &gk.wrapped);
+    assert!(stored.starts_with("v1:"));
+    let parsed = parse_kms_encrypted_key(&stored).unwrap();
+    assert_eq!(parsed.version, 1);
+    let mut op = e.unwrap_data_key(&parsed.wrapped_dek, &c, None).unwrap();
+    let dek = drive(&mut *op, || T0, no_network).unwrap();
+    assert_eq!(dek.dangerous_bytes(), gk.plaintext.dangerous_bytes());
+}

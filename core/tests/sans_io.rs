@@ -1,0 +1,360 @@
+//! The sans-IO flow end to end, with a toy remote provider whose "KMS" is a
+//! closure: requests leave the engine as values, responses come back, retryable
+//! errors leave the operation where it was.
+
+mod common;
+
+use base64::Engine as _;
+use common::*;
+use dekbox_core::context::EncryptionContext;
+use dekbox_core::format::Form;
+use dekbox_core::http::{HttpRequest, HttpResponse, Method};
+use dekbox_core::key::{DataKey, GeneratedKey};
+use dekbox_core::op::{BoxOp, Operation, Step, drive};
+use dekbox_core::provider::{KeyProvider, LocalProvider};
+use dekbox_core::random::SecureRandom;
+use dekbox_core::{Engine, Error, Result, Timestamp};
+use std::sync::{Arc, Mutex};
+use zeroize::Zeroizing;
+
+/// A remote provider speaking a made-up JSON protocol; all crypto happens "at
+/// the server", which the test plays.
+#[derive(Debug)]
+struct Remote;
+
+struct RemoteOp<T> {
+    path: &'static str,
+    body: Vec<u8>,
+    parse: fn(&[u8]) -> Result<T>,
+    sent: bool,
+    result: Option<T>,
+}
+
+impl<T: Send> Operation for RemoteOp<T> {
+    type Output = T;
+    fn poll(&mut self, now: Timestamp) -> Result<Step<T>> {
+        if let Some(v) = self.result.take() {
+            return Ok(Step::Done(v));
+        }
+        self.sent = true;
+        Ok(Step::Send(HttpRequest {
+            method: Method::Post,
+            url: format!("https://kms.test/{}", self.path),
+            headers: vec![("x-date".into(), now.as_unix_millis().to_string())],
+            body: self.body.clone(),
+        }))
+    }
+    fn handle_response(&mut self, r: HttpResponse) -> Result<()> {
+        if !self.sent {
+            return Err(Error::ApiMisuse("no request outstanding"));
+        }
+        match r.status {
+            200 => {
+                self.result = Some((self.parse)(&r.body)?);
+                Ok(())
+            }
+            429 => Err(Error::KmsThrottled("slow down".into())),
+            403 => Err(Error::KmsAccessDenied("no".into())),
+            _ => Err(Error::KmsUnavailable(format!("status {}", r.status))),
+        }
+    }
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+fn body(wrapped: &[u8], ctx: &EncryptionContext) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"blob": b64().encode(wrapped), "ctx": ctx.as_map()}))
+        .unwrap()
+}
+
+fn parse_gen(b: &[u8]) -> Result<GeneratedKey> {
+    let v: serde_json::Value = serde_json::from_slice(b).map_err(|_| Error::ApiMisuse("json"))?;
+    let pt = b64().decode(v["plaintext"].as_str().unwrap()).unwrap();
+    Ok(GeneratedKey {
+        plaintext: DataKey::from_slice(&pt).unwrap(),
+        wrapped: b64().decode(v["blob"].as_str().unwrap()).unwrap(),
+    })
+}
+
+fn parse_key(b: &[u8]) -> Result<DataKey> {
+    let v: serde_json::Value = serde_json::from_slice(b).map_err(|_| Error::ApiMisuse("json"))?;
+    Ok(DataKey::from_slice(&b64().decode(v["plaintext"].as_str().unwrap()).unwrap()).unwrap())
+}
+
+fn parse_blob(b: &[u8]) -> Result<Vec<u8>> {
+    let v: serde_json::Value = serde_json::from_slice(b).map_err(|_| Error::ApiMisuse("json"))?;
+    Ok(b64().decode(v["blob"].as_str().unwrap()).unwrap())
+}
+
+fn parse_pt(b: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    Ok(Zeroizing::new(parse_blob(b)?))
+}
+
+fn op<T: Send + 'static>(
+    path: &'static str,
+    body: Vec<u8>,
+    parse: fn(&[u8]) -> Result<T>,
+) -> BoxOp<'static, T> {
+    Box::new(RemoteOp {
+        path,
+        body,
+        parse,
+        sent: false,
+        result: None,
+    })
+}
+
+impl KeyProvider for Remote {
+    fn uri(&self) -> &str {
+        "remote://test"
+    }
+    fn generate_data_key(
+        &self,
+        c: &EncryptionContext,
+        _: &dyn SecureRandom,
+    ) -> BoxOp<'_, GeneratedKey> {
+        op("generate", body(b"", c), parse_gen)
+    }
+    fn wrap(
+        &self,
+        dek: &DataKey,
+        c: &EncryptionContext,
+        _: &dyn SecureRandom,
+    ) -> BoxOp<'_, Vec<u8>> {
+        op("encrypt", body(dek.dangerous_bytes(), c), parse_blob)
+    }
+    fn unwrap(&self, w: &[u8], c: &EncryptionContext) -> BoxOp<'_, DataKey> {
+        op("decrypt", body(w, c), parse_key)
+    }
+    fn encrypt_direct(
+        &self,
+        p: &[u8],
+        c: &EncryptionContext,
+        _: &dyn SecureRandom,
+    ) -> BoxOp<'_, Vec<u8>> {
+        op("encrypt", body(p, c), parse_blob)
+    }
+    fn decrypt_direct(&self, w: &[u8], c: &EncryptionContext) -> BoxOp<'_, Zeroizing<Vec<u8>>> {
+        op("decrypt", body(w, c), parse_pt)
+    }
+}
+
+/// The "KMS": a local key behind a request log and a failure script.
+struct Server {
+    kek: LocalProvider,
+    log: Mutex<Vec<String>>,
+    fail_next: Mutex<Vec<u16>>,
+}
+
+impl Server {
+    fn handle(&self, req: HttpRequest) -> Result<HttpResponse> {
+        let path = req.url.rsplit('/').next().unwrap().to_string();
+        self.log.lock().unwrap().push(path.clone());
+        if let Some(status) = self.fail_next.lock().unwrap().pop() {
+            return Ok(HttpResponse {
+                status,
+                headers: vec![],
+                body: vec![],
+            });
+        }
+        let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+        let c =
+            EncryptionContext::from_map(serde_json::from_value(v["ctx"].clone()).unwrap()).unwrap();
+        let input = b64().decode(v["blob"].as_str().unwrap()).unwrap();
+        let run = |mut o: BoxOp<'_, Vec<u8>>| drive(&mut *o, || T0, dekbox_core::op::no_network);
+        let reply = match path.as_str() {
+            "generate" => {
+                let dek = DataKey::generate(&dekbox_core::random::SystemRandom)?;
+                let w = run(self.kek.wrap(&dek, &c, &dekbox_core::random::SystemRandom))?;
+                serde_json::json!({"plaintext": b64().encode(dek.dangerous_bytes()), "blob": b64().encode(w)})
+            }
+            "encrypt" => {
+                let w =
+                    run(self
+                        .kek
+                        .encrypt_direct(&input, &c, &dekbox_core::random::SystemRandom))?;
+                serde_json::json!({"blob": b64().encode(w)})
+            }
+            _ => match drive(
+                &mut *self.kek.decrypt_direct(&input, &c),
+                || T0,
+                dekbox_core::op::no_network,
+            ) {
+                Ok(pt) => {
+                    serde_json::json!({"plaintext": b64().encode(&pt[..]), "blob": b64().encode(&pt[..])})
+                }
+                Err(_) => {
+                    return Ok(HttpResponse {
+                        status: 403,
+                        headers: vec![],
+                        body: vec![],
+                    });
+                }
+            },
+        };
+        Ok(HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: serde_json::to_vec(&reply).unwrap(),
+        })
+    }
+}
+
+fn server() -> Arc<Server> {
+    Arc::new(Server {
+        kek: LocalProvider::from_key_bytes("server", &[42; 32]).unwrap(),
+        log: Mutex::new(vec![]),
+        fail_next: Mutex::new(vec![]),
+    })
+}
+
+#[test]
+fn engine_yields_requests_and_caches_their_results() {
+    let s = server();
+    let e = Engine::builder().key(Remote).build().unwrap();
+    let c = ctx(&[("tenant", "a")]);
+    let send = |r| s.handle(r);
+
+    let mut first = e.encrypt(b"one", &c, b"", Form::Binary);
+    let step = first.poll(T0).unwrap();
+    let Step::Send(req) = step else {
+        panic!("a cache miss must ask for a request")
+    };
+    assert_eq!(req.url, "https://kms.test/generate");
+    first.handle_response(s.handle(req).unwrap()).unwrap();
+    let Step::Done(m1) = first.poll(T0).unwrap() else {
+        panic!("expected Done")
+    };
+
+    // A cache hit completes without any request.
+    let mut second = e.encrypt(b"two", &c, b"", Form::Binary);
+    let Step::Done(m2) = second.poll(T0).unwrap() else {
+        panic!("cache hit must not send")
+    };
+    assert!(matches!(second.poll(T0), Err(Error::ApiMisuse(_))));
+
+    assert_eq!(
+        drive(&mut e.decrypt(&m1, &c, b""), || T0, send).unwrap(),
+        b"one"
+    );
+    assert_eq!(
+        drive(&mut e.decrypt(&m2, &c, b""), || T0, send).unwrap(),
+        b"two"
+    );
+    assert_eq!(*s.log.lock().unwrap(), vec!["generate", "decrypt"]);
+}
+
+#[test]
+fn retryable_errors_leave_the_operation_ready_to_resend() {
+    let s = server();
+    let e = Engine::builder().key(Remote).build().unwrap();
+    let c = ctx(&[]);
+    *s.fail_next.lock().unwrap() = vec![503, 429];
+    let mut op = e.encrypt(b"x", &c, b"", Form::Binary);
+    let mut attempts = 0;
+    let mut now = T0;
+    let out = loop {
+        match op.poll(now).unwrap() {
+            Step::Done(v) => break v,
+            Step::Send(req) => {
+                attempts += 1;
+                // Re-built at the new time on every attempt.
+                assert_eq!(
+                    req.header("x-date").unwrap(),
+                    now.as_unix_millis().to_string()
+                );
+                match op.handle_response(s.handle(req).unwrap()) {
+                    Ok(()) => {}
+                    Err(err) => {
+                        assert!(err.is_retryable(), "{err:?}");
+                        now = now.plus(std::time::Duration::from_millis(100));
+                    }
+                }
+            }
+        }
+    };
+    assert_eq!(attempts, 3);
+    assert_eq!(
+        drive(&mut e.decrypt(&out, &c, b""), || now, |r| s.handle(r)).unwrap(),
+        b"x"
+    );
+}
+
+#[test]
+fn final_errors_stop_the_operation_and_kms_refusal_is_authentication() {
+    let s = server();
+    let e = Engine::builder().key(Remote).build().unwrap();
+    let a = ctx(&[("tenant", "a")]);
+    let b = ctx(&[("tenant", "b")]);
+    let m = drive(
+        &mut e.encrypt(b"x", &a, b"", Form::Binary),
+        || T0,
+        |r| s.handle(r),
+    )
+    .unwrap();
+    // The server refuses tenant b's context: access denied, not retryable.
+    let err = drive(&mut e.decrypt(&m, &b, b""), || T0, |r| s.handle(r)).unwrap_err();
+    assert_eq!(err, Error::KmsAccessDenied("no".into()));
+    assert!(!err.is_retryable());
+}
+
+#[test]
+fn rewrap_across_providers_goes_through_both() {
+    let s = server();
+    let c = ctx(&[]);
+    let keyring = |primary: &str| {
+        dekbox_core::keyring::Keyring::builder()
+            .add(
+                "local",
+                Arc::new(LocalProvider::insecure_test_key()) as Arc<dyn KeyProvider>,
+            )
+            .add("remote", Arc::new(Remote))
+            .primary(primary)
+            .build()
+            .unwrap()
+    };
+    let old = Engine::builder().keyring(keyring("local")).build().unwrap();
+    let m = old
+        .encrypt_local(b"move me", &c, b"", Form::Text, T0)
+        .unwrap();
+    let new = Engine::builder()
+        .keyring(keyring("remote"))
+        .build()
+        .unwrap();
+    let r = drive(&mut new.rewrap(&m, &c), || T0, |r| s.handle(r)).unwrap();
+    assert!(r.changed);
+    assert_eq!(
+        *s.log.lock().unwrap(),
+        vec!["encrypt"],
+        "local unwrap, remote wrap"
+    );
+    assert_eq!(
+        drive(
+            &mut new.decrypt(&r.message, &c, b""),
+            || T0,
+            |r| s.handle(r)
+        )
+        .unwrap(),
+        b"move me"
+    );
+}
+
+#[test]
+fn local_keys_never_touch_the_network() {
+    let e = engine();
+    let c = ctx(&[]);
+    let m = drive(
+        &mut e.encrypt(b"x", &c, b"", Form::Binary),
+        || T0,
+        |_| panic!("no request expected"),
+    )
+    .unwrap();
+    drive(
+        &mut e.decrypt(&m, &c, b""),
+        || T0,
+        |_| panic!("no request expected"),
+    )
+    .unwrap();
+}
