@@ -1,1 +1,319 @@
-fn main() {}
+//! `dekbox`: envelope encryption from the command line.
+
+mod demo;
+mod io;
+mod keys;
+mod progress;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dekbox_core::{EncryptionContext, Error, Form, Rewrapped};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "dekbox",
+    version,
+    about = "Envelope encryption: data sealed locally under cached data keys, data keys wrapped by your KMS",
+    after_help = "Keys are named by URI: local:///path/to/key, local://env/VAR, insecure-test-key.\n\
+                  Start with `dekbox demo`, or `dekbox keygen -o dev.key` then `--key local://./dev.key`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a new random 256-bit local key (mode 0600) and print its URI.
+    Keygen {
+        /// Where to write the key.
+        #[arg(short, long, default_value = "dekbox.key")]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Seal data.
+    Encrypt {
+        #[command(flatten)]
+        keys: keys::KeyArgs,
+        #[command(flatten)]
+        bind: BindArgs,
+        #[command(flatten)]
+        io: io::IoArgs,
+        /// Output form.
+        #[arg(long, value_enum, default_value_t = OutForm::Text)]
+        format: OutForm,
+    },
+    /// Open sealed data (binary, text, or JSON envelopes with --accept-json).
+    Decrypt {
+        #[command(flatten)]
+        keys: keys::KeyArgs,
+        #[command(flatten)]
+        bind: BindArgs,
+        #[command(flatten)]
+        io: io::IoArgs,
+    },
+    /// Move sealed data to the keyring's primary key without re-encrypting it.
+    Rewrap {
+        #[command(flatten)]
+        keys: keys::KeyArgs,
+        /// Encryption context entries the data was sealed with.
+        #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
+        context: Vec<(String, String)>,
+        #[command(flatten)]
+        io: io::IoArgs,
+        /// Rewrap these files in place (each holds one sealed value), atomically.
+        #[arg(long = "in-place", value_name = "FILE", num_args = 1.., conflicts_with_all = ["input", "output", "lines"])]
+        in_place: Vec<PathBuf>,
+    },
+    /// Show a sealed value's header: form, version, key, sizes. Never secrets.
+    Inspect {
+        /// Input file (default: standard input).
+        #[arg(short = 'i', long = "in")]
+        input: Option<PathBuf>,
+    },
+    /// Run the main job on a throwaway local key: two tenants, a rotation, cache counters.
+    Demo {
+        /// How many records to seal.
+        #[arg(long, default_value_t = 1000)]
+        records: usize,
+    },
+}
+
+#[derive(Args)]
+struct BindArgs {
+    /// Encryption context entry, repeatable. Bound into the key wrap and the data.
+    #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    context: Vec<(String, String)>,
+    /// Associated data (UTF-8), bound into the data only (e.g. table/row id).
+    #[arg(long, conflicts_with = "aad_hex")]
+    aad: Option<String>,
+    /// Associated data as hex.
+    #[arg(long)]
+    aad_hex: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutForm {
+    /// `dekbox:v1:` + base64url: safe for text columns, shells and JSON.
+    Text,
+    /// The compact binary message.
+    Binary,
+    /// The compatibility JSON envelope (no key commitment; for old readers only).
+    Json,
+}
+
+impl From<OutForm> for Form {
+    fn from(f: OutForm) -> Form {
+        match f {
+            OutForm::Text => Form::Text,
+            OutForm::Binary => Form::Binary,
+            OutForm::Json => Form::Json,
+        }
+    }
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+impl BindArgs {
+    fn context(&self) -> Result<EncryptionContext, Error> {
+        context_of(&self.context)
+    }
+
+    fn aad(&self) -> Result<Vec<u8>, Error> {
+        match (&self.aad, &self.aad_hex) {
+            (Some(s), _) => Ok(s.as_bytes().to_vec()),
+            (None, Some(h)) => {
+                decode_hex(h).ok_or_else(|| Error::Config("--aad-hex is not valid hex".into()))
+            }
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+}
+
+fn context_of(pairs: &[(String, String)]) -> Result<EncryptionContext, Error> {
+    Ok(EncryptionContext::from_pairs(pairs.iter().cloned())?)
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("dekbox: {e}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// Exit codes: 1 other, 2 usage (clap), 3 authentication, 4 malformed, 5 KMS, 6 configuration.
+fn exit_code(e: &CliError) -> u8 {
+    match e {
+        CliError::Dekbox(Error::Authentication) => 3,
+        CliError::Dekbox(Error::Malformed(_)) => 4,
+        CliError::Dekbox(Error::Config(_) | Error::UnknownKey(_)) => 6,
+        CliError::Dekbox(e) if e.code().starts_with("KMS") || e.code().starts_with("KEY") => 5,
+        _ => 1,
+    }
+}
+
+/// Errors the CLI reports.
+#[derive(Debug)]
+pub enum CliError {
+    /// From dekbox.
+    Dekbox(Error),
+    /// From the file system.
+    Io(String),
+}
+
+impl std::error::Error for CliError {}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Dekbox(e) => write!(f, "{e}"),
+            CliError::Io(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<Error> for CliError {
+    fn from(e: Error) -> Self {
+        CliError::Dekbox(e)
+    }
+}
+
+impl From<dekbox_core::Malformed> for CliError {
+    fn from(e: dekbox_core::Malformed) -> Self {
+        CliError::Dekbox(e.into())
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Keygen { out, force } => {
+            let uri = keys::keygen(&out, force)?;
+            eprintln!("wrote a new 256-bit key to {} (mode 0600)", out.display());
+            println!("{uri}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Encrypt {
+            keys,
+            bind,
+            io,
+            format,
+        } => {
+            let engine = keys.engine()?;
+            let (context, aad, form) = (bind.context()?, bind.aad()?, Form::from(format));
+            io.transform(
+                engine.options().max_plaintext,
+                |input| {
+                    Ok(engine.encrypt_local(
+                        input,
+                        &context,
+                        &aad,
+                        form,
+                        dekbox_transport::system_now(),
+                    )?)
+                },
+                matches!(format, OutForm::Binary),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Decrypt { keys, bind, io } => {
+            let engine = keys.engine()?;
+            let (context, aad) = (bind.context()?, bind.aad()?);
+            let max_in = engine
+                .options()
+                .max_plaintext
+                .saturating_mul(2)
+                .saturating_add(1 << 16);
+            io.transform(
+                max_in,
+                |input| {
+                    Ok(engine.decrypt_local(
+                        input,
+                        &context,
+                        &aad,
+                        dekbox_transport::system_now(),
+                    )?)
+                },
+                true,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rewrap {
+            keys,
+            context,
+            io,
+            in_place,
+        } => {
+            let engine = keys.engine()?;
+            let context = context_of(&context)?;
+            let max_in = engine
+                .options()
+                .max_plaintext
+                .saturating_mul(2)
+                .saturating_add(1 << 16);
+            let rewrap = |input: &[u8]| -> Result<Rewrapped, CliError> {
+                Ok(engine.rewrap_local(input, &context, dekbox_transport::system_now())?)
+            };
+            if !in_place.is_empty() {
+                return io::rewrap_files(&in_place, max_in, rewrap);
+            }
+            io.transform(max_in, |input| Ok(rewrap(input)?.message), true)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { input } => {
+            let data = io::read_input(input.as_deref(), 1 << 30)?;
+            let i = dekbox_core::Engine::builder()
+                .key(dekbox_core::provider::LocalProvider::insecure_test_key())
+                .build()?
+                .inspect(&data)?;
+            let (kind, name) = match &i.key_ref {
+                Some((k, n)) => (format!("{k:?}").to_lowercase(), n.clone()),
+                None => ("none".into(), "(JSON envelopes name no key)".into()),
+            };
+            println!("form:            {:?}", i.form);
+            println!("version:         {}", i.version);
+            println!("suite:           {:#04x}", i.suite);
+            println!(
+                "key ({kind}):{:pad$}{name}",
+                "",
+                pad = 12usize.saturating_sub(kind.len())
+            );
+            println!(
+                "wrapped DEK:     {} bytes, fingerprint {}",
+                i.wrapped_dek_len, i.wrapped_dek_fingerprint
+            );
+            println!("plaintext:       {} bytes", i.plaintext_len);
+            println!(
+                "key commitment:  {}",
+                if i.committing {
+                    "yes"
+                } else {
+                    "no (compatibility form)"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { records } => demo::run(records),
+    }
+}

@@ -1,0 +1,362 @@
+//! The `dekbox` binary, run as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn dekbox(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dekbox"));
+    cmd.args(args)
+        .env_remove("DEKBOX_KEY")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run dekbox");
+    if let Some(data) = stdin {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(data).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn keygen(dir: &Path, name: &str) -> String {
+    let path = dir.join(name);
+    let o = dekbox(&["keygen", "-o", path.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).trim().to_string()
+}
+
+#[test]
+fn demo_runs_the_main_job() {
+    let o = dekbox(&["demo"], None);
+    assert!(o.status.success(), "demo failed: {}", stderr(&o));
+    let out = stdout(&o);
+    for expected in [
+        "sealed 1000 records",
+        "opened 1000/1000 records",
+        "tenant globex opening tenant acme's record: refused (authentication failed",
+        "pasted into row 2 (aad customers/2/email): refused",
+        "rewrapped 1000 records to v2",
+        "a keyring holding only v2 opens 1000/1000",
+        "writes: 1000 records -> 2 data keys (2 provider calls; 998 hits, 2 misses)",
+        "reads:  1000 records -> 2 unwraps (998 hits, 2 misses)",
+        "done: every record round-tripped",
+    ] {
+        assert!(
+            out.contains(expected),
+            "demo output lacks {expected:?}:\n{out}"
+        );
+    }
+    let small = dekbox(&["demo", "--records", "10"], None);
+    assert!(stdout(&small).contains("writes: 10 records -> 2 data keys"));
+}
+
+#[test]
+fn keygen_writes_0600_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = keygen(dir.path(), "k");
+    assert!(uri.starts_with("local:///"), "{uri}");
+    let path = dir.path().join("k");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let before = std::fs::read(&path).unwrap();
+    let o = dekbox(&["keygen", "-o", path.to_str().unwrap()], None);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--force"));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "existing key untouched"
+    );
+    let o = dekbox(&["keygen", "-o", path.to_str().unwrap(), "--force"], None);
+    assert!(o.status.success());
+    assert_ne!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn encrypt_decrypt_files_and_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "k");
+    let pt = dir.path().join("pt.bin");
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&pt, &data).unwrap();
+    for format in ["binary", "text"] {
+        let ct = dir.path().join(format!("ct.{format}"));
+        let o = dekbox(
+            &[
+                "encrypt",
+                "--key",
+                &key,
+                "--context",
+                "tenant=a",
+                "--aad",
+                "row-1",
+                "--format",
+                format,
+                "-i",
+                pt.to_str().unwrap(),
+                "-o",
+                ct.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let back = dir.path().join(format!("back.{format}"));
+        let o = dekbox(
+            &[
+                "decrypt",
+                "--key",
+                &key,
+                "--context",
+                "tenant=a",
+                "--aad",
+                "row-1",
+                "-i",
+                ct.to_str().unwrap(),
+                "-o",
+                back.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(std::fs::read(&back).unwrap(), data);
+    }
+    // Through pipes, text form by default.
+    let o = dekbox(&["encrypt", "--key", &key], Some(b"piped secret"));
+    let sealed = stdout(&o);
+    assert!(sealed.starts_with("dekbox:v1:"));
+    let o = dekbox(&["decrypt", "--key", &key], Some(sealed.as_bytes()));
+    assert_eq!(o.stdout, b"piped secret");
+}
+
+#[test]
+fn failures_write_nothing_and_exit_with_their_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "k");
+    let o = dekbox(
+        &["encrypt", "--key", &key, "--context", "tenant=a"],
+        Some(b"x"),
+    );
+    let sealed = o.stdout;
+    let out = dir.path().join("out");
+
+    // Wrong context: exit 3, no output file.
+    let o = dekbox(
+        &[
+            "decrypt",
+            "--key",
+            &key,
+            "--context",
+            "tenant=b",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Some(&sealed),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("authentication failed"));
+    assert!(!out.exists());
+
+    // Truncated: exit 4.
+    let o = dekbox(
+        &["decrypt", "--key", &key, "--context", "tenant=a"],
+        Some(&sealed[..30]),
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+
+    // An existing output file is untouched when decryption fails.
+    std::fs::write(&out, b"precious").unwrap();
+    let o = dekbox(
+        &["decrypt", "--key", &key, "-o", out.to_str().unwrap()],
+        Some(&sealed),
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+
+    // No key: exit 6 with a hint.
+    let o = dekbox(&["encrypt"], Some(b"x"));
+    assert_eq!(o.status.code(), Some(6));
+    assert!(stderr(&o).contains("dekbox keygen"));
+
+    // A different key file is a different URI: the message names a key this
+    // configuration does not have.
+    let other = keygen(dir.path(), "other");
+    let o = dekbox(
+        &["decrypt", "--key", &other, "--context", "tenant=a"],
+        Some(&sealed),
+    );
+    assert_eq!(o.status.code(), Some(6));
+    assert!(stderr(&o).contains("not in this keyring"), "{}", stderr(&o));
+
+    // The same URI holding different key material: authentication failure.
+    let path = key.strip_prefix("local://").unwrap();
+    assert!(
+        dekbox(&["keygen", "-o", path, "--force"], None)
+            .status
+            .success()
+    );
+    let o = dekbox(
+        &["decrypt", "--key", &key, "--context", "tenant=a"],
+        Some(&sealed),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
+
+#[test]
+fn lines_mode_is_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "k");
+    let input = b"alice@example.com\nbob@example.com\ncarol@example.com\n";
+    let o = dekbox(
+        &["encrypt", "--key", &key, "--lines", "--context", "t=1"],
+        Some(input),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sealed = stdout(&o);
+    assert_eq!(sealed.lines().count(), 3);
+    assert!(sealed.lines().all(|l| l.starts_with("dekbox:v1:")));
+    let o = dekbox(
+        &["decrypt", "--key", &key, "--lines", "--context", "t=1"],
+        Some(sealed.as_bytes()),
+    );
+    assert_eq!(o.stdout, input);
+    // One bad line: nothing is written, the line is named.
+    let mut bad = sealed.clone();
+    bad.insert_str(sealed.find('\n').unwrap() + 1, "garbage\n");
+    let out = dir.path().join("plain.txt");
+    let o = dekbox(
+        &[
+            "decrypt",
+            "--key",
+            &key,
+            "--lines",
+            "--context",
+            "t=1",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Some(bad.as_bytes()),
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
+
+#[test]
+fn rewrap_in_place_moves_files_to_the_primary() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = keygen(dir.path(), "v1.key");
+    let v2 = keygen(dir.path(), "v2.key");
+    let kr1 = format!("v1={v1}");
+    let kr2 = format!("v2={v2}");
+    let mut files = vec![];
+    for i in 0..5 {
+        let f = dir.path().join(format!("secret{i}.dbx"));
+        let o = dekbox(
+            &[
+                "encrypt",
+                "--keyring",
+                &kr1,
+                "--context",
+                "env=prod",
+                "--format",
+                "binary",
+                "-o",
+                f.to_str().unwrap(),
+            ],
+            Some(format!("secret {i}").as_bytes()),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        files.push(f);
+    }
+    let corrupt = dir.path().join("corrupt.dbx");
+    std::fs::write(&corrupt, b"not sealed").unwrap();
+    let mut args = vec![
+        "rewrap",
+        "--keyring",
+        &kr1,
+        "--keyring",
+        &kr2,
+        "--primary",
+        "v2",
+        "--context",
+        "env=prod",
+        "--in-place",
+    ];
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.to_str().unwrap().to_string())
+        .collect();
+    args.extend(names.iter().map(String::as_str));
+    args.push(corrupt.to_str().unwrap());
+    let o = dekbox(&args, None);
+    assert_eq!(o.status.code(), Some(1), "one file failed");
+    assert!(
+        stderr(&o).contains("rewrapped 5, already on the primary key 0, failed 1"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&corrupt).unwrap(), b"not sealed");
+    for (i, f) in files.iter().enumerate() {
+        let o = dekbox(&["inspect", "-i", f.to_str().unwrap()], None);
+        assert!(stdout(&o).contains("key (label):"), "{}", stdout(&o));
+        assert!(stdout(&o).contains(" v2"), "{}", stdout(&o));
+        let o = dekbox(
+            &[
+                "decrypt",
+                "--keyring",
+                &kr2,
+                "--context",
+                "env=prod",
+                "-i",
+                f.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(o.stdout, format!("secret {i}").as_bytes());
+    }
+    // Second run: nothing to do.
+    let o = dekbox(&args[..args.len() - 1], None);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("rewrapped 0, already on the primary key 5, failed 0"));
+}
+
+#[test]
+fn inspect_shows_no_secrets() {
+    let o = dekbox(
+        &[
+            "encrypt",
+            "--key",
+            "insecure-test-key",
+            "--context",
+            "tenant=a",
+        ],
+        Some(b"top secret value"),
+    );
+    assert!(stderr(&o).contains("insecure-test-key is public"));
+    let sealed = o.stdout;
+    let o = dekbox(&["inspect"], Some(&sealed));
+    let out = stdout(&o);
+    assert!(out.contains("version:         1"));
+    assert!(out.contains("plaintext:       16 bytes"));
+    assert!(out.contains("key commitment:  yes"));
+    assert!(!out.contains("top secret"));
+}
