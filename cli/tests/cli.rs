@@ -17,7 +17,8 @@ fn dekbox(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = cmd.spawn().expect("run dekbox");
     if let Some(data) = stdin {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(data).unwrap();
+        // The command may exit before reading its input (a usage error).
+        let _ = child.stdin.take().unwrap().write_all(data);
     }
     child.wait_with_output().unwrap()
 }
