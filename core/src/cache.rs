@@ -10,6 +10,10 @@
 //!   sealed under one data key costs one KMS call. The context is part of the
 //!   cache key: a hit never skips the KMS's own context check.
 //!
+//! Lookups hash with foldhash under a per-process random seed. Only keys that
+//! opened a message (or were generated here) are ever inserted, so an attacker
+//! feeding crafted wrapped keys cannot fill a bucket.
+//!
 //! Plaintext data keys are zeroized when evicted or dropped (the last `Arc`
 //! holding one drops it). [`CacheStats`] counts hits, misses and provider calls.
 
@@ -18,6 +22,7 @@ use crate::crypto::kdf::{DerivedKeys, SALT_LEN};
 use crate::key::DataKey;
 use crate::random::{SecureRandom, fork_generation};
 use crate::{Error, Result, Timestamp};
+use foldhash::quality::RandomState;
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -200,19 +205,12 @@ struct EncEntry {
     bytes: u64,
 }
 
-/// Encrypt-side cache: (key id, context) -> data key in use.
+/// Encrypt-side cache: context -> data key in use. An engine's primary key never
+/// changes, so the context alone identifies an entry (lookups borrow the
+/// context's canonical bytes; nothing is allocated on a hit).
 pub(crate) struct EncryptCache {
     config: CacheConfig,
-    map: Mutex<LruCache<Vec<u8>, EncEntry>>,
-}
-
-fn cache_key(parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(parts.iter().map(|p| p.len() + 4).sum());
-    for p in parts {
-        k.extend_from_slice(&(p.len() as u32).to_be_bytes());
-        k.extend_from_slice(p);
-    }
-    k
+    map: Mutex<LruCache<Vec<u8>, EncEntry, RandomState>>,
 }
 
 fn nz(n: usize) -> NonZeroUsize {
@@ -230,12 +228,8 @@ impl EncryptCache {
         let cap = nz(config.encrypt_capacity);
         Self {
             config,
-            map: Mutex::new(LruCache::new(cap)),
+            map: Mutex::new(LruCache::with_hasher(cap, RandomState::default())),
         }
-    }
-
-    pub(crate) fn key(key_id: &str, context: &[u8]) -> Vec<u8> {
-        cache_key(&[key_id.as_bytes(), context])
     }
 
     /// Reserves one message of `len` bytes on the cached data key, if it is
@@ -269,7 +263,7 @@ impl EncryptCache {
 
     /// Caches a freshly generated data key that has just sealed one message of
     /// `len` bytes. Keys that could not seal a second message are not kept.
-    pub(crate) fn insert(&self, key: Vec<u8>, sealer: Arc<Sealer>, len: usize, now: Timestamp) {
+    pub(crate) fn insert(&self, key: &[u8], sealer: Arc<Sealer>, len: usize, now: Timestamp) {
         let len = len as u64;
         if self.config.max_messages <= 1
             || len >= self.config.max_bytes
@@ -279,7 +273,7 @@ impl EncryptCache {
         }
         let mut map = lock(&self.map);
         map.put(
-            key,
+            key.to_vec(),
             EncEntry {
                 sealer,
                 created: now,
@@ -298,6 +292,8 @@ impl EncryptCache {
 /// for each salt seen (each writer process uses its own salt).
 pub(crate) struct Opener {
     pub(crate) dek: DataKey,
+    key_id: String,
+    context: Vec<u8>,
     created: Timestamp,
     derived: Mutex<Vec<([u8; SALT_LEN], Arc<DerivedKeys>)>>,
     raw: OnceLock<AeadKey>,
@@ -305,11 +301,16 @@ pub(crate) struct Opener {
 
 /// Salts remembered per data key.
 const SALTS_PER_KEY: usize = 16;
+/// (key, context) pairs remembered per wrapped key. A wrapped key unwraps under
+/// one context only, so more than one is rare.
+const BINDINGS_PER_WRAPPED_KEY: usize = 4;
 
 impl Opener {
-    pub(crate) fn new(dek: DataKey, now: Timestamp) -> Self {
+    pub(crate) fn new(dek: DataKey, key_id: &str, context: &[u8], now: Timestamp) -> Self {
         Self {
             dek,
+            key_id: key_id.to_string(),
+            context: context.to_vec(),
             created: now,
             derived: Mutex::new(Vec::new()),
             raw: OnceLock::new(),
@@ -333,42 +334,62 @@ impl Opener {
         self.raw
             .get_or_init(|| AeadKey::new(self.dek.dangerous_bytes()))
     }
+
+    fn binds(&self, key_id: &str, context: &[u8]) -> bool {
+        self.key_id == key_id && self.context == context
+    }
 }
 
-/// Decrypt-side cache: (key id, wrapped key, context) -> unwrapped data key.
+/// Decrypt-side cache: wrapped key -> the data key it unwrapped to, for each
+/// (key, context) it was unwrapped under. A hit requires all three to match.
 pub(crate) struct DecryptCache {
     ttl: Duration,
-    map: Mutex<LruCache<Vec<u8>, Arc<Opener>>>,
+    map: Mutex<LruCache<Vec<u8>, Vec<Arc<Opener>>, RandomState>>,
 }
 
 impl DecryptCache {
     pub(crate) fn new(config: &CacheConfig) -> Self {
         Self {
             ttl: config.decrypt_ttl,
-            map: Mutex::new(LruCache::new(nz(config.decrypt_capacity))),
+            map: Mutex::new(LruCache::with_hasher(
+                nz(config.decrypt_capacity),
+                RandomState::default(),
+            )),
         }
     }
 
-    pub(crate) fn key(key_id: &str, wrapped: &[u8], context: &[u8]) -> Vec<u8> {
-        cache_key(&[key_id.as_bytes(), wrapped, context])
-    }
-
-    pub(crate) fn get(&self, key: &[u8], now: Timestamp) -> Option<Arc<Opener>> {
+    pub(crate) fn get(
+        &self,
+        key_id: &str,
+        wrapped: &[u8],
+        context: &[u8],
+        now: Timestamp,
+    ) -> Option<Arc<Opener>> {
         let mut map = lock(&self.map);
-        let fresh = map.get(key).map(|o| now.since(o.created) < self.ttl)?;
-        if fresh {
-            map.get(key).cloned()
-        } else {
-            map.pop(key);
-            None
+        let list = map.get_mut(wrapped)?;
+        let ttl = self.ttl;
+        list.retain(|o| now.since(o.created) < ttl);
+        let found = list.iter().find(|o| o.binds(key_id, context)).cloned();
+        if list.is_empty() {
+            map.pop(wrapped);
         }
+        found
     }
 
-    pub(crate) fn insert(&self, key: Vec<u8>, opener: Arc<Opener>) {
+    pub(crate) fn insert(&self, wrapped: &[u8], opener: Arc<Opener>) {
         if self.ttl.is_zero() {
             return;
         }
-        lock(&self.map).put(key, opener);
+        let mut map = lock(&self.map);
+        if let Some(list) = map.get_mut(wrapped) {
+            list.retain(|o| !o.binds(&opener.key_id, &opener.context));
+            if list.len() >= BINDINGS_PER_WRAPPED_KEY {
+                list.remove(0);
+            }
+            list.push(opener);
+        } else {
+            map.put(wrapped.to_vec(), vec![opener]);
+        }
     }
 
     pub(crate) fn clear(&self) {

@@ -22,7 +22,7 @@
 use crate::cache::{CacheConfig, CacheStats, Counters, DecryptCache, EncryptCache, Opener, Sealer};
 use crate::compat;
 use crate::context::EncryptionContext;
-use crate::crypto::aead::NONCE_LEN;
+use crate::crypto::aead::{NONCE_LEN, TAG_LEN};
 use crate::error::Malformed;
 use crate::format::{self, Detected, Form, KeyRefKind, Message};
 use crate::http::HttpResponse;
@@ -363,24 +363,22 @@ impl Engine {
             body.extend_from_slice(&tag);
             return Ok(compat::encode_json(&sealer.wrapped, &nonce, &body));
         }
-        let mut out = Vec::with_capacity(
-            format::FIXED_HEADER_LEN + sealer.key_section.len() + plaintext.len() + 16,
-        );
+        let body = format::FIXED_HEADER_LEN + sealer.key_section.len();
+        let total = body + plaintext.len() + TAG_LEN;
+        // with_capacity + resize takes malloc's fast path (calloc does not) and
+        // zeroes only the body.
+        let mut out = Vec::with_capacity(total);
         out.extend_from_slice(&sealer.prefix);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealer.key_section);
-        let body = out.len();
-        out.extend_from_slice(plaintext);
-        let ad = format::associated_data(
-            &out[..format::FIXED_HEADER_LEN],
+        out.resize(total, 0);
+        let (header, rest) = out.split_at_mut(body);
+        format::with_associated_data(
+            &header[..format::FIXED_HEADER_LEN],
             context.canonical_bytes(),
             aad,
-        );
-        let tag = sealer
-            .derived
-            .aead
-            .seal_in_place(&nonce, &ad, &mut out[body..])?;
-        out.extend_from_slice(&tag);
+            |ad| sealer.derived.aead.seal_into(&nonce, ad, plaintext, rest),
+        )?;
         Ok(match form {
             Form::Text => format::text::encode(&out),
             _ => out,
@@ -398,10 +396,12 @@ impl Engine {
         if !derived.commitment_matches(msg.commitment) {
             return Err(Error::Authentication);
         }
-        let ad = format::associated_data(msg.fixed_header, context.canonical_bytes(), aad);
-        let mut buf = msg.body.to_vec();
-        derived.aead.open_in_place(msg.nonce, &ad, &mut buf)?;
-        Ok(buf)
+        let mut out = Vec::with_capacity(msg.plaintext_len());
+        out.resize(msg.plaintext_len(), 0);
+        format::with_associated_data(msg.fixed_header, context.canonical_bytes(), aad, |ad| {
+            derived.aead.open_into(msg.nonce, ad, msg.body, &mut out)
+        })?;
+        Ok(out)
     }
 }
 
@@ -421,7 +421,10 @@ pub fn inspect(sealed: &[u8], max_plaintext: usize) -> Result<Inspection> {
         form,
         version: format::VERSION_1,
         suite: m.suite,
-        key_ref: Some((m.key_ref.kind, m.key_ref.name.to_string())),
+        key_ref: Some((
+            m.key_ref_kind,
+            String::from_utf8_lossy(m.key_ref_raw).into_owned(),
+        )),
         wrapped_dek_len: m.wrapped_dek.len(),
         wrapped_dek_fingerprint: fingerprint(m.wrapped_dek),
         plaintext_len: m.plaintext_len(),
@@ -535,10 +538,10 @@ impl<'a> Operation for EncryptOp<'a> {
                         .into());
                     }
                     let primary = e.keyring.primary();
-                    let key = EncryptCache::key(primary.id(), self.context.canonical_bytes());
+                    let key = self.context.canonical_bytes();
                     if let Some(sealer) =
                         e.enc_cache
-                            .reserve(&key, self.plaintext.len(), now, &*e.rng)?
+                            .reserve(key, self.plaintext.len(), now, &*e.rng)?
                     {
                         Counters::bump(&e.counters.encrypt_hits);
                         self.state = EncState::Finished;
@@ -568,8 +571,12 @@ impl<'a> Operation for EncryptOp<'a> {
                             self.aad,
                             self.form,
                         )?;
-                        let key = EncryptCache::key(primary.id(), self.context.canonical_bytes());
-                        e.enc_cache.insert(key, sealer, self.plaintext.len(), now);
+                        e.enc_cache.insert(
+                            self.context.canonical_bytes(),
+                            sealer,
+                            self.plaintext.len(),
+                            now,
+                        );
                         return Ok(Step::Done(out));
                     }
                 },
@@ -592,7 +599,8 @@ enum DecState<'a> {
     Start,
     Unwrapping {
         op: BoxOp<'a, DataKey>,
-        cache_key: Vec<u8>,
+        wrapped: Vec<u8>,
+        key_id: &'a str,
     },
     Direct(BoxOp<'a, zeroize::Zeroizing<Vec<u8>>>),
     Finished,
@@ -612,15 +620,25 @@ impl DecryptOp<'_> {
     fn open_with(&mut self, opener: &Opener) -> Result<Vec<u8>> {
         let e = self.engine;
         match parse_input(e, self.input, &mut self.decoded)? {
-            Some(Parsed::Message(msg, _)) => e.open_message(opener, &msg, self.context, self.aad),
-            Some(Parsed::Json(j)) => {
-                let mut buf = j.ciphertext_and_tag.clone();
-                opener
-                    .raw_key()
-                    .open_in_place(&j.nonce, self.aad, &mut buf)?;
-                Ok(buf)
-            }
+            Some(parsed) => open_parsed(e, opener, &parsed, self.context, self.aad),
             None => Err(Malformed::NotDekbox.into()),
+        }
+    }
+}
+
+fn open_parsed(
+    e: &Engine,
+    opener: &Opener,
+    parsed: &Parsed<'_>,
+    context: &EncryptionContext,
+    aad: &[u8],
+) -> Result<Vec<u8>> {
+    match parsed {
+        Parsed::Message(msg, _) => e.open_message(opener, msg, context, aad),
+        Parsed::Json(j) => {
+            let mut buf = j.ciphertext_and_tag.clone();
+            opener.raw_key().open_in_place(&j.nonce, aad, &mut buf)?;
+            Ok(buf)
         }
     }
 }
@@ -635,42 +653,49 @@ impl<'a> Operation for DecryptOp<'a> {
                 DecState::Start => {
                     self.state = DecState::Finished;
                     enum Next<'a> {
-                        Hit(Arc<Opener>),
-                        Unwrap(BoxOp<'a, DataKey>, Vec<u8>),
+                        Unwrap(BoxOp<'a, DataKey>, Vec<u8>, &'a str),
                         Direct,
                     }
+                    let (context, aad) = (self.context, self.aad);
                     let next = match parse_input(e, self.input, &mut self.decoded)? {
                         None => Next::Direct,
                         Some(parsed) => {
                             let (entry, wrapped) = match &parsed {
-                                Parsed::Message(msg, _) => {
-                                    (e.keyring.resolve(msg.key_ref)?, msg.wrapped_dek)
-                                }
+                                Parsed::Message(msg, _) => (
+                                    e.keyring.resolve_raw(msg.key_ref_kind, msg.key_ref_raw)?,
+                                    msg.wrapped_dek,
+                                ),
                                 Parsed::Json(j) => (e.compat_entry(), j.wrapped_dek.as_slice()),
                             };
-                            let cache_key = DecryptCache::key(
+                            match e.dec_cache.get(
                                 entry.id(),
                                 wrapped,
-                                self.context.canonical_bytes(),
-                            );
-                            match e.dec_cache.get(&cache_key, now) {
-                                Some(opener) => Next::Hit(opener),
+                                context.canonical_bytes(),
+                                now,
+                            ) {
+                                // The common case: open with the message parsed once.
+                                Some(opener) => {
+                                    Counters::bump(&e.counters.decrypt_hits);
+                                    return open_parsed(e, &opener, &parsed, context, aad)
+                                        .map(Step::Done);
+                                }
                                 None => Next::Unwrap(
-                                    entry.provider().unwrap(wrapped, self.context),
-                                    cache_key,
+                                    entry.provider().unwrap(wrapped, context),
+                                    wrapped.to_vec(),
+                                    entry.id(),
                                 ),
                             }
                         }
                     };
                     match next {
-                        Next::Hit(opener) => {
-                            Counters::bump(&e.counters.decrypt_hits);
-                            return self.open_with(&opener).map(Step::Done);
-                        }
-                        Next::Unwrap(op, cache_key) => {
+                        Next::Unwrap(op, wrapped, key_id) => {
                             Counters::bump(&e.counters.decrypt_misses);
                             Counters::bump(&e.counters.provider_calls);
-                            self.state = DecState::Unwrapping { op, cache_key };
+                            self.state = DecState::Unwrapping {
+                                op,
+                                wrapped,
+                                key_id,
+                            };
                         }
                         Next::Direct => {
                             if !e.options.legacy_fallback {
@@ -685,17 +710,26 @@ impl<'a> Operation for DecryptOp<'a> {
                         }
                     }
                 }
-                DecState::Unwrapping { op, cache_key } => match op.poll(now)? {
+                DecState::Unwrapping {
+                    op,
+                    wrapped,
+                    key_id,
+                } => match op.poll(now)? {
                     Step::Send(req) => return Ok(Step::Send(req)),
                     Step::Done(dek) => {
-                        let cache_key = std::mem::take(cache_key);
+                        let wrapped = std::mem::take(wrapped);
+                        let opener = Arc::new(Opener::new(
+                            dek,
+                            key_id,
+                            self.context.canonical_bytes(),
+                            now,
+                        ));
                         self.state = DecState::Finished;
-                        let opener = Arc::new(Opener::new(dek, now));
                         let out = self.open_with(&opener);
                         // Only keys that opened a message are cached for reuse;
                         // a key that fails the commitment stays out.
                         if out.is_ok() {
-                            e.dec_cache.insert(cache_key, opener);
+                            e.dec_cache.insert(&wrapped, opener);
                         }
                         return out.map(Step::Done);
                     }
@@ -745,17 +779,26 @@ impl RewrapOp<'_> {
         let e = self.engine;
         let (from, wrapped) = match parse_input(e, self.input, &mut self.decoded)? {
             Some(Parsed::Message(m, _)) => (
-                e.keyring.resolve(m.key_ref)?.id().to_string(),
+                e.keyring
+                    .resolve_raw(m.key_ref_kind, m.key_ref_raw)?
+                    .id()
+                    .to_string(),
                 m.wrapped_dek.to_vec(),
             ),
             Some(Parsed::Json(j)) => (e.compat_entry().id().to_string(), j.wrapped_dek.clone()),
             None => return Err(Malformed::NotDekbox.into()),
         };
-        Ok(DecryptCache::key(
-            &format!("{from}>{}", e.keyring.primary().id()),
+        let mut k = Vec::new();
+        for part in [
+            from.as_bytes(),
+            e.keyring.primary().id().as_bytes(),
             &wrapped,
             self.context.canonical_bytes(),
-        ))
+        ] {
+            k.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            k.extend_from_slice(part);
+        }
+        Ok(k)
     }
 
     /// Rebuilds the input with the primary's key reference and `new_wrapped`.
@@ -811,16 +854,20 @@ impl<'a> Operation for RewrapOp<'a> {
                     let primary = e.keyring.primary();
                     let (from, wrapped): (&KeyringEntry, Vec<u8>) =
                         match parse_input(e, self.input, &mut self.decoded)? {
-                            Some(Parsed::Message(m, _)) => {
-                                (e.keyring.resolve(m.key_ref)?, m.wrapped_dek.to_vec())
-                            }
+                            Some(Parsed::Message(m, _)) => (
+                                e.keyring.resolve_raw(m.key_ref_kind, m.key_ref_raw)?,
+                                m.wrapped_dek.to_vec(),
+                            ),
                             Some(Parsed::Json(j)) => (e.compat_entry(), j.wrapped_dek.clone()),
                             None => {
                                 return Err(Malformed::NotDekbox.into());
                             }
                         };
                     let already_current = match parse_input(e, self.input, &mut self.decoded)? {
-                        Some(Parsed::Message(m, _)) => m.key_ref == primary.key_ref(),
+                        Some(Parsed::Message(m, _)) => {
+                            let p = primary.key_ref();
+                            m.key_ref_kind == p.kind && m.key_ref_raw == p.name.as_bytes()
+                        }
                         _ => false,
                     };
                     if already_current {
@@ -843,8 +890,10 @@ impl<'a> Operation for RewrapOp<'a> {
                         continue;
                     }
                     // Reuse a cached unwrapped key if we have one.
-                    let dk = DecryptCache::key(from.id(), &wrapped, self.context.canonical_bytes());
-                    if let Some(opener) = e.dec_cache.get(&dk, now) {
+                    if let Some(opener) =
+                        e.dec_cache
+                            .get(from.id(), &wrapped, self.context.canonical_bytes(), now)
+                    {
                         let dek = opener.dek.duplicate();
                         self.check_commitment(&dek)?;
                         self.state =

@@ -37,12 +37,13 @@ pub fn seal_with_parts(
     out.extend_from_slice(&format::key_section(key_ref, wrapped_dek)?);
     let body = out.len();
     out.extend_from_slice(plaintext);
-    let ad = format::associated_data(
-        &out[..format::FIXED_HEADER_LEN],
+    let (header, rest) = out.split_at_mut(body);
+    let tag = format::with_associated_data(
+        &header[..format::FIXED_HEADER_LEN],
         context.canonical_bytes(),
         aad,
-    );
-    let tag = derived.aead.seal_in_place(nonce, &ad, &mut out[body..])?;
+        |ad| derived.aead.seal_in_place(nonce, ad, rest),
+    )?;
     out.extend_from_slice(&tag);
     Ok(match form {
         Form::Text => format::text::encode(&out),
@@ -77,8 +78,9 @@ pub fn open_with_dek(
     if !derived.commitment_matches(msg.commitment) {
         return Err(Error::Authentication);
     }
-    let ad = format::associated_data(msg.fixed_header, context.canonical_bytes(), aad);
     let mut buf = msg.body.to_vec();
-    derived.aead.open_in_place(msg.nonce, &ad, &mut buf)?;
+    format::with_associated_data(msg.fixed_header, context.canonical_bytes(), aad, |ad| {
+        derived.aead.open_in_place(msg.nonce, ad, &mut buf)
+    })?;
     Ok(buf)
 }

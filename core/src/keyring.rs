@@ -95,6 +95,21 @@ impl Keyring {
             .find(|e| e.label.as_deref() == Some(label))
     }
 
+    /// The key a parsed message names, matching the stored bytes directly.
+    pub fn resolve_raw(&self, kind: KeyRefKind, name: &[u8]) -> Result<&KeyringEntry> {
+        let found = match kind {
+            KeyRefKind::Label => self
+                .entries
+                .iter()
+                .find(|e| e.label.as_deref().map(str::as_bytes) == Some(name)),
+            KeyRefKind::Uri => self
+                .entries
+                .iter()
+                .find(|e| e.provider.uri().as_bytes() == name),
+        };
+        found.ok_or_else(|| Error::UnknownKey(String::from_utf8_lossy(name).into_owned()))
+    }
+
     /// The key a message header names, or [`Error::UnknownKey`].
     pub fn resolve(&self, key_ref: KeyRef<'_>) -> Result<&KeyringEntry> {
         let found = match key_ref.kind {

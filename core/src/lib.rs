@@ -29,6 +29,10 @@
 //! ```
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod cache;
 pub mod compat;

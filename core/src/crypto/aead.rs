@@ -32,6 +32,40 @@ impl AeadKey {
         self.inner.seal(nonce, aad, in_out)
     }
 
+    /// Encrypts `plaintext` into `out`, which must be `plaintext.len() + TAG_LEN`
+    /// bytes: ciphertext then tag. One pass over the data (no copy first).
+    pub(crate) fn seal_into(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        if out.len() != plaintext.len() + TAG_LEN {
+            return Err(Error::ApiMisuse("seal output has the wrong length"));
+        }
+        self.inner.seal_into(nonce, aad, plaintext, out)
+    }
+
+    /// Decrypts `ciphertext || tag` into `out` (`ciphertext.len()` bytes). On
+    /// failure `out` is zeroed: no unauthenticated plaintext escapes.
+    pub(crate) fn open_into(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext_and_tag: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        if ciphertext_and_tag.len() < TAG_LEN || out.len() != ciphertext_and_tag.len() - TAG_LEN {
+            return Err(Error::Authentication);
+        }
+        let r = self.inner.open_into(nonce, aad, ciphertext_and_tag, out);
+        if r.is_err() {
+            zeroize::Zeroize::zeroize(out);
+        }
+        r
+    }
+
     /// Decrypts `ciphertext || tag` in place. On success `in_out` is truncated
     /// to the plaintext; on failure it is zeroed and emptied, so no
     /// unauthenticated plaintext escapes.
@@ -110,6 +144,47 @@ mod backend {
                 .map(|_| ())
                 .map_err(|_| Error::Authentication)
         }
+
+        /// `out` is `plaintext.len() + TAG_LEN` bytes.
+        pub(super) fn seal_into(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            plaintext: &[u8],
+            out: &mut [u8],
+        ) -> Result<()> {
+            let (ct, tag) = out.split_at_mut(plaintext.len());
+            self.0
+                .seal_out_of_place_scatter(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::from(aad),
+                    plaintext,
+                    ct,
+                    &[],
+                    tag,
+                )
+                .map_err(|_| Error::ApiMisuse("plaintext exceeds the AES-GCM limit"))
+        }
+
+        /// `input` is `ciphertext || tag`; `out` is `ciphertext.len()` bytes.
+        pub(super) fn open_into(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            input: &[u8],
+            out: &mut [u8],
+        ) -> Result<()> {
+            let (ct, tag) = input.split_at(out.len());
+            self.0
+                .open_separate_gather(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::from(aad),
+                    ct,
+                    tag,
+                    out,
+                )
+                .map_err(|_| Error::Authentication)
+        }
     }
 }
 
@@ -153,6 +228,36 @@ mod backend {
                 .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, ct, &tag)
                 .map_err(|_| Error::Authentication)
         }
+
+        /// `out` is `plaintext.len() + TAG_LEN` bytes.
+        pub(super) fn seal_into(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            plaintext: &[u8],
+            out: &mut [u8],
+        ) -> Result<()> {
+            let (ct, tag_out) = out.split_at_mut(plaintext.len());
+            ct.copy_from_slice(plaintext);
+            let tag = self.seal(nonce, aad, ct)?;
+            tag_out.copy_from_slice(&tag);
+            Ok(())
+        }
+
+        /// `input` is `ciphertext || tag`; `out` is `ciphertext.len()` bytes.
+        pub(super) fn open_into(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            input: &[u8],
+            out: &mut [u8],
+        ) -> Result<()> {
+            let (ct, tag) = input.split_at(out.len());
+            out.copy_from_slice(ct);
+            self.0
+                .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, out, Tag::from_slice(tag))
+                .map_err(|_| Error::Authentication)
+        }
     }
 }
 
@@ -186,6 +291,25 @@ mod tests {
             buf.extend_from_slice(&tag);
             k.open_in_place(&nonce, &aad, &mut buf).unwrap();
             assert_eq!(buf, pt);
+
+            // Out-of-place forms agree with in-place.
+            let mut oop = vec![0u8; len + TAG_LEN];
+            k.seal_into(&nonce, &aad, &pt, &mut oop).unwrap();
+            assert_eq!(&oop[..len], &ours[..]);
+            assert_eq!(&oop[len..], &tag[..]);
+            let mut back = vec![0u8; len];
+            k.open_into(&nonce, &aad, &oop, &mut back).unwrap();
+            assert_eq!(back, pt);
+            oop[0.min(len)] ^= 1;
+            let mut back = vec![0xAA; len];
+            assert_eq!(
+                k.open_into(&nonce, &aad, &oop, &mut back),
+                Err(Error::Authentication)
+            );
+            assert!(
+                back.iter().all(|&b| b == 0),
+                "failed open leaves no plaintext"
+            );
 
             let mut bad = ours.clone();
             bad.extend_from_slice(&tag);

@@ -13,7 +13,6 @@
 use super::aead::AeadKey;
 use hkdf::Hkdf;
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 pub(crate) const SALT_LEN: usize = 32;
@@ -47,9 +46,10 @@ impl DerivedKeys {
         }
     }
 
-    /// Compares a message's commitment with ours in constant time.
+    /// Compares a message's commitment with ours in constant time (no early
+    /// exit; the comparison folds whole words, then tests once).
     pub(crate) fn commitment_matches(&self, other: &[u8; COMMITMENT_LEN]) -> bool {
-        self.commitment.ct_eq(other).into()
+        constant_time_eq::constant_time_eq_32(&self.commitment, other)
     }
 }
 

@@ -133,8 +133,11 @@ pub struct Message<'a> {
     pub commitment: &'a [u8; COMMITMENT_LEN],
     /// AEAD nonce.
     pub nonce: &'a [u8; NONCE_LEN],
-    /// The key that wrapped the data key.
-    pub key_ref: KeyRef<'a>,
+    /// What kind of name the key reference is.
+    pub key_ref_kind: KeyRefKind,
+    /// The key reference as stored (UTF-8 is checked by [`Message::key_ref`];
+    /// the keyring matches the bytes directly).
+    pub key_ref_raw: &'a [u8],
     /// The wrapped data key.
     pub wrapped_dek: &'a [u8],
     /// The authenticated fixed header (first [`FIXED_HEADER_LEN`] bytes).
@@ -143,7 +146,17 @@ pub struct Message<'a> {
     pub body: &'a [u8],
 }
 
-impl Message<'_> {
+impl<'a> Message<'a> {
+    /// The key that wrapped the data key.
+    pub fn key_ref(&self) -> Result<KeyRef<'a>, Malformed> {
+        let name = std::str::from_utf8(self.key_ref_raw)
+            .map_err(|_| Malformed::InvalidUtf8(Field::KeyRef))?;
+        Ok(KeyRef {
+            kind: self.key_ref_kind,
+            name,
+        })
+    }
+
     /// Plaintext length implied by the body.
     pub fn plaintext_len(&self) -> usize {
         self.body.len().saturating_sub(TAG_LEN)
@@ -186,8 +199,7 @@ pub fn parse(input: &[u8], max_plaintext: usize) -> Result<Message<'_>, Malforme
         0x02 => KeyRefKind::Uri,
         other => return Err(Malformed::BadKeyRefKind(other)),
     };
-    let name = r.len_prefixed(Field::KeyRef, MAX_KEY_REF_LEN)?;
-    let name = std::str::from_utf8(name).map_err(|_| Malformed::InvalidUtf8(Field::KeyRef))?;
+    let key_ref_raw = r.len_prefixed(Field::KeyRef, MAX_KEY_REF_LEN)?;
     let wrapped_dek = r.len_prefixed(Field::WrappedDek, MAX_WRAPPED_DEK_LEN)?;
     let body = r.rest();
     if body.len() < TAG_LEN {
@@ -204,7 +216,8 @@ pub fn parse(input: &[u8], max_plaintext: usize) -> Result<Message<'_>, Malforme
         salt,
         commitment,
         nonce,
-        key_ref: KeyRef { kind, name },
+        key_ref_kind: kind,
+        key_ref_raw,
         wrapped_dek,
         fixed_header,
         body,
@@ -260,21 +273,46 @@ pub(crate) fn with_key_section(msg: &Message<'_>, key_section: &[u8]) -> Vec<u8>
     out
 }
 
-/// The AEAD's associated data: fixed header, context and caller aad, each
-/// unambiguously delimited.
+/// Runs `f` with the AEAD's associated data: fixed header, context and caller
+/// aad, each unambiguously delimited.
 ///
 /// ```text
 /// fixed_header (81) || canonical_context || u64be(len(aad)) || aad
 /// ```
 /// The canonical context encoding is self-delimiting (a count, then
-/// length-prefixed strings).
-pub(crate) fn associated_data(fixed_header: &[u8], context: &[u8], aad: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(fixed_header.len() + context.len() + 8 + aad.len());
-    out.extend_from_slice(fixed_header);
-    out.extend_from_slice(context);
-    out.extend_from_slice(&(aad.len() as u64).to_be_bytes());
-    out.extend_from_slice(aad);
-    out
+/// length-prefixed strings). The bytes are assembled in a reused per-thread
+/// buffer: none of them is secret, and the hot path then allocates nothing.
+pub(crate) fn with_associated_data<R>(
+    fixed_header: &[u8],
+    context: &[u8],
+    aad: &[u8],
+    f: impl FnOnce(&[u8]) -> R,
+) -> R {
+    fn fill(buf: &mut Vec<u8>, fixed_header: &[u8], context: &[u8], aad: &[u8]) {
+        buf.clear();
+        buf.extend_from_slice(fixed_header);
+        buf.extend_from_slice(context);
+        buf.extend_from_slice(&(aad.len() as u64).to_be_bytes());
+        buf.extend_from_slice(aad);
+    }
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            fill(&mut buf, fixed_header, context, aad);
+            let r = f(&buf);
+            if buf.capacity() > 64 * 1024 {
+                *buf = Vec::new();
+            }
+            r
+        }
+        Err(_) => {
+            let mut buf = Vec::new();
+            fill(&mut buf, fixed_header, context, aad);
+            f(&buf)
+        }
+    })
 }
 
 pub(crate) fn b64_std() -> &'static base64::engine::GeneralPurpose {
