@@ -90,7 +90,7 @@ fn main() {
             (
                 "aws-lc-rs",
                 Box::new(|| {
-                    black_box(
+                    let _ = black_box(
                         lc.seal_in_place_separate_tag(
                             aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
                             aws_lc_rs::aead::Aad::from(&aad[..]),
@@ -103,7 +103,7 @@ fn main() {
             (
                 "ring",
                 Box::new(|| {
-                    black_box(
+                    let _ = black_box(
                         rg.seal_in_place_separate_tag(
                             ring::aead::Nonce::assume_unique_for_key(nonce),
                             ring::aead::Aad::from(&aad[..]),
@@ -116,7 +116,7 @@ fn main() {
             (
                 "RustCrypto",
                 Box::new(|| {
-                    black_box(
+                    let _ = black_box(
                         rc.encrypt_in_place_detached(
                             (&nonce).into(),
                             aad,

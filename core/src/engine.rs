@@ -365,20 +365,19 @@ impl Engine {
         }
         let body = format::FIXED_HEADER_LEN + sealer.key_section.len();
         let total = body + plaintext.len() + TAG_LEN;
-        // with_capacity + resize takes malloc's fast path (calloc does not) and
-        // zeroes only the body.
         let mut out = Vec::with_capacity(total);
         out.extend_from_slice(&sealer.prefix);
         out.extend_from_slice(&nonce);
+        let mut ad_header = [0u8; format::FIXED_HEADER_LEN];
+        ad_header.copy_from_slice(&out);
         out.extend_from_slice(&sealer.key_section);
-        out.resize(total, 0);
-        let (header, rest) = out.split_at_mut(body);
-        format::with_associated_data(
-            &header[..format::FIXED_HEADER_LEN],
-            context.canonical_bytes(),
-            aad,
-            |ad| sealer.derived.aead.seal_into(&nonce, ad, plaintext, rest),
-        )?;
+        debug_assert_eq!(out.len(), body);
+        format::with_associated_data(&ad_header, context.canonical_bytes(), aad, |ad| {
+            sealer
+                .derived
+                .aead
+                .seal_append(&nonce, ad, plaintext, &mut out)
+        })?;
         Ok(match form {
             Form::Text => format::text::encode(&out),
             _ => out,
@@ -397,9 +396,8 @@ impl Engine {
             return Err(Error::Authentication);
         }
         let mut out = Vec::with_capacity(msg.plaintext_len());
-        out.resize(msg.plaintext_len(), 0);
         format::with_associated_data(msg.fixed_header, context.canonical_bytes(), aad, |ad| {
-            derived.aead.open_into(msg.nonce, ad, msg.body, &mut out)
+            derived.aead.open_append(msg.nonce, ad, msg.body, &mut out)
         })?;
         Ok(out)
     }

@@ -1,8 +1,10 @@
 //! AES-256-GCM behind one interface.
 //!
-//! Native targets use aws-lc-rs (measured fastest on this hardware: see
-//! `cargo bench -p dekbox-core --bench ratios`); wasm32 uses RustCrypto's
-//! `aes-gcm`. Both produce identical bytes (a unit test checks it).
+//! Native targets use AWS-LC (measured fastest on this hardware: see
+//! `cargo bench -p dekbox-core --bench ratios`), called through `aws-lc-sys`
+//! so that ciphertext and plaintext are written straight into a `Vec`'s spare
+//! capacity: one pass over the data, no zero-fill first. wasm32 uses
+//! RustCrypto's `aes-gcm`. Both produce identical bytes (a unit test checks it).
 
 use crate::{Error, Result};
 
@@ -22,6 +24,33 @@ impl AeadKey {
         }
     }
 
+    /// Appends `ciphertext || tag` of `plaintext` to `out`.
+    pub(crate) fn seal_append(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.inner.seal_append(nonce, aad, plaintext, out)
+    }
+
+    /// Appends the plaintext of `ciphertext || tag` to `out` if the tag
+    /// verifies. On failure `out` is unchanged and no plaintext byte remains in
+    /// its spare capacity.
+    pub(crate) fn open_append(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext_and_tag: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        if ciphertext_and_tag.len() < TAG_LEN {
+            return Err(Error::Authentication);
+        }
+        self.inner.open_append(nonce, aad, ciphertext_and_tag, out)
+    }
+
     /// Encrypts `in_out` in place and returns the tag.
     pub(crate) fn seal_in_place(
         &self,
@@ -29,41 +58,7 @@ impl AeadKey {
         aad: &[u8],
         in_out: &mut [u8],
     ) -> Result<[u8; TAG_LEN]> {
-        self.inner.seal(nonce, aad, in_out)
-    }
-
-    /// Encrypts `plaintext` into `out`, which must be `plaintext.len() + TAG_LEN`
-    /// bytes: ciphertext then tag. One pass over the data (no copy first).
-    pub(crate) fn seal_into(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        plaintext: &[u8],
-        out: &mut [u8],
-    ) -> Result<()> {
-        if out.len() != plaintext.len() + TAG_LEN {
-            return Err(Error::ApiMisuse("seal output has the wrong length"));
-        }
-        self.inner.seal_into(nonce, aad, plaintext, out)
-    }
-
-    /// Decrypts `ciphertext || tag` into `out` (`ciphertext.len()` bytes). On
-    /// failure `out` is zeroed: no unauthenticated plaintext escapes.
-    pub(crate) fn open_into(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        ciphertext_and_tag: &[u8],
-        out: &mut [u8],
-    ) -> Result<()> {
-        if ciphertext_and_tag.len() < TAG_LEN || out.len() != ciphertext_and_tag.len() - TAG_LEN {
-            return Err(Error::Authentication);
-        }
-        let r = self.inner.open_into(nonce, aad, ciphertext_and_tag, out);
-        if r.is_err() {
-            zeroize::Zeroize::zeroize(out);
-        }
-        r
+        self.inner.seal_in_place(nonce, aad, in_out)
     }
 
     /// Decrypts `ciphertext || tag` in place. On success `in_out` is truncated
@@ -78,7 +73,10 @@ impl AeadKey {
         let Some(pt_len) = in_out.len().checked_sub(TAG_LEN) else {
             return Err(Error::Authentication);
         };
-        match self.inner.open(nonce, aad, in_out) {
+        let (ct, tag) = in_out.split_at_mut(pt_len);
+        let mut tag_copy = [0u8; TAG_LEN];
+        tag_copy.copy_from_slice(tag);
+        match self.inner.open_in_place(nonce, aad, ct, &tag_copy) {
             Ok(()) => {
                 in_out.truncate(pt_len);
                 Ok(())
@@ -100,90 +98,187 @@ impl std::fmt::Debug for AeadKey {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod backend {
-    use super::*;
-    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    //! AWS-LC's `EVP_AEAD` interface. Every `unsafe` block here relies on:
+    //! the context pointer is valid from `new` until `drop`; input pointers
+    //! come from live slices of the stated length; output pointers point into
+    //! capacity reserved (or a slice borrowed) for at least the stated length;
+    //! `seal_scatter` and `open_gather` may alias input and output exactly
+    //! (AWS-LC's documented contract) and never read uninitialised output.
 
-    pub(super) struct Key(LessSafeKey);
+    use super::*;
+    use aws_lc_sys as sys;
+    use std::ptr::NonNull;
+
+    pub(super) struct Key(NonNull<sys::EVP_AEAD_CTX>);
+
+    // SAFETY: an EVP_AEAD_CTX is not modified after initialisation; AWS-LC's
+    // seal and open take it by const pointer and are safe to call concurrently.
+    unsafe impl Send for Key {}
+    unsafe impl Sync for Key {}
 
     impl Key {
         pub(super) fn new(key: &[u8; KEY_LEN]) -> Self {
-            // Invariant: a 32-byte key is always a valid AES-256-GCM key.
-            #[allow(clippy::expect_used)]
-            let unbound = UnboundKey::new(&AES_256_GCM, key).expect("32-byte AES-256 key");
-            Key(LessSafeKey::new(unbound))
+            // SAFETY: key points to KEY_LEN readable bytes; the AEAD is static.
+            let ctx = unsafe {
+                sys::EVP_AEAD_CTX_new(sys::EVP_aead_aes_256_gcm(), key.as_ptr(), KEY_LEN, TAG_LEN)
+            };
+            // A 32-byte key is always valid, so NULL means allocation failed:
+            // treat it as Rust treats an allocation failure.
+            match NonNull::new(ctx) {
+                Some(p) => Key(p),
+                None => std::alloc::handle_alloc_error(std::alloc::Layout::new::<[u8; 1024]>()),
+            }
         }
 
-        pub(super) fn seal(
+        /// # Safety
+        /// `input` is readable for `len` bytes; `out` writable for `len` bytes
+        /// (it may equal `input`); `tag` writable for TAG_LEN bytes.
+        unsafe fn seal_raw(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            input: *const u8,
+            len: usize,
+            out: *mut u8,
+            tag: *mut u8,
+        ) -> Result<()> {
+            let mut tag_len = 0usize;
+            // SAFETY: guaranteed by the caller as documented above.
+            let ok = unsafe {
+                sys::EVP_AEAD_CTX_seal_scatter(
+                    self.0.as_ptr(),
+                    out,
+                    tag,
+                    &mut tag_len,
+                    TAG_LEN,
+                    nonce.as_ptr(),
+                    NONCE_LEN,
+                    input,
+                    len,
+                    std::ptr::null(),
+                    0,
+                    aad.as_ptr(),
+                    aad.len(),
+                )
+            };
+            if ok == 1 && tag_len == TAG_LEN {
+                Ok(())
+            } else {
+                Err(Error::ApiMisuse("plaintext exceeds the AES-GCM limit"))
+            }
+        }
+
+        /// # Safety
+        /// `input` is readable for `len` bytes; `out` writable for `len` bytes
+        /// (it may equal `input`).
+        unsafe fn open_raw(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            input: *const u8,
+            len: usize,
+            tag: &[u8],
+            out: *mut u8,
+        ) -> Result<()> {
+            // SAFETY: guaranteed by the caller; AWS-LC zeroes `out` on failure.
+            let ok = unsafe {
+                sys::EVP_AEAD_CTX_open_gather(
+                    self.0.as_ptr(),
+                    out,
+                    nonce.as_ptr(),
+                    NONCE_LEN,
+                    input,
+                    len,
+                    tag.as_ptr(),
+                    tag.len(),
+                    aad.as_ptr(),
+                    aad.len(),
+                )
+            };
+            if ok == 1 {
+                Ok(())
+            } else {
+                Err(Error::Authentication)
+            }
+        }
+
+        pub(super) fn seal_append(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            plaintext: &[u8],
+            out: &mut Vec<u8>,
+        ) -> Result<()> {
+            let n = plaintext.len();
+            out.reserve(n + TAG_LEN);
+            let start = out.len();
+            // SAFETY: `reserve` made room for n + TAG_LEN bytes past `start`;
+            // they are written by AWS-LC before `set_len` exposes them.
+            unsafe {
+                let dst = out.as_mut_ptr().add(start);
+                self.seal_raw(nonce, aad, plaintext.as_ptr(), n, dst, dst.add(n))?;
+                out.set_len(start + n + TAG_LEN);
+            }
+            Ok(())
+        }
+
+        pub(super) fn open_append(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            ciphertext_and_tag: &[u8],
+            out: &mut Vec<u8>,
+        ) -> Result<()> {
+            let (ct, tag) = ciphertext_and_tag.split_at(ciphertext_and_tag.len() - TAG_LEN);
+            out.reserve(ct.len());
+            let start = out.len();
+            // SAFETY: room for ct.len() bytes past `start` was reserved; they
+            // are written by AWS-LC before `set_len` exposes them. On failure
+            // they are scrubbed and never exposed.
+            unsafe {
+                let dst = out.as_mut_ptr().add(start);
+                match self.open_raw(nonce, aad, ct.as_ptr(), ct.len(), tag, dst) {
+                    Ok(()) => out.set_len(start + ct.len()),
+                    Err(e) => {
+                        std::ptr::write_bytes(dst, 0, ct.len());
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        pub(super) fn seal_in_place(
             &self,
             nonce: &[u8; NONCE_LEN],
             aad: &[u8],
             in_out: &mut [u8],
         ) -> Result<[u8; TAG_LEN]> {
-            let tag = self
-                .0
-                .seal_in_place_separate_tag(
-                    Nonce::assume_unique_for_key(*nonce),
-                    Aad::from(aad),
-                    in_out,
-                )
-                .map_err(|_| Error::ApiMisuse("plaintext exceeds the AES-GCM limit"))?;
-            let mut out = [0u8; TAG_LEN];
-            out.copy_from_slice(tag.as_ref());
-            Ok(out)
+            let mut tag = [0u8; TAG_LEN];
+            let p = in_out.as_mut_ptr();
+            // SAFETY: exact aliasing of input and output is allowed.
+            unsafe { self.seal_raw(nonce, aad, p, in_out.len(), p, tag.as_mut_ptr())? };
+            Ok(tag)
         }
 
-        /// `in_out` is `ciphertext || tag`, at least `TAG_LEN` long.
-        pub(super) fn open(
+        pub(super) fn open_in_place(
             &self,
             nonce: &[u8; NONCE_LEN],
             aad: &[u8],
             in_out: &mut [u8],
+            tag: &[u8; TAG_LEN],
         ) -> Result<()> {
-            self.0
-                .open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), in_out)
-                .map(|_| ())
-                .map_err(|_| Error::Authentication)
+            let p = in_out.as_mut_ptr();
+            // SAFETY: exact aliasing of input and output is allowed.
+            unsafe { self.open_raw(nonce, aad, p, in_out.len(), tag, p) }
         }
+    }
 
-        /// `out` is `plaintext.len() + TAG_LEN` bytes.
-        pub(super) fn seal_into(
-            &self,
-            nonce: &[u8; NONCE_LEN],
-            aad: &[u8],
-            plaintext: &[u8],
-            out: &mut [u8],
-        ) -> Result<()> {
-            let (ct, tag) = out.split_at_mut(plaintext.len());
-            self.0
-                .seal_out_of_place_scatter(
-                    Nonce::assume_unique_for_key(*nonce),
-                    Aad::from(aad),
-                    plaintext,
-                    ct,
-                    &[],
-                    tag,
-                )
-                .map_err(|_| Error::ApiMisuse("plaintext exceeds the AES-GCM limit"))
-        }
-
-        /// `input` is `ciphertext || tag`; `out` is `ciphertext.len()` bytes.
-        pub(super) fn open_into(
-            &self,
-            nonce: &[u8; NONCE_LEN],
-            aad: &[u8],
-            input: &[u8],
-            out: &mut [u8],
-        ) -> Result<()> {
-            let (ct, tag) = input.split_at(out.len());
-            self.0
-                .open_separate_gather(
-                    Nonce::assume_unique_for_key(*nonce),
-                    Aad::from(aad),
-                    ct,
-                    tag,
-                    out,
-                )
-                .map_err(|_| Error::Authentication)
+    impl Drop for Key {
+        fn drop(&mut self) {
+            // SAFETY: allocated by EVP_AEAD_CTX_new and freed once. AWS-LC's
+            // allocator cleanses memory (the key schedule) before freeing it.
+            unsafe { sys::EVP_AEAD_CTX_free(self.0.as_ptr()) }
         }
     }
 }
@@ -201,7 +296,41 @@ mod backend {
             Key(Aes256Gcm::new(key.into()))
         }
 
-        pub(super) fn seal(
+        pub(super) fn seal_append(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            plaintext: &[u8],
+            out: &mut Vec<u8>,
+        ) -> Result<()> {
+            let start = out.len();
+            out.extend_from_slice(plaintext);
+            let tag = self.seal_in_place(nonce, aad, &mut out[start..])?;
+            out.extend_from_slice(&tag);
+            Ok(())
+        }
+
+        pub(super) fn open_append(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            ciphertext_and_tag: &[u8],
+            out: &mut Vec<u8>,
+        ) -> Result<()> {
+            let (ct, tag) = ciphertext_and_tag.split_at(ciphertext_and_tag.len() - TAG_LEN);
+            let mut t = [0u8; TAG_LEN];
+            t.copy_from_slice(tag);
+            let start = out.len();
+            out.extend_from_slice(ct);
+            if let Err(e) = self.open_in_place(nonce, aad, &mut out[start..], &t) {
+                zeroize::Zeroize::zeroize(&mut out[start..]);
+                out.truncate(start);
+                return Err(e);
+            }
+            Ok(())
+        }
+
+        pub(super) fn seal_in_place(
             &self,
             nonce: &[u8; NONCE_LEN],
             aad: &[u8],
@@ -214,48 +343,20 @@ mod backend {
             Ok(tag.into())
         }
 
-        /// `in_out` is `ciphertext || tag`, at least `TAG_LEN` long.
-        pub(super) fn open(
+        pub(super) fn open_in_place(
             &self,
             nonce: &[u8; NONCE_LEN],
             aad: &[u8],
             in_out: &mut [u8],
+            tag: &[u8; TAG_LEN],
         ) -> Result<()> {
-            let split = in_out.len().saturating_sub(TAG_LEN);
-            let (ct, tag) = in_out.split_at_mut(split);
-            let tag = Tag::clone_from_slice(tag);
             self.0
-                .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, ct, &tag)
-                .map_err(|_| Error::Authentication)
-        }
-
-        /// `out` is `plaintext.len() + TAG_LEN` bytes.
-        pub(super) fn seal_into(
-            &self,
-            nonce: &[u8; NONCE_LEN],
-            aad: &[u8],
-            plaintext: &[u8],
-            out: &mut [u8],
-        ) -> Result<()> {
-            let (ct, tag_out) = out.split_at_mut(plaintext.len());
-            ct.copy_from_slice(plaintext);
-            let tag = self.seal(nonce, aad, ct)?;
-            tag_out.copy_from_slice(&tag);
-            Ok(())
-        }
-
-        /// `input` is `ciphertext || tag`; `out` is `ciphertext.len()` bytes.
-        pub(super) fn open_into(
-            &self,
-            nonce: &[u8; NONCE_LEN],
-            aad: &[u8],
-            input: &[u8],
-            out: &mut [u8],
-        ) -> Result<()> {
-            let (ct, tag) = input.split_at(out.len());
-            out.copy_from_slice(ct);
-            self.0
-                .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, out, Tag::from_slice(tag))
+                .decrypt_in_place_detached(
+                    Nonce::from_slice(nonce),
+                    aad,
+                    in_out,
+                    Tag::from_slice(tag),
+                )
                 .map_err(|_| Error::Authentication)
         }
     }
@@ -269,7 +370,7 @@ mod tests {
     /// The native backend and RustCrypto (the wasm32 backend) agree byte for byte.
     #[test]
     fn backend_matches_rustcrypto() {
-        for len in [0usize, 1, 15, 16, 17, 64, 1000, 4096] {
+        for len in [0usize, 1, 15, 16, 17, 64, 1000, 4096, 100_000] {
             let key = [len as u8 ^ 0x5a; 32];
             let nonce = [7u8; 12];
             let aad = vec![3u8; len % 37];
@@ -287,29 +388,30 @@ mod tests {
             assert_eq!(ours, theirs);
             assert_eq!(&tag[..], &rtag[..]);
 
+            // Appending forms agree with in-place, after existing bytes.
+            let mut app = b"header".to_vec();
+            k.seal_append(&nonce, &aad, &pt, &mut app).unwrap();
+            assert_eq!(&app[..6], b"header");
+            assert_eq!(&app[6..6 + len], &ours[..]);
+            assert_eq!(&app[6 + len..], &tag[..]);
+            let mut back = b"xy".to_vec();
+            k.open_append(&nonce, &aad, &app[6..], &mut back).unwrap();
+            assert_eq!(&back[2..], &pt[..]);
+
+            let mut bad_ct = app[6..].to_vec();
+            bad_ct[0] ^= 1;
+            let mut back = Vec::with_capacity(len + 8);
+            back.extend_from_slice(b"kept");
+            assert_eq!(
+                k.open_append(&nonce, &aad, &bad_ct, &mut back),
+                Err(Error::Authentication)
+            );
+            assert_eq!(back, b"kept", "failed open appends nothing");
+
             let mut buf = ours.clone();
             buf.extend_from_slice(&tag);
             k.open_in_place(&nonce, &aad, &mut buf).unwrap();
             assert_eq!(buf, pt);
-
-            // Out-of-place forms agree with in-place.
-            let mut oop = vec![0u8; len + TAG_LEN];
-            k.seal_into(&nonce, &aad, &pt, &mut oop).unwrap();
-            assert_eq!(&oop[..len], &ours[..]);
-            assert_eq!(&oop[len..], &tag[..]);
-            let mut back = vec![0u8; len];
-            k.open_into(&nonce, &aad, &oop, &mut back).unwrap();
-            assert_eq!(back, pt);
-            oop[0.min(len)] ^= 1;
-            let mut back = vec![0xAA; len];
-            assert_eq!(
-                k.open_into(&nonce, &aad, &oop, &mut back),
-                Err(Error::Authentication)
-            );
-            assert!(
-                back.iter().all(|&b| b == 0),
-                "failed open leaves no plaintext"
-            );
 
             let mut bad = ours.clone();
             bad.extend_from_slice(&tag);
@@ -324,11 +426,34 @@ mod tests {
     }
 
     #[test]
+    fn failed_open_leaves_no_plaintext_in_spare_capacity() {
+        let k = AeadKey::new(&[1u8; 32]);
+        let pt = vec![0x41u8; 4096];
+        let mut sealed = Vec::new();
+        k.seal_append(&[0; 12], b"", &pt, &mut sealed).unwrap();
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        let mut out = Vec::with_capacity(8192);
+        assert!(k.open_append(&[0; 12], b"", &sealed, &mut out).is_err());
+        // Inspect the spare capacity through a safe copy of the allocation.
+        let spare: Vec<u8> = out.spare_capacity_mut()[..4096]
+            .iter()
+            .map(|b| unsafe { b.assume_init() })
+            .collect();
+        assert!(!spare.contains(&0x41), "plaintext left in spare capacity");
+    }
+
+    #[test]
     fn short_input_is_an_authentication_error() {
         let k = AeadKey::new(&[0u8; 32]);
         let mut buf = vec![0u8; TAG_LEN - 1];
         assert_eq!(
             k.open_in_place(&[0; 12], b"", &mut buf),
+            Err(Error::Authentication)
+        );
+        let mut out = Vec::new();
+        assert_eq!(
+            k.open_append(&[0; 12], b"", &[0u8; 15], &mut out),
             Err(Error::Authentication)
         );
     }
