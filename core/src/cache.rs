@@ -4,7 +4,9 @@
 //!   messages until it reaches [`CacheConfig::max_age`],
 //!   [`CacheConfig::max_messages`] or [`CacheConfig::max_bytes`], so writes do
 //!   not call the KMS each time. Each reservation is atomic under the cache
-//!   lock: no data key ever seals more than `max_messages` messages.
+//!   lock: no data key ever seals more than `max_messages` messages. Past
+//!   15/16 of a limit one caller generates the successor while the others
+//!   carry on with the current key (refresh ahead).
 //! - **Decrypt side**: unwrapped data keys are kept by (key, wrapped key,
 //!   context), least-recently-used with a time-to-live, so reading many rows
 //!   sealed under one data key costs one KMS call. The context is part of the
@@ -203,7 +205,18 @@ struct EncEntry {
     created: Timestamp,
     messages: u64,
     bytes: u64,
+    /// When one caller was sent to generate this key's successor.
+    refreshing_since: Option<Timestamp>,
 }
+
+/// The point (15/16 of a limit) at which one caller starts generating a
+/// successor while the others keep using the current key.
+fn soft(limit: u64) -> u64 {
+    limit - limit / 16
+}
+
+/// How long a refresh may take before another caller is sent to retry it.
+const REFRESH_RETRY: Duration = Duration::from_secs(30);
 
 /// Encrypt-side cache: context -> data key in use. An engine's primary key never
 /// changes, so the context alone identifies an entry (lookups borrow the
@@ -234,6 +247,10 @@ impl EncryptCache {
 
     /// Reserves one message of `len` bytes on the cached data key, if it is
     /// still within every limit. Expired or exhausted entries are evicted.
+    ///
+    /// Past 15/16 of any limit, the first caller gets `None` (and so generates
+    /// the successor) while later callers keep using the current key: writes
+    /// do not stall at rotation, and concurrent writers do not each call the KMS.
     pub(crate) fn reserve(
         &self,
         key: &[u8],
@@ -251,6 +268,21 @@ impl EncryptCache {
             && entry.bytes.saturating_add(len) <= self.config.max_bytes;
         if !usable {
             map.pop(key);
+            return Ok(None);
+        }
+        let age_ms = now.since(entry.created).as_millis();
+        let near_limit = entry.messages >= soft(self.config.max_messages)
+            || entry.bytes.saturating_add(len) > soft(self.config.max_bytes)
+            || age_ms
+                >= u128::from(soft(
+                    self.config.max_age.as_millis().min(u128::from(u64::MAX)) as u64,
+                ));
+        if near_limit
+            && entry
+                .refreshing_since
+                .is_none_or(|t| now.since(t) >= REFRESH_RETRY)
+        {
+            entry.refreshing_since = Some(now);
             return Ok(None);
         }
         if entry.sealer.fork_gen != fork_generation() {
@@ -279,6 +311,7 @@ impl EncryptCache {
                 created: now,
                 messages: 1,
                 bytes: len,
+                refreshing_since: None,
             },
         );
     }

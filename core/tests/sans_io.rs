@@ -358,3 +358,53 @@ fn local_keys_never_touch_the_network() {
     )
     .unwrap();
 }
+
+#[test]
+fn refresh_ahead_sends_one_caller_to_generate_while_others_continue() {
+    use dekbox_core::cache::CacheConfig;
+    let s = server();
+    let send = |r| s.handle(r);
+    let e = Engine::builder()
+        .key(Remote)
+        .cache(CacheConfig {
+            max_messages: 32, // soft limit 30
+            ..CacheConfig::default()
+        })
+        .build()
+        .unwrap();
+    let c = ctx(&[]);
+    let fp = |m: &[u8]| e.inspect(m).unwrap().wrapped_dek_fingerprint;
+    let first: Vec<_> = (0..30)
+        .map(|_| drive(&mut e.encrypt(b"x", &c, b"", Form::Binary), || T0, send).unwrap())
+        .collect();
+    assert!(first.iter().all(|m| fp(m) == fp(&first[0])));
+    assert_eq!(s.log.lock().unwrap().len(), 1);
+
+    // The 31st caller is sent to generate the successor; its request is in flight.
+    let mut refresher = e.encrypt(b"x", &c, b"", Form::Binary);
+    let Step::Send(req) = refresher.poll(T0).unwrap() else {
+        panic!("refresher must generate")
+    };
+    // Meanwhile the others carry on with the current key, without a request.
+    let during = drive(
+        &mut e.encrypt(b"x", &c, b"", Form::Binary),
+        || T0,
+        |_| panic!("no KMS call"),
+    )
+    .unwrap();
+    assert_eq!(fp(&during), fp(&first[0]));
+    refresher.handle_response(s.handle(req).unwrap()).unwrap();
+    let Step::Done(fresh) = refresher.poll(T0).unwrap() else {
+        panic!("expected Done")
+    };
+    assert_ne!(fp(&fresh), fp(&first[0]));
+    // From now on the successor is used.
+    let after = drive(
+        &mut e.encrypt(b"x", &c, b"", Form::Binary),
+        || T0,
+        |_| panic!("no KMS call"),
+    )
+    .unwrap();
+    assert_eq!(fp(&after), fp(&fresh));
+    assert_eq!(e.cache_stats().data_keys_generated, 2);
+}
