@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Speed figures, measured in one run on this machine:
+#   - OpenSSL's AES-256-GCM at 16 KiB (`openssl speed -evp aes-256-gcm`);
+#   - dekbox seal/open with a cached data key against raw aws-lc-rs, ring and
+#     RustCrypto AES-256-GCM (`cargo bench -p dekbox-core --bench ratios`);
+# then prints the ratios the targets are stated in.
+#
+#   ./scripts/bench.sh             full run (a few minutes)
+#   ./scripts/bench.sh --quick     fewer rounds
+#   ./scripts/bench.sh --criterion also run the criterion suite (seal_open)
+
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=""
+criterion=""
+for a in "$@"; do
+    case $a in
+        --quick) quick="--quick" ;;
+        --criterion) criterion=1 ;;
+        *) echo "usage: $0 [--quick] [--criterion]" >&2; exit 2 ;;
+    esac
+done
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+echo "==> openssl speed -evp aes-256-gcm -bytes 16384"
+secs=3
+[ -n "$quick" ] && secs=1
+openssl_line=$(openssl speed -evp aes-256-gcm -bytes 16384 -seconds "$secs" 2>/dev/null | grep -iE '^aes-256-gcm' | tail -1)
+echo "$openssl_line"
+# "AES-256-GCM  4312345.67k": thousands of bytes per second.
+openssl_gbps=$(echo "$openssl_line" | awk '{ v = $NF; sub(/k$/, "", v); printf "%.2f", v * 1000 / 1e9 }')
+
+echo
+echo "==> cargo bench -p dekbox-core --bench ratios $quick"
+cargo bench -q -p dekbox-core --bench ratios -- $quick | tee "$out"
+
+echo
+echo "==> ratios"
+awk -v ossl="$openssl_gbps" '
+/^RATIO/ {
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
+    size = r["size"]
+    printf "%8s B  seal %5.2f GB/s = %5.1f%% of raw aws-lc-rs   open %5.2f GB/s = %5.1f%%   overhead seal %4d ns, open %4d ns\n",
+        size, r["dekbox_seal_gbps"], 100 * r["seal_vs_awslc"], r["dekbox_open_gbps"], 100 * r["open_vs_awslc"],
+        r["seal_overhead_ns"], r["open_overhead_ns"]
+    if (size == 16384) { seal16 = r["dekbox_seal_gbps"]; open16 = r["dekbox_open_gbps"] }
+}
+END {
+    printf "\n16 KiB vs OpenSSL (%s GB/s, same run): dekbox seal %.0f%%, open %.0f%% (issue target >= 70%%)\n",
+        ossl, 100 * seal16 / ossl, 100 * open16 / ossl
+}' "$out"
+
+if [ -n "$criterion" ]; then
+    echo
+    echo "==> cargo bench -p dekbox-core --bench seal_open"
+    cargo bench -q -p dekbox-core --bench seal_open
+fi
