@@ -328,6 +328,10 @@ pub(crate) struct Opener {
     key_id: String,
     context: Vec<u8>,
     created: Timestamp,
+    /// Keys for the first salt seen: the common case (one writer per data
+    /// key), read without taking a lock.
+    first: OnceLock<([u8; SALT_LEN], DerivedKeys)>,
+    /// Keys for further salts (other writer processes), most recent last.
     derived: Mutex<Vec<([u8; SALT_LEN], Arc<DerivedKeys>)>>,
     raw: OnceLock<AeadKey>,
 }
@@ -345,12 +349,28 @@ impl Opener {
             key_id: key_id.to_string(),
             context: context.to_vec(),
             created: now,
+            first: OnceLock::new(),
             derived: Mutex::new(Vec::new()),
             raw: OnceLock::new(),
         }
     }
 
-    pub(crate) fn derived_for(&self, salt: &[u8; SALT_LEN]) -> Arc<DerivedKeys> {
+    /// Runs `f` with the keys derived for `salt`, deriving them on first use.
+    pub(crate) fn with_derived<R>(
+        &self,
+        salt: &[u8; SALT_LEN],
+        f: impl FnOnce(&DerivedKeys) -> R,
+    ) -> R {
+        let (s, d) = self
+            .first
+            .get_or_init(|| (*salt, DerivedKeys::derive(self.dek.dangerous_bytes(), salt)));
+        if s == salt {
+            return f(d);
+        }
+        f(&self.derived_for(salt))
+    }
+
+    fn derived_for(&self, salt: &[u8; SALT_LEN]) -> Arc<DerivedKeys> {
         let mut list = lock(&self.derived);
         if let Some(pos) = list.iter().position(|(s, _)| s == salt) {
             return list[pos].1.clone();

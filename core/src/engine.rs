@@ -391,15 +391,16 @@ impl Engine {
         context: &EncryptionContext,
         aad: &[u8],
     ) -> Result<Vec<u8>> {
-        let derived = opener.derived_for(msg.salt);
-        if !derived.commitment_matches(msg.commitment) {
-            return Err(Error::Authentication);
-        }
-        let mut out = Vec::with_capacity(msg.plaintext_len());
-        format::with_associated_data(msg.fixed_header, context.canonical_bytes(), aad, |ad| {
-            derived.aead.open_append(msg.nonce, ad, msg.body, &mut out)
-        })?;
-        Ok(out)
+        opener.with_derived(msg.salt, |derived| {
+            if !derived.commitment_matches(msg.commitment) {
+                return Err(Error::Authentication);
+            }
+            let mut out = Vec::with_capacity(msg.plaintext_len());
+            format::with_associated_data(msg.fixed_header, context.canonical_bytes(), aad, |ad| {
+                derived.aead.open_append(msg.nonce, ad, msg.body, &mut out)
+            })?;
+            Ok(out)
+        })
     }
 }
 
