@@ -36,6 +36,9 @@ unsafe impl GlobalAlloc for Tracking {
 #[global_allocator]
 static GLOBAL: Tracking = Tracking;
 
+/// The tracker is process-wide: tests that arm it take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn largest_allocation_during(f: impl FnOnce()) -> usize {
     LARGEST.store(0, Ordering::SeqCst);
     ARMED.store(true, Ordering::SeqCst);
@@ -46,6 +49,7 @@ fn largest_allocation_during(f: impl FnOnce()) -> usize {
 
 #[test]
 fn hostile_lengths_do_not_allocate() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let e = engine();
     let c = ctx(&[]);
     let sealed = e.encrypt_local(b"tiny", &c, b"", Form::Binary, T0).unwrap();
@@ -84,6 +88,7 @@ fn hostile_lengths_do_not_allocate() {
 
 #[test]
 fn oversized_text_is_refused_before_decoding() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let e = dekbox_core::Engine::builder()
         .key(dekbox_core::provider::LocalProvider::insecure_test_key())
         .options(dekbox_core::Options {
