@@ -49,6 +49,7 @@ pub mod keyring;
 pub mod op;
 pub mod provider;
 pub mod random;
+pub mod sigv4;
 mod time;
 
 pub use context::EncryptionContext;
