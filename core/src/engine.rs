@@ -592,6 +592,13 @@ impl<'a> Operation for EncryptOp<'a> {
             _ => Err(Error::ApiMisuse("no request outstanding")),
         }
     }
+
+    fn handle_failure(&mut self, error: Error) -> Result<()> {
+        match &mut self.state {
+            EncState::Generating(op) => op.handle_failure(error),
+            _ => Err(error),
+        }
+    }
 }
 
 enum DecState<'a> {
@@ -752,6 +759,14 @@ impl<'a> Operation for DecryptOp<'a> {
             DecState::Unwrapping { op, .. } => op.handle_response(response),
             DecState::Direct(op) => op.handle_response(response),
             _ => Err(Error::ApiMisuse("no request outstanding")),
+        }
+    }
+
+    fn handle_failure(&mut self, error: Error) -> Result<()> {
+        match &mut self.state {
+            DecState::Unwrapping { op, .. } => op.handle_failure(error),
+            DecState::Direct(op) => op.handle_failure(error),
+            _ => Err(error),
         }
     }
 }
@@ -937,6 +952,14 @@ impl<'a> Operation for RewrapOp<'a> {
             RwState::Unwrapping(op) => op.handle_response(response),
             RwState::Wrapping(op) | RwState::Native(op) => op.handle_response(response),
             _ => Err(Error::ApiMisuse("no request outstanding")),
+        }
+    }
+
+    fn handle_failure(&mut self, error: Error) -> Result<()> {
+        match &mut self.state {
+            RwState::Unwrapping(op) => op.handle_failure(error),
+            RwState::Wrapping(op) | RwState::Native(op) => op.handle_failure(error),
+            _ => Err(error),
         }
     }
 }

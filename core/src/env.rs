@@ -12,8 +12,16 @@ pub trait Environment: Send + Sync {
     /// The value of an environment variable, if set and valid UTF-8.
     fn var(&self, name: &str) -> Option<String>;
 
-    /// The contents of a file; the error is a human-readable reason.
+    /// The contents of a file; the error is a human-readable reason. A
+    /// leading `~/` means the user's home directory.
     fn read_file(&self, path: &str) -> Result<Zeroizing<Vec<u8>>, String>;
+
+    /// Runs a shell command and returns its standard output (AWS
+    /// `credential_process`). Environments that cannot run processes say so.
+    fn run_process(&self, command: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        let _ = command;
+        Err("this environment cannot run processes".into())
+    }
 }
 
 /// An in-memory environment for tests and embedded use.
@@ -23,6 +31,8 @@ pub struct MapEnvironment {
     pub vars: HashMap<String, String>,
     /// Files, by path.
     pub files: HashMap<String, Vec<u8>>,
+    /// Output of commands, by command line.
+    pub processes: HashMap<String, Vec<u8>>,
 }
 
 impl Environment for MapEnvironment {
@@ -35,5 +45,12 @@ impl Environment for MapEnvironment {
             .get(path)
             .map(|b| Zeroizing::new(b.clone()))
             .ok_or_else(|| "no such file".to_string())
+    }
+
+    fn run_process(&self, command: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        self.processes
+            .get(command)
+            .map(|b| Zeroizing::new(b.clone()))
+            .ok_or_else(|| "command failed".to_string())
     }
 }

@@ -39,6 +39,23 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// Request body.
     pub body: Vec<u8>,
+    /// A discovery request whose failure only means "not here" (the EC2
+    /// instance-metadata probe): drivers give it a short timeout (1 s) and do
+    /// not retry it.
+    pub probe: bool,
+}
+
+impl HttpRequest {
+    /// A request with no headers, no body, not a probe.
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
+        Self {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            probe: false,
+        }
+    }
 }
 
 /// A response as the transport received it.
@@ -100,6 +117,7 @@ impl fmt::Debug for HttpRequest {
             .field("url", &self.url)
             .field("headers", &debug_headers(&self.headers))
             .field("body_len", &self.body.len())
+            .field("probe", &self.probe)
             .finish()
     }
 }

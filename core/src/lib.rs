@@ -46,6 +46,7 @@ pub mod http;
 pub mod kat;
 pub mod key;
 pub mod keyring;
+pub mod kms;
 pub mod op;
 pub mod provider;
 pub mod random;

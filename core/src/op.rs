@@ -10,7 +10,10 @@
 //! If `handle_response` returns an error for which [`Error::is_retryable`] is
 //! true (throttling, 5xx), the operation has not advanced: the next `poll`
 //! builds the same request again (re-signed at the new `now`), so the driver
-//! can back off and retry. Any other error is final.
+//! can back off and retry. Any other error is final. Likewise, polling again
+//! without handing over a response (the driver retrying after a connection
+//! error) re-issues the outstanding request. When the driver gives up on a
+//! request, it calls [`Operation::handle_failure`].
 //!
 //! Operations that need no network (the local provider, a cache hit) return
 //! `Done` from their first `poll`.
@@ -40,6 +43,15 @@ pub trait Operation: Send {
 
     /// Feeds the response to the request last returned by [`poll`](Self::poll).
     fn handle_response(&mut self, response: HttpResponse) -> Result<()>;
+
+    /// Tells the operation that the request last returned by
+    /// [`poll`](Self::poll) could not be sent or answered (connection refused,
+    /// timeout), after the driver's own retries. The default gives up with the
+    /// error; an operation for which that request was optional (an
+    /// instance-metadata probe) may instead carry on, and then returns `Ok`.
+    fn handle_failure(&mut self, error: Error) -> Result<()> {
+        Err(error)
+    }
 }
 
 /// A boxed operation borrowing from `'a`.
@@ -93,10 +105,10 @@ pub fn drive<T>(
     loop {
         match op.poll(now())? {
             Step::Done(v) => return Ok(v),
-            Step::Send(req) => {
-                let resp = send(req)?;
-                op.handle_response(resp)?;
-            }
+            Step::Send(req) => match send(req) {
+                Ok(resp) => op.handle_response(resp)?,
+                Err(e) => op.handle_failure(e)?,
+            },
         }
     }
 }

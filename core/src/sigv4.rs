@@ -258,7 +258,6 @@ fn set_header(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
 
 /// The pieces of an absolute URL that signing needs. No normalisation.
 pub(crate) struct UrlParts<'a> {
-    pub(crate) scheme: &'a str,
     pub(crate) host: &'a str,
     pub(crate) path: &'a str,
     pub(crate) query: &'a str,
@@ -286,12 +285,7 @@ impl<'a> UrlParts<'a> {
         if host.is_empty() {
             return Err(Error::Config(format!("URL has no host: {url:?}")));
         }
-        Ok(Self {
-            scheme,
-            host,
-            path,
-            query,
-        })
+        Ok(Self { host, path, query })
     }
 }
 
@@ -318,8 +312,8 @@ mod tests {
     fn url_parts() {
         let p = UrlParts::parse("https://kms.us-east-1.amazonaws.com:443/?a=b").unwrap();
         assert_eq!(
-            (p.scheme, p.host, p.path, p.query),
-            ("https", "kms.us-east-1.amazonaws.com", "/", "a=b")
+            (p.host, p.path, p.query),
+            ("kms.us-east-1.amazonaws.com", "/", "a=b")
         );
         let p = UrlParts::parse("http://127.0.0.1:5000").unwrap();
         assert_eq!((p.host, p.path), ("127.0.0.1:5000", ""));

@@ -37,12 +37,10 @@ impl<T: Send> Operation for RemoteOp<T> {
             return Ok(Step::Done(v));
         }
         self.sent = true;
-        Ok(Step::Send(HttpRequest {
-            method: Method::Post,
-            url: format!("https://kms.test/{}", self.path),
-            headers: vec![("x-date".into(), now.as_unix_millis().to_string())],
-            body: self.body.clone(),
-        }))
+        let mut req = HttpRequest::new(Method::Post, format!("https://kms.test/{}", self.path));
+        req.headers = vec![("x-date".into(), now.as_unix_millis().to_string())];
+        req.body = self.body.clone();
+        Ok(Step::Send(req))
     }
     fn handle_response(&mut self, r: HttpResponse) -> Result<()> {
         if !self.sent {

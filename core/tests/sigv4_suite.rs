@@ -62,6 +62,7 @@ fn parse_req(raw: &str) -> HttpRequest {
         url: format!("https://{}{target}", host.trim()),
         headers,
         body: body.as_bytes().to_vec(),
+        probe: false,
     }
 }
 

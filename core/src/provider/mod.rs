@@ -76,6 +76,19 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     ) -> Option<BoxOp<'a, Vec<u8>>> {
         None
     }
+
+    /// The concrete provider, for providers that recognise each other (native
+    /// rewrap between two keys of one KMS).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+}
+
+/// Options for building providers from URIs.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderOptions {
+    /// Options for `aws-kms://` keys.
+    pub aws: crate::kms::aws::AwsOptions,
 }
 
 /// Builds a provider from a key URI.
@@ -86,16 +99,29 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
 /// | `local://env/NAME` | 256-bit KEK from environment variable `NAME` |
 /// | `insecure-test-key` | a fixed, public KEK for tests only |
 ///
-/// KMS schemes (`aws-kms://`, `gcp-kms://`, `vault://`) are recognised and
-/// report that this build has no such provider yet.
-pub fn from_uri(uri: &str, env: &dyn Environment) -> Result<Arc<dyn KeyProvider>> {
+/// | `aws-kms://arn:aws:kms:…`, `aws-kms://alias/NAME?region=R` | AWS KMS (see [`crate::kms::aws`]) |
+///
+/// `gcp-kms://` and `vault://` are recognised and report that this build has
+/// no such provider yet.
+pub fn from_uri(
+    uri: &str,
+    env: Arc<dyn Environment>,
+    options: &ProviderOptions,
+) -> Result<Arc<dyn KeyProvider>> {
     if uri == INSECURE_TEST_KEY_URI {
         return Ok(Arc::new(LocalProvider::insecure_test_key()));
     }
     if uri.starts_with("local://") {
-        return Ok(Arc::new(LocalProvider::from_uri(uri, env)?));
+        return Ok(Arc::new(LocalProvider::from_uri(uri, env.as_ref())?));
     }
-    for scheme in ["aws-kms://", "gcp-kms://", "vault://"] {
+    if uri.starts_with("aws-kms://") {
+        return Ok(Arc::new(crate::kms::aws::AwsKmsProvider::from_uri(
+            uri,
+            env,
+            &options.aws,
+        )?));
+    }
+    for scheme in ["gcp-kms://", "vault://"] {
         if uri.starts_with(scheme) {
             return Err(Error::Config(format!(
                 "{scheme} keys are not supported by this build of dekbox-core yet"

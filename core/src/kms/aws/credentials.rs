@@ -1,0 +1,879 @@
+//! The AWS credential chain, sans-IO, in the order the AWS SDKs use:
+//!
+//! 1. explicit credentials given to dekbox;
+//! 2. environment: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`;
+//! 3. the shared config and credentials files for `AWS_PROFILE` (default
+//!    `default`): static keys, `role_arn` with `source_profile` (or
+//!    `credential_source = Environment`) through STS `AssumeRole`,
+//!    `web_identity_token_file` with `role_arn`, and `credential_process`;
+//! 4. web identity: `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN` through STS
+//!    `AssumeRoleWithWebIdentity`;
+//! 5. container credentials: `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or
+//!    `_FULL_URI`, with `AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)`;
+//! 6. EC2 instance metadata, IMDSv2 (token `PUT`, then the role's
+//!    credentials), unless `AWS_EC2_METADATA_DISABLED=true`;
+//!    `AWS_EC2_METADATA_SERVICE_ENDPOINT` overrides the address.
+//!
+//! STS is reached at `AWS_ENDPOINT_URL_STS` (or `AWS_ENDPOINT_URL`) if set,
+//! else `https://sts.<region>.amazonaws.com`.
+//!
+//! [`CachedCredentials`] keeps the result and refreshes it five minutes
+//! before it expires: one caller refreshes while the others keep using the
+//! current credentials.
+
+use super::config_file::{Profile, ProfileSet};
+use super::xml;
+use crate::env::Environment;
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::op::{Operation, Step};
+use crate::sigv4::{self, Credentials, Scope};
+use crate::{Error, Result, Timestamp};
+use serde::Deserialize;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// Refresh temporary credentials this long before they expire.
+pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+
+/// How to find credentials.
+#[derive(Clone)]
+pub struct CredentialChain {
+    explicit: Option<Credentials>,
+    env: Arc<dyn Environment>,
+    profile: Option<String>,
+    region: Option<String>,
+}
+
+impl std::fmt::Debug for CredentialChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialChain")
+            .field(
+                "explicit",
+                &self.explicit.as_ref().map(|c| &c.access_key_id),
+            )
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CredentialChain {
+    /// The default chain over `env`; `profile` overrides `AWS_PROFILE`;
+    /// `region` is used for STS.
+    pub fn new(env: Arc<dyn Environment>, profile: Option<String>, region: Option<String>) -> Self {
+        Self {
+            explicit: None,
+            env,
+            profile,
+            region,
+        }
+    }
+
+    /// Always uses these credentials.
+    pub fn explicit(mut self, creds: Credentials) -> Self {
+        self.explicit = Some(creds);
+        self
+    }
+
+    /// An operation that resolves credentials.
+    pub fn resolve(&self) -> ResolveCredentials {
+        let mut sources: VecDeque<Box<dyn Source>> = VecDeque::new();
+        if let Some(c) = &self.explicit {
+            sources.push_back(Box::new(Fixed(Some(c.clone()))));
+        } else {
+            let env = self.env.clone();
+            sources.push_back(Box::new(EnvSource(env.clone())));
+            sources.push_back(Box::new(ProfileSource::new(
+                env.clone(),
+                self.profile.clone(),
+                self.region.clone(),
+            )));
+            sources.push_back(Box::new(WebIdentitySource::from_env(
+                env.clone(),
+                self.region.clone(),
+            )));
+            sources.push_back(Box::new(ContainerSource(env.clone())));
+            sources.push_back(Box::new(ImdsSource::new(env)));
+        }
+        ResolveCredentials {
+            sources,
+            current: None,
+            pending: None,
+            last: None,
+            result: None,
+            tried: Vec::new(),
+            now: Timestamp::default(),
+        }
+    }
+}
+
+enum SourceStep {
+    Send(HttpRequest),
+    Done(Credentials),
+}
+
+/// One place credentials may come from.
+trait Source: Send {
+    fn name(&self) -> &'static str;
+    /// `None`: this source does not apply here; try the next.
+    fn start(&mut self, now: Timestamp) -> Result<Option<SourceStep>>;
+    fn on_response(&mut self, resp: HttpResponse, now: Timestamp) -> Result<SourceStep>;
+    /// The request could not be sent. `Ok(None)`: the source does not apply.
+    fn on_failure(&mut self, error: Error) -> Result<Option<SourceStep>> {
+        Err(error)
+    }
+}
+
+/// Resolves credentials by trying each source in turn. See
+/// [`crate::op`] for how to drive it.
+pub struct ResolveCredentials {
+    sources: VecDeque<Box<dyn Source>>,
+    current: Option<Box<dyn Source>>,
+    pending: Option<HttpRequest>,
+    last: Option<HttpRequest>,
+    result: Option<Credentials>,
+    tried: Vec<&'static str>,
+    now: Timestamp,
+}
+
+impl ResolveCredentials {
+    fn apply(&mut self, step: Option<SourceStep>) {
+        match step {
+            Some(SourceStep::Send(r)) => self.pending = Some(r),
+            Some(SourceStep::Done(c)) => {
+                self.result = Some(c);
+                self.current = None;
+            }
+            None => {
+                if let Some(src) = self.current.take() {
+                    self.tried.push(src.name());
+                }
+            }
+        }
+    }
+}
+
+impl Operation for ResolveCredentials {
+    type Output = Credentials;
+
+    fn poll(&mut self, now: Timestamp) -> Result<Step<Credentials>> {
+        self.now = now;
+        loop {
+            if let Some(c) = self.result.take() {
+                return Ok(Step::Done(c));
+            }
+            if let Some(req) = self.pending.take() {
+                self.last = Some(req.clone());
+                return Ok(Step::Send(req));
+            }
+            if self.current.is_some() {
+                // Polled again without an answer: the driver is retrying.
+                return match self.last.clone() {
+                    Some(req) => Ok(Step::Send(req)),
+                    None => Err(Error::ApiMisuse(
+                        "credential source is waiting for a response",
+                    )),
+                };
+            }
+            let Some(mut src) = self.sources.pop_front() else {
+                return Err(Error::Config(format!(
+                    "no AWS credentials found (tried {}); set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run where a role is attached",
+                    self.tried.join(", ")
+                )));
+            };
+            let step = src.start(now)?;
+            self.current = Some(src);
+            self.apply(step);
+        }
+    }
+
+    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        let src = self
+            .current
+            .as_mut()
+            .ok_or(Error::ApiMisuse("no request outstanding"))?;
+        match src.on_response(response, self.now) {
+            Ok(step) => {
+                self.apply(Some(step));
+                Ok(())
+            }
+            Err(e) => {
+                if e.is_retryable() {
+                    self.pending = self.last.clone();
+                } else {
+                    self.current = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn handle_failure(&mut self, error: Error) -> Result<()> {
+        let src = self
+            .current
+            .as_mut()
+            .ok_or(Error::ApiMisuse("no request outstanding"))?;
+        match src.on_failure(error) {
+            Ok(step) => {
+                self.apply(step);
+                Ok(())
+            }
+            Err(e) => {
+                self.current = None;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Credentials cached for a provider, refreshed ahead of expiry.
+pub struct CachedCredentials {
+    chain: CredentialChain,
+    state: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    creds: Option<Credentials>,
+    refreshing_since: Option<Timestamp>,
+}
+
+/// What a caller should do to get credentials.
+pub enum Acquire {
+    /// Use these.
+    Ready(Credentials),
+    /// Resolve anew (and [`CachedCredentials::store`] the result); the
+    /// current credentials, if still valid, are the fallback.
+    Refresh(ResolveCredentials, Option<Credentials>),
+}
+
+impl CachedCredentials {
+    /// An empty cache over a chain.
+    pub fn new(chain: CredentialChain) -> Self {
+        Self {
+            chain,
+            state: Mutex::new(CacheState::default()),
+        }
+    }
+
+    /// Current credentials, or an instruction to refresh.
+    pub fn acquire(&self, now: Timestamp) -> Acquire {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let valid = s
+            .creds
+            .as_ref()
+            .filter(|c| c.expiration.is_none_or(|exp| now < exp))
+            .cloned();
+        let expiring = s
+            .creds
+            .as_ref()
+            .and_then(|c| c.expiration)
+            .is_some_and(|exp| now.plus(REFRESH_BEFORE_EXPIRY) >= exp);
+        let someone_refreshing = s
+            .refreshing_since
+            .is_some_and(|t| now.since(t) < Duration::from_secs(30));
+        match valid {
+            Some(c) if !expiring || someone_refreshing => Acquire::Ready(c),
+            fallback => {
+                s.refreshing_since = Some(now);
+                Acquire::Refresh(self.chain.resolve(), fallback)
+            }
+        }
+    }
+
+    /// Stores freshly resolved credentials.
+    pub fn store(&self, creds: Credentials) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.creds = Some(creds);
+        s.refreshing_since = None;
+    }
+
+    /// Records a failed refresh so that the next caller tries again.
+    pub fn refresh_failed(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.refreshing_since = None;
+    }
+}
+
+// ---- sources ---------------------------------------------------------------
+
+struct Fixed(Option<Credentials>);
+
+impl Source for Fixed {
+    fn name(&self) -> &'static str {
+        "explicit credentials"
+    }
+    fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep>> {
+        Ok(self.0.take().map(SourceStep::Done))
+    }
+    fn on_response(&mut self, _r: HttpResponse, _now: Timestamp) -> Result<SourceStep> {
+        Err(Error::ApiMisuse("no request outstanding"))
+    }
+}
+
+struct EnvSource(Arc<dyn Environment>);
+
+impl Source for EnvSource {
+    fn name(&self) -> &'static str {
+        "environment"
+    }
+    fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep>> {
+        let env = &self.0;
+        let (Some(id), Some(secret)) = (
+            nonempty(env.var("AWS_ACCESS_KEY_ID")),
+            nonempty(env.var("AWS_SECRET_ACCESS_KEY")),
+        ) else {
+            return Ok(None);
+        };
+        let token = nonempty(env.var("AWS_SESSION_TOKEN"));
+        Ok(Some(SourceStep::Done(Credentials::new(
+            id,
+            secret,
+            token,
+            None,
+            "environment",
+        ))))
+    }
+    fn on_response(&mut self, _r: HttpResponse, _now: Timestamp) -> Result<SourceStep> {
+        Err(Error::ApiMisuse("no request outstanding"))
+    }
+}
+
+fn nonempty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
+/// The shared config/credentials files.
+struct ProfileSource {
+    env: Arc<dyn Environment>,
+    explicit_profile: Option<String>,
+    region: Option<String>,
+    sts: Option<StsCall>,
+    name: String,
+}
+
+impl ProfileSource {
+    fn new(env: Arc<dyn Environment>, profile: Option<String>, region: Option<String>) -> Self {
+        Self {
+            env,
+            explicit_profile: profile,
+            region,
+            sts: None,
+            name: String::new(),
+        }
+    }
+
+    fn static_keys(p: &Profile, source: String) -> Option<Credentials> {
+        let id = p.get("aws_access_key_id")?;
+        let secret = p.get("aws_secret_access_key")?;
+        Some(Credentials::new(
+            id,
+            secret,
+            p.get("aws_session_token").map(String::from),
+            None,
+            source,
+        ))
+    }
+}
+
+impl Source for ProfileSource {
+    fn name(&self) -> &'static str {
+        "shared config profile"
+    }
+
+    fn start(&mut self, now: Timestamp) -> Result<Option<SourceStep>> {
+        let env = self.env.clone();
+        let named = self
+            .explicit_profile
+            .clone()
+            .or_else(|| nonempty(env.var("AWS_PROFILE")))
+            .or_else(|| nonempty(env.var("AWS_DEFAULT_PROFILE")));
+        let name = named.clone().unwrap_or_else(|| "default".into());
+        self.name = name.clone();
+        let set = ProfileSet::load(env.as_ref());
+        let Some(profile) = set.get(&name) else {
+            return match named {
+                Some(n) => Err(Error::Config(format!(
+                    "AWS profile {n:?} not found in the shared config or credentials file"
+                ))),
+                None => Ok(None),
+            };
+        };
+        let region = self
+            .region
+            .clone()
+            .or_else(|| profile.get("region").map(String::from))
+            .or_else(|| nonempty(env.var("AWS_REGION")))
+            .or_else(|| nonempty(env.var("AWS_DEFAULT_REGION")))
+            .unwrap_or_else(|| "us-east-1".into());
+        let session = profile
+            .get("role_session_name")
+            .map(String::from)
+            .unwrap_or_else(|| format!("dekbox-{}", now.as_unix_millis() / 1000));
+
+        if let Some(role_arn) = profile.get("role_arn") {
+            if let Some(token_file) = profile.get("web_identity_token_file") {
+                let token = read_token(env.as_ref(), token_file)?;
+                let call =
+                    StsCall::web_identity(env.as_ref(), &region, role_arn, &session, &token)?;
+                let req = call.request.clone();
+                self.sts = Some(call);
+                return Ok(Some(SourceStep::Send(req)));
+            }
+            let source_creds = if let Some(src) = profile.get("source_profile") {
+                let sp = set.get(src).ok_or_else(|| {
+                    Error::Config(format!(
+                        "source_profile {src:?} (of profile {name:?}) not found"
+                    ))
+                })?;
+                Self::static_keys(sp, format!("profile {src}")).ok_or_else(|| {
+                    Error::Config(format!(
+                        "source_profile {src:?} has no static keys (chained roles beyond one hop are not supported)"
+                    ))
+                })?
+            } else if profile.get("credential_source") == Some("Environment") {
+                match EnvSource(env.clone()).start(now)? {
+                    Some(SourceStep::Done(c)) => c,
+                    _ => {
+                        return Err(Error::Config(
+                            "credential_source = Environment, but AWS_ACCESS_KEY_ID is not set"
+                                .into(),
+                        ));
+                    }
+                }
+            } else {
+                return Err(Error::Config(format!(
+                    "profile {name:?} has role_arn but no source_profile, credential_source = Environment or web_identity_token_file"
+                )));
+            };
+            let call = StsCall::assume_role(
+                env.as_ref(),
+                &region,
+                role_arn,
+                &session,
+                profile.get("external_id"),
+                &source_creds,
+                now,
+            )?;
+            let req = call.request.clone();
+            self.sts = Some(call);
+            return Ok(Some(SourceStep::Send(req)));
+        }
+        if let Some(cmd) = profile.get("credential_process") {
+            let out = env.run_process(cmd).map_err(|e| {
+                Error::Config(format!(
+                    "credential_process of profile {name:?} failed: {e}"
+                ))
+            })?;
+            let parsed: JsonCreds = serde_json::from_slice(&out).map_err(|_| {
+                Error::Config(format!(
+                    "credential_process of profile {name:?} printed no credentials JSON"
+                ))
+            })?;
+            return parsed
+                .into_credentials(format!("credential_process (profile {name})"))
+                .map(|c| Some(SourceStep::Done(c)));
+        }
+        if let Some(c) = Self::static_keys(profile, format!("profile {name}")) {
+            return Ok(Some(SourceStep::Done(c)));
+        }
+        if profile.get("sso_session").is_some() || profile.get("sso_start_url").is_some() {
+            return Err(Error::Config(format!(
+                "profile {name:?} uses AWS SSO, which dekbox does not support; export credentials instead"
+            )));
+        }
+        Ok(None)
+    }
+
+    fn on_response(&mut self, resp: HttpResponse, _now: Timestamp) -> Result<SourceStep> {
+        let call = self
+            .sts
+            .as_ref()
+            .ok_or(Error::ApiMisuse("no request outstanding"))?;
+        call.parse(&resp, format!("assumed role (profile {})", self.name))
+            .map(SourceStep::Done)
+    }
+}
+
+fn read_token(env: &dyn Environment, path: &str) -> Result<Zeroizing<String>> {
+    let bytes = env
+        .read_file(path)
+        .map_err(|e| Error::Config(format!("cannot read web identity token file {path}: {e}")))?;
+    Ok(Zeroizing::new(
+        String::from_utf8_lossy(&bytes).trim().to_string(),
+    ))
+}
+
+/// `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`.
+struct WebIdentitySource {
+    env: Arc<dyn Environment>,
+    region: Option<String>,
+    sts: Option<StsCall>,
+}
+
+impl WebIdentitySource {
+    fn from_env(env: Arc<dyn Environment>, region: Option<String>) -> Self {
+        Self {
+            env,
+            region,
+            sts: None,
+        }
+    }
+}
+
+impl Source for WebIdentitySource {
+    fn name(&self) -> &'static str {
+        "web identity"
+    }
+    fn start(&mut self, now: Timestamp) -> Result<Option<SourceStep>> {
+        let env = self.env.clone();
+        let (Some(file), Some(role)) = (
+            nonempty(env.var("AWS_WEB_IDENTITY_TOKEN_FILE")),
+            nonempty(env.var("AWS_ROLE_ARN")),
+        ) else {
+            return Ok(None);
+        };
+        let session = nonempty(env.var("AWS_ROLE_SESSION_NAME"))
+            .unwrap_or_else(|| format!("dekbox-{}", now.as_unix_millis() / 1000));
+        let region = self
+            .region
+            .clone()
+            .or_else(|| nonempty(env.var("AWS_REGION")))
+            .or_else(|| nonempty(env.var("AWS_DEFAULT_REGION")))
+            .unwrap_or_else(|| "us-east-1".into());
+        let token = read_token(env.as_ref(), &file)?;
+        let call = StsCall::web_identity(env.as_ref(), &region, &role, &session, &token)?;
+        let req = call.request.clone();
+        self.sts = Some(call);
+        Ok(Some(SourceStep::Send(req)))
+    }
+    fn on_response(&mut self, resp: HttpResponse, _now: Timestamp) -> Result<SourceStep> {
+        let call = self
+            .sts
+            .as_ref()
+            .ok_or(Error::ApiMisuse("no request outstanding"))?;
+        call.parse(&resp, "web identity".into())
+            .map(SourceStep::Done)
+    }
+}
+
+/// ECS/EKS container credentials.
+struct ContainerSource(Arc<dyn Environment>);
+
+impl Source for ContainerSource {
+    fn name(&self) -> &'static str {
+        "container credentials"
+    }
+    fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep>> {
+        let env = &self.0;
+        let url = if let Some(rel) = nonempty(env.var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")) {
+            format!("http://169.254.170.2{rel}")
+        } else if let Some(full) = nonempty(env.var("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
+            full
+        } else {
+            return Ok(None);
+        };
+        let mut headers = vec![("accept".to_string(), "application/json".to_string())];
+        let token = if let Some(file) = nonempty(env.var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"))
+        {
+            Some(read_token(env.as_ref(), &file)?.to_string())
+        } else {
+            nonempty(env.var("AWS_CONTAINER_AUTHORIZATION_TOKEN"))
+        };
+        if let Some(t) = token {
+            headers.push(("authorization".into(), t));
+        }
+        let mut req = HttpRequest::new(Method::Get, url);
+        req.headers = headers;
+        Ok(Some(SourceStep::Send(req)))
+    }
+    fn on_response(&mut self, resp: HttpResponse, _now: Timestamp) -> Result<SourceStep> {
+        if resp.status != 200 {
+            return Err(status_error("container credentials endpoint", resp.status));
+        }
+        let parsed: JsonCreds = serde_json::from_slice(&resp.body).map_err(|_| {
+            Error::KmsUnavailable("container credentials endpoint sent no credentials JSON".into())
+        })?;
+        parsed
+            .into_credentials("container credentials".into())
+            .map(SourceStep::Done)
+    }
+}
+
+fn status_error(what: &str, status: u16) -> Error {
+    match status {
+        429 => Error::KmsThrottled(format!("{what} answered 429")),
+        s if s >= 500 => Error::KmsUnavailable(format!("{what} answered {s}")),
+        s => Error::KmsAccessDenied(format!("{what} answered {s}")),
+    }
+}
+
+/// EC2 instance metadata, IMDSv2 only.
+struct ImdsSource {
+    env: Arc<dyn Environment>,
+    base: String,
+    token: Option<Zeroizing<String>>,
+    role: Option<String>,
+}
+
+impl ImdsSource {
+    fn new(env: Arc<dyn Environment>) -> Self {
+        let base = nonempty(env.var("AWS_EC2_METADATA_SERVICE_ENDPOINT"))
+            .unwrap_or_else(|| "http://169.254.169.254".into())
+            .trim_end_matches('/')
+            .to_string();
+        Self {
+            env,
+            base,
+            token: None,
+            role: None,
+        }
+    }
+
+    fn get(&self, path: &str) -> HttpRequest {
+        let mut req = HttpRequest::new(Method::Get, format!("{}{path}", self.base));
+        req.headers = vec![(
+            "x-aws-ec2-metadata-token".into(),
+            self.token
+                .as_deref()
+                .map(String::as_str)
+                .unwrap_or("")
+                .to_string(),
+        )];
+        req
+    }
+}
+
+const IMDS_ROLE_PATH: &str = "/latest/meta-data/iam/security-credentials/";
+
+impl Source for ImdsSource {
+    fn name(&self) -> &'static str {
+        "EC2 instance metadata"
+    }
+    fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep>> {
+        if self
+            .env
+            .var("AWS_EC2_METADATA_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            return Ok(None);
+        }
+        let mut req = HttpRequest::new(Method::Put, format!("{}/latest/api/token", self.base));
+        req.headers = vec![(
+            "x-aws-ec2-metadata-token-ttl-seconds".into(),
+            "21600".into(),
+        )];
+        req.probe = true;
+        Ok(Some(SourceStep::Send(req)))
+    }
+    fn on_response(&mut self, resp: HttpResponse, _now: Timestamp) -> Result<SourceStep> {
+        if self.token.is_none() {
+            if resp.status != 200 {
+                return Err(status_error("instance metadata (token)", resp.status));
+            }
+            self.token = Some(Zeroizing::new(
+                String::from_utf8_lossy(&resp.body).trim().to_string(),
+            ));
+            return Ok(SourceStep::Send(self.get(IMDS_ROLE_PATH)));
+        }
+        if self.role.is_none() {
+            if resp.status == 404 {
+                return Err(Error::Config(
+                    "this instance has no IAM role attached".into(),
+                ));
+            }
+            if resp.status != 200 {
+                return Err(status_error("instance metadata (role)", resp.status));
+            }
+            let role = String::from_utf8_lossy(&resp.body)
+                .lines()
+                .next()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| Error::Config("this instance has no IAM role attached".into()))?
+                .to_string();
+            let req = self.get(&format!("{IMDS_ROLE_PATH}{role}"));
+            self.role = Some(role);
+            return Ok(SourceStep::Send(req));
+        }
+        if resp.status != 200 {
+            return Err(status_error("instance metadata (credentials)", resp.status));
+        }
+        let parsed: JsonCreds = serde_json::from_slice(&resp.body).map_err(|_| {
+            Error::KmsUnavailable("instance metadata sent no credentials JSON".into())
+        })?;
+        if parsed.code.as_deref().is_some_and(|c| c != "Success") {
+            return Err(Error::Config(format!(
+                "instance metadata credentials: {}",
+                parsed.code.unwrap_or_default()
+            )));
+        }
+        parsed
+            .into_credentials("EC2 instance metadata".into())
+            .map(SourceStep::Done)
+    }
+    fn on_failure(&mut self, error: Error) -> Result<Option<SourceStep>> {
+        // Not on EC2 (nothing answers): this source does not apply.
+        if self.token.is_none() {
+            Ok(None)
+        } else {
+            Err(error)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct JsonCreds {
+    access_key_id: Option<String>,
+    secret_access_key: Option<Zeroizing<String>>,
+    #[serde(alias = "SessionToken")]
+    token: Option<Zeroizing<String>>,
+    expiration: Option<String>,
+    code: Option<String>,
+}
+
+impl JsonCreds {
+    fn into_credentials(self, source: String) -> Result<Credentials> {
+        let (Some(id), Some(secret)) = (self.access_key_id, self.secret_access_key) else {
+            return Err(Error::Config(format!(
+                "{source}: answer lacks AccessKeyId/SecretAccessKey"
+            )));
+        };
+        let expiration = self.expiration.as_deref().map(parse_time).transpose()?;
+        Ok(Credentials::new(
+            id,
+            secret.to_string(),
+            self.token.map(|t| t.to_string()),
+            expiration,
+            source,
+        ))
+    }
+}
+
+/// RFC 3339 time to a [`Timestamp`].
+pub fn parse_time(s: &str) -> Result<Timestamp> {
+    let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+        .map_err(|_| Error::Config(format!("invalid credential expiration time {s:?}")))?;
+    let ms = t.unix_timestamp().max(0) as u64 * 1000;
+    Ok(Timestamp::from_unix_millis(ms))
+}
+
+/// One STS request and how to read its answer.
+struct StsCall {
+    request: HttpRequest,
+}
+
+fn sts_endpoint(env: &dyn Environment, region: &str) -> String {
+    nonempty(env.var("AWS_ENDPOINT_URL_STS"))
+        .or_else(|| nonempty(env.var("AWS_ENDPOINT_URL")))
+        .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"))
+        .trim_end_matches('/')
+        .to_string()
+}
+
+const FORM_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, FORM_SET)))
+        .collect::<Vec<_>>()
+        .join("&")
+        .into_bytes()
+}
+
+impl StsCall {
+    fn base(env: &dyn Environment, region: &str, body: Vec<u8>) -> HttpRequest {
+        let mut req = HttpRequest::new(Method::Post, format!("{}/", sts_endpoint(env, region)));
+        req.headers = vec![(
+            "content-type".into(),
+            "application/x-www-form-urlencoded; charset=utf-8".into(),
+        )];
+        req.body = body;
+        req
+    }
+
+    fn assume_role(
+        env: &dyn Environment,
+        region: &str,
+        role_arn: &str,
+        session: &str,
+        external_id: Option<&str>,
+        source: &Credentials,
+        now: Timestamp,
+    ) -> Result<Self> {
+        let mut pairs = vec![
+            ("Action", "AssumeRole"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", role_arn),
+            ("RoleSessionName", session),
+        ];
+        if let Some(x) = external_id {
+            pairs.push(("ExternalId", x));
+        }
+        let mut request = Self::base(env, region, form(&pairs));
+        sigv4::sign(
+            &mut request,
+            source,
+            Scope {
+                region,
+                service: "sts",
+            },
+            now,
+        )?;
+        Ok(Self { request })
+    }
+
+    fn web_identity(
+        env: &dyn Environment,
+        region: &str,
+        role_arn: &str,
+        session: &str,
+        token: &str,
+    ) -> Result<Self> {
+        let body = form(&[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", role_arn),
+            ("RoleSessionName", session),
+            ("WebIdentityToken", token),
+        ]);
+        Ok(Self {
+            request: Self::base(env, region, body),
+        })
+    }
+
+    fn parse(&self, resp: &HttpResponse, source: String) -> Result<Credentials> {
+        let text = String::from_utf8_lossy(&resp.body);
+        if resp.status != 200 {
+            let code =
+                xml::first_text(&text, "Code").unwrap_or_else(|| format!("HTTP {}", resp.status));
+            let message = xml::first_text(&text, "Message").unwrap_or_default();
+            return Err(match resp.status {
+                s if s >= 500 => Error::KmsUnavailable(format!("STS {code}: {message}")),
+                _ if code.contains("Throttl") => {
+                    Error::KmsThrottled(format!("STS {code}: {message}"))
+                }
+                _ => Error::KmsAccessDenied(format!("STS {code}: {message}")),
+            });
+        }
+        let field = |name: &str| {
+            xml::first_text(&text, name)
+                .ok_or_else(|| Error::KmsUnavailable(format!("STS answer lacks {name}")))
+        };
+        let expiration = parse_time(&field("Expiration")?)?;
+        Ok(Credentials::new(
+            field("AccessKeyId")?,
+            field("SecretAccessKey")?,
+            Some(field("SessionToken")?),
+            Some(expiration),
+            source,
+        ))
+    }
+}

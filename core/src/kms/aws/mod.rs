@@ -1,0 +1,479 @@
+//! `aws-kms://` keys: AWS KMS over its JSON 1.1 API, signed with SigV4,
+//! credentials from the AWS SDKs' default chain.
+//!
+//! Key URIs:
+//!
+//! - `aws-kms://arn:aws:kms:REGION:ACCOUNT:key/ID` (region from the ARN);
+//! - `aws-kms://arn:aws:kms:REGION:ACCOUNT:alias/NAME`;
+//! - `aws-kms://alias/NAME?region=R` or `aws-kms://KEY-ID?region=R` (region
+//!   may also come from [`AwsOptions::region`], `AWS_REGION`,
+//!   `AWS_DEFAULT_REGION` or the profile).
+//!
+//! The endpoint is [`AwsOptions::endpoint`], else `AWS_ENDPOINT_URL_KMS`, else
+//! `AWS_ENDPOINT_URL`, else `https://kms[-fips].<region>.amazonaws.com`
+//! (`.amazonaws.com.cn` in the `aws-cn` partition).
+
+pub mod api;
+pub mod config_file;
+pub mod credentials;
+mod xml;
+
+use crate::context::EncryptionContext;
+use crate::env::Environment;
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::key::{DataKey, GeneratedKey};
+use crate::op::{BoxOp, Operation, Step};
+use crate::provider::KeyProvider;
+use crate::random::SecureRandom;
+use crate::sigv4::{self, Credentials, Scope};
+use crate::{Error, Result, Timestamp};
+use api::{Action, Answer};
+use credentials::{Acquire, CachedCredentials, CredentialChain, ResolveCredentials};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Options for `aws-kms://` keys.
+#[derive(Clone, Debug, Default)]
+pub struct AwsOptions {
+    /// Endpoint URL override (loopback test servers, VPC endpoints).
+    pub endpoint: Option<String>,
+    /// Region, when the key URI does not name one.
+    pub region: Option<String>,
+    /// Use the FIPS endpoints (`kms-fips.<region>.amazonaws.com`).
+    pub fips: bool,
+    /// Grant tokens sent with every request.
+    pub grant_tokens: Vec<String>,
+    /// Use these credentials instead of the default chain.
+    pub credentials: Option<Credentials>,
+    /// Profile to use instead of `AWS_PROFILE`.
+    pub profile: Option<String>,
+}
+
+/// An AWS KMS key.
+pub struct AwsKmsProvider {
+    uri: String,
+    key_id: String,
+    region: String,
+    endpoint: String,
+    grant_tokens: Vec<String>,
+    credentials: Arc<CachedCredentials>,
+}
+
+impl std::fmt::Debug for AwsKmsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsKmsProvider")
+            .field("uri", &self.uri)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsKmsProvider {
+    /// Builds a provider from an `aws-kms://` URI.
+    pub fn from_uri(uri: &str, env: Arc<dyn Environment>, options: &AwsOptions) -> Result<Self> {
+        let rest = uri
+            .strip_prefix("aws-kms://")
+            .ok_or_else(|| Error::Config(format!("{uri:?} is not an aws-kms:// URI")))?;
+        let (key, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if key.is_empty() {
+            return Err(Error::Config(format!("{uri:?} names no key")));
+        }
+        let mut uri_region = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("region", r)) if !r.is_empty() => uri_region = Some(r.to_string()),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "{uri:?}: unknown parameter {pair:?} (only region=)"
+                    )));
+                }
+            }
+        }
+        let (arn_region, partition) = if let Some(arn) = key.strip_prefix("arn:") {
+            let parts: Vec<&str> = arn.splitn(5, ':').collect();
+            if parts.len() != 5 || parts[1] != "kms" || parts[2].is_empty() {
+                return Err(Error::Config(format!(
+                    "{uri:?}: expected arn:PARTITION:kms:REGION:ACCOUNT:key/ID"
+                )));
+            }
+            (Some(parts[2].to_string()), parts[0].to_string())
+        } else {
+            (None, "aws".to_string())
+        };
+        let profile_region = || {
+            let set = config_file::ProfileSet::load(env.as_ref());
+            let name = options
+                .profile
+                .clone()
+                .or_else(|| env.var("AWS_PROFILE"))
+                .unwrap_or_else(|| "default".into());
+            set.get(&name)
+                .and_then(|p| p.get("region").map(String::from))
+        };
+        let region = arn_region
+            .or(uri_region)
+            .or_else(|| options.region.clone())
+            .or_else(|| env.var("AWS_REGION").filter(|r| !r.is_empty()))
+            .or_else(|| env.var("AWS_DEFAULT_REGION").filter(|r| !r.is_empty()))
+            .or_else(profile_region)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{uri:?}: no region (use an ARN, ?region=, the region option or AWS_REGION)"
+                ))
+            })?;
+        let suffix = if partition == "aws-cn" {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        let endpoint = options
+            .endpoint
+            .clone()
+            .or_else(|| env.var("AWS_ENDPOINT_URL_KMS").filter(|e| !e.is_empty()))
+            .or_else(|| env.var("AWS_ENDPOINT_URL").filter(|e| !e.is_empty()))
+            .unwrap_or_else(|| {
+                let host = if options.fips { "kms-fips" } else { "kms" };
+                format!("https://{host}.{region}.{suffix}")
+            });
+        let endpoint = format!("{}/", endpoint.trim_end_matches('/'));
+        let mut chain = CredentialChain::new(env, options.profile.clone(), Some(region.clone()));
+        if let Some(c) = &options.credentials {
+            chain = chain.explicit(c.clone());
+        }
+        Ok(Self {
+            uri: uri.to_string(),
+            key_id: key.to_string(),
+            region,
+            endpoint,
+            grant_tokens: options.grant_tokens.clone(),
+            credentials: Arc::new(CachedCredentials::new(chain)),
+        })
+    }
+
+    /// The `KeyId` sent to KMS.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The endpoint requests go to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// An operation resolving (and caching) this provider's credentials, for
+    /// transports that warm them up before concurrent use.
+    pub fn warm_credentials(&self) -> WarmCredentials<'_> {
+        WarmCredentials {
+            provider: self,
+            inner: None,
+        }
+    }
+
+    fn call<T: Send + 'static>(
+        &self,
+        action: Action,
+        body: Zeroizing<Vec<u8>>,
+        parse: fn(Answer) -> Result<T>,
+    ) -> BoxOp<'_, T> {
+        Box::new(KmsCall {
+            provider: self,
+            action,
+            body,
+            parse,
+            creds: CredState::Need,
+            awaiting: false,
+            result: None,
+        })
+    }
+
+    fn request(
+        &self,
+        action: Action,
+        body: &[u8],
+        creds: &Credentials,
+        now: Timestamp,
+    ) -> Result<HttpRequest> {
+        let mut req = HttpRequest::new(Method::Post, self.endpoint.clone());
+        req.headers = vec![
+            ("content-type".into(), "application/x-amz-json-1.1".into()),
+            ("x-amz-target".into(), action.target().into()),
+        ];
+        req.body = body.to_vec();
+        sigv4::sign(
+            &mut req,
+            creds,
+            Scope {
+                region: &self.region,
+                service: "kms",
+            },
+            now,
+        )?;
+        Ok(req)
+    }
+}
+
+enum CredState {
+    Need,
+    Resolving(ResolveCredentials, Option<Credentials>),
+    Have(Credentials),
+}
+
+/// Gets credentials for a call: from the cache, or by driving the chain.
+/// Returns `Some(step)` when the chain needs a request sent.
+fn advance_credentials(
+    cache: &CachedCredentials,
+    state: &mut CredState,
+    now: Timestamp,
+) -> Result<Option<HttpRequest>> {
+    loop {
+        match state {
+            CredState::Have(_) => return Ok(None),
+            CredState::Need => {
+                *state = match cache.acquire(now) {
+                    Acquire::Ready(c) => CredState::Have(c),
+                    Acquire::Refresh(op, fallback) => CredState::Resolving(op, fallback),
+                }
+            }
+            CredState::Resolving(op, fallback) => match op.poll(now) {
+                Ok(Step::Send(r)) => return Ok(Some(r)),
+                Ok(Step::Done(c)) => {
+                    cache.store(c.clone());
+                    *state = CredState::Have(c);
+                }
+                Err(e) => {
+                    cache.refresh_failed();
+                    match fallback.take() {
+                        // Refreshing early failed; the current credentials are
+                        // still valid, so carry on with them.
+                        Some(c) => *state = CredState::Have(c),
+                        None => return Err(e),
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// One KMS call. See [`crate::op`] for the driving contract; a retryable
+/// error leaves it ready to re-sign and resend.
+struct KmsCall<'a, T> {
+    provider: &'a AwsKmsProvider,
+    action: Action,
+    body: Zeroizing<Vec<u8>>,
+    parse: fn(Answer) -> Result<T>,
+    creds: CredState,
+    awaiting: bool,
+    result: Option<T>,
+}
+
+impl<T: Send> Operation for KmsCall<'_, T> {
+    type Output = T;
+
+    fn poll(&mut self, now: Timestamp) -> Result<Step<T>> {
+        if let Some(v) = self.result.take() {
+            return Ok(Step::Done(v));
+        }
+        if let Some(req) = advance_credentials(&self.provider.credentials, &mut self.creds, now)? {
+            return Ok(Step::Send(req));
+        }
+        let CredState::Have(creds) = &self.creds else {
+            return Err(Error::ApiMisuse("credentials not resolved"));
+        };
+        let req = self.provider.request(self.action, &self.body, creds, now)?;
+        self.awaiting = true;
+        Ok(Step::Send(req))
+    }
+
+    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        if let CredState::Resolving(op, _) = &mut self.creds {
+            let r = op.handle_response(response);
+            if r.as_ref().is_err_and(|e| !e.is_retryable()) {
+                self.provider.credentials.refresh_failed();
+            }
+            return r;
+        }
+        if !self.awaiting {
+            return Err(Error::ApiMisuse("no request outstanding"));
+        }
+        self.awaiting = false;
+        let answer = api::parse(&response)?;
+        self.result = Some((self.parse)(answer)?);
+        Ok(())
+    }
+
+    fn handle_failure(&mut self, error: Error) -> Result<()> {
+        if let CredState::Resolving(op, _) = &mut self.creds {
+            let r = op.handle_failure(error);
+            if r.is_err() {
+                self.provider.credentials.refresh_failed();
+            }
+            return r;
+        }
+        Err(error)
+    }
+}
+
+/// Resolves a provider's credentials into its cache. See
+/// [`AwsKmsProvider::warm_credentials`].
+pub struct WarmCredentials<'a> {
+    provider: &'a AwsKmsProvider,
+    inner: Option<CredState>,
+}
+
+impl Operation for WarmCredentials<'_> {
+    type Output = ();
+
+    fn poll(&mut self, now: Timestamp) -> Result<Step<()>> {
+        let state = self.inner.get_or_insert(CredState::Need);
+        match advance_credentials(&self.provider.credentials, state, now)? {
+            Some(r) => Ok(Step::Send(r)),
+            None => Ok(Step::Done(())),
+        }
+    }
+
+    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        match &mut self.inner {
+            Some(CredState::Resolving(op, _)) => op.handle_response(response),
+            _ => Err(Error::ApiMisuse("no request outstanding")),
+        }
+    }
+
+    fn handle_failure(&mut self, error: Error) -> Result<()> {
+        match &mut self.inner {
+            Some(CredState::Resolving(op, _)) => op.handle_failure(error),
+            _ => Err(error),
+        }
+    }
+}
+
+fn blob(a: Answer) -> Result<Vec<u8>> {
+    a.ciphertext_blob
+        .ok_or_else(|| Error::KmsUnavailable("KMS answer lacks CiphertextBlob".into()))
+}
+
+fn data_key(a: Answer) -> Result<DataKey> {
+    let pt = a
+        .plaintext
+        .ok_or_else(|| Error::KmsUnavailable("KMS answer lacks Plaintext".into()))?;
+    // A blob that decrypts to something other than a 32-byte key is not one
+    // of our wrapped data keys.
+    DataKey::from_slice(&pt).ok_or(Error::Authentication)
+}
+
+fn generated(a: Answer) -> Result<GeneratedKey> {
+    let wrapped = a
+        .ciphertext_blob
+        .clone()
+        .ok_or_else(|| Error::KmsUnavailable("KMS answer lacks CiphertextBlob".into()))?;
+    let plaintext = data_key(a)
+        .map_err(|_| Error::KmsUnavailable("KMS generated a data key of the wrong size".into()))?;
+    Ok(GeneratedKey { plaintext, wrapped })
+}
+
+fn plaintext(a: Answer) -> Result<Zeroizing<Vec<u8>>> {
+    a.plaintext
+        .ok_or_else(|| Error::KmsUnavailable("KMS answer lacks Plaintext".into()))
+}
+
+impl KeyProvider for AwsKmsProvider {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn generate_data_key(
+        &self,
+        context: &EncryptionContext,
+        _rng: &dyn SecureRandom,
+    ) -> BoxOp<'_, GeneratedKey> {
+        self.call(
+            Action::GenerateDataKey,
+            api::generate_data_key(&self.key_id, context, &self.grant_tokens),
+            generated,
+        )
+    }
+
+    fn wrap(
+        &self,
+        dek: &DataKey,
+        context: &EncryptionContext,
+        _rng: &dyn SecureRandom,
+    ) -> BoxOp<'_, Vec<u8>> {
+        self.call(
+            Action::Encrypt,
+            api::encrypt(
+                &self.key_id,
+                dek.dangerous_bytes(),
+                context,
+                &self.grant_tokens,
+            ),
+            blob,
+        )
+    }
+
+    fn unwrap(&self, wrapped: &[u8], context: &EncryptionContext) -> BoxOp<'_, DataKey> {
+        self.call(
+            Action::Decrypt,
+            api::decrypt(&self.key_id, wrapped, context, &self.grant_tokens),
+            data_key,
+        )
+    }
+
+    fn encrypt_direct(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        _rng: &dyn SecureRandom,
+    ) -> BoxOp<'_, Vec<u8>> {
+        self.call(
+            Action::Encrypt,
+            api::encrypt(&self.key_id, plaintext, context, &self.grant_tokens),
+            blob,
+        )
+    }
+
+    fn decrypt_direct(
+        &self,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+    ) -> BoxOp<'_, Zeroizing<Vec<u8>>> {
+        self.call(
+            Action::Decrypt,
+            api::decrypt(&self.key_id, ciphertext, context, &self.grant_tokens),
+            plaintext,
+        )
+    }
+
+    fn rewrap_native<'a>(
+        &'a self,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+        destination: &'a dyn KeyProvider,
+    ) -> Option<BoxOp<'a, Vec<u8>>> {
+        let dest = destination.as_any()?.downcast_ref::<AwsKmsProvider>()?;
+        // ReEncrypt runs in one region and account endpoint.
+        if dest.endpoint != self.endpoint || dest.region != self.region {
+            return None;
+        }
+        Some(self.call(
+            Action::ReEncrypt,
+            api::re_encrypt(
+                &self.key_id,
+                &dest.key_id,
+                wrapped,
+                context,
+                &self.grant_tokens,
+            ),
+            blob,
+        ))
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+}
