@@ -7,10 +7,11 @@ use crate::CliError;
 use crate::keys::keygen;
 use crate::progress::Progress;
 use dekbox_core::keyring::Keyring;
-use dekbox_core::provider;
+use dekbox_core::provider::{self, ProviderOptions};
 use dekbox_core::{EncryptionContext, Engine, Error, Form};
 use dekbox_transport::{OsEnvironment, system_now};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 const TENANTS: [&str; 2] = ["acme", "globex"];
@@ -36,7 +37,7 @@ pub fn run(records: usize) -> Result<ExitCode, CliError> {
     println!("1. key");
     let v1 = keygen(&dir.path().join("v1.key"), false)?;
     println!("   created local key v1: {v1} (mode 0600)");
-    let k1 = provider::from_uri(&v1, &OsEnvironment)?;
+    let k1 = provider::from_uri(&v1, Arc::new(OsEnvironment), &ProviderOptions::default())?;
     let engine = Engine::builder()
         .keyring(Keyring::builder().add("v1", k1.clone()).build()?)
         .build()?;
@@ -114,7 +115,7 @@ pub fn run(records: usize) -> Result<ExitCode, CliError> {
     println!("\n5. rotation to a new key");
     let v2 = keygen(&dir.path().join("v2.key"), false)?;
     println!("   created local key v2: {v2}");
-    let k2 = provider::from_uri(&v2, &OsEnvironment)?;
+    let k2 = provider::from_uri(&v2, Arc::new(OsEnvironment), &ProviderOptions::default())?;
     let rotated = Engine::builder()
         .keyring(
             Keyring::builder()

@@ -2,18 +2,17 @@
 
 use crate::CliError;
 use clap::Args;
-use dekbox_core::keyring::Keyring;
-use dekbox_core::provider::{self, INSECURE_TEST_KEY_URI, KeyProvider, encode_key_file};
+use dekbox_core::kms::aws::AwsOptions;
+use dekbox_core::provider::{INSECURE_TEST_KEY_URI, encode_key_file};
 use dekbox_core::random::os_random;
-use dekbox_core::{DataKey, Engine, Error, Options};
-use dekbox_transport::OsEnvironment;
+use dekbox_core::{DataKey, Error, Options};
+use dekbox_transport::Client;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
 #[derive(Args, Clone)]
 pub struct KeyArgs {
-    /// Key URI for a single key (local:///path, local://env/VAR, insecure-test-key).
+    /// Key URI for a single key (local:///path, local://env/VAR, aws-kms://..., insecure-test-key).
     #[arg(long, env = "DEKBOX_KEY", conflicts_with = "keyring")]
     key: Option<String>,
     /// A labelled keyring entry LABEL=URI, repeatable (new data uses --primary).
@@ -28,19 +27,47 @@ pub struct KeyArgs {
     /// Decrypt values in no dekbox form directly with the key (pre-envelope data).
     #[arg(long)]
     legacy_fallback: bool,
+    /// AWS KMS endpoint URL (VPC endpoints, local test servers).
+    #[arg(long, value_name = "URL")]
+    aws_endpoint: Option<String>,
+    /// AWS region, when the key URI does not name one.
+    #[arg(long, value_name = "REGION")]
+    aws_region: Option<String>,
+    /// AWS profile from the shared config files.
+    #[arg(long, value_name = "NAME")]
+    aws_profile: Option<String>,
+    /// Use AWS KMS FIPS endpoints.
+    #[arg(long)]
+    aws_fips: bool,
+    /// AWS KMS grant token, repeatable.
+    #[arg(long = "grant-token", value_name = "TOKEN")]
+    grant_tokens: Vec<String>,
 }
 
 impl KeyArgs {
-    pub fn engine(&self) -> Result<Engine, CliError> {
-        let keyring = if !self.keyring.is_empty() {
-            let mut b = Keyring::builder();
+    pub fn client(&self) -> Result<Client, CliError> {
+        let mut b = Client::builder()
+            .options(Options {
+                accept_json: self.accept_json,
+                legacy_fallback: self.legacy_fallback,
+                ..Options::default()
+            })
+            .aws(AwsOptions {
+                endpoint: self.aws_endpoint.clone(),
+                region: self.aws_region.clone(),
+                fips: self.aws_fips,
+                grant_tokens: self.grant_tokens.clone(),
+                profile: self.aws_profile.clone(),
+                credentials: None,
+            });
+        if !self.keyring.is_empty() {
             for (label, uri) in &self.keyring {
-                b = b.add(label.clone(), load(uri)?);
+                warn_if_test_key(uri);
+                b = b.labeled_key(label.clone(), uri.clone());
             }
             if let Some(p) = &self.primary {
                 b = b.primary(p.clone());
             }
-            b.build()?
         } else {
             let uri = self.key.as_deref().ok_or_else(|| {
                 Error::Config(
@@ -48,24 +75,17 @@ impl KeyArgs {
                         .into(),
                 )
             })?;
-            Keyring::single(load(uri)?)
-        };
-        Ok(Engine::builder()
-            .keyring(keyring)
-            .options(Options {
-                accept_json: self.accept_json,
-                legacy_fallback: self.legacy_fallback,
-                ..Options::default()
-            })
-            .build()?)
+            warn_if_test_key(uri);
+            b = b.key(uri);
+        }
+        Ok(b.build()?)
     }
 }
 
-fn load(uri: &str) -> Result<Arc<dyn KeyProvider>, CliError> {
+fn warn_if_test_key(uri: &str) {
     if uri == INSECURE_TEST_KEY_URI {
         eprintln!("dekbox: warning: insecure-test-key is public; never protect real data with it");
     }
-    Ok(provider::from_uri(uri, &OsEnvironment)?)
 }
 
 /// Writes a fresh key file with mode 0600 and returns its `local://` URI.

@@ -206,6 +206,17 @@ impl From<dekbox_core::Malformed> for CliError {
     }
 }
 
+/// Largest sealed input read: the text form of the largest message.
+fn max_sealed(client: &dekbox_transport::Client) -> usize {
+    client
+        .engine()
+        .options()
+        .max_plaintext
+        .saturating_mul(4)
+        .div_ceil(3)
+        .saturating_add(1 << 16)
+}
+
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Keygen { out, force } => {
@@ -220,41 +231,23 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             io,
             format,
         } => {
-            let engine = keys.engine()?;
+            let client = keys.client()?;
             let (context, aad, form) = (bind.context()?, bind.aad()?, Form::from(format));
+            let max_in = client.engine().options().max_plaintext;
             io.transform(
-                engine.options().max_plaintext,
-                |input| {
-                    Ok(engine.encrypt_local(
-                        input,
-                        &context,
-                        &aad,
-                        form,
-                        dekbox_transport::system_now(),
-                    )?)
-                },
+                max_in,
+                |input| Ok(client.encrypt(input, &context, &aad, form)?),
                 matches!(format, OutForm::Binary),
             )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Decrypt { keys, bind, io } => {
-            let engine = keys.engine()?;
+            let client = keys.client()?;
             let (context, aad) = (bind.context()?, bind.aad()?);
-            let max_in = engine
-                .options()
-                .max_plaintext
-                .saturating_mul(2)
-                .saturating_add(1 << 16);
+            let max_in = max_sealed(&client);
             io.transform(
                 max_in,
-                |input| {
-                    Ok(engine.decrypt_local(
-                        input,
-                        &context,
-                        &aad,
-                        dekbox_transport::system_now(),
-                    )?)
-                },
+                |input| Ok(client.decrypt(input, &context, &aad)?),
                 true,
             )?;
             Ok(ExitCode::SUCCESS)
@@ -265,15 +258,11 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             io,
             in_place,
         } => {
-            let engine = keys.engine()?;
+            let client = keys.client()?;
             let context = context_of(&context)?;
-            let max_in = engine
-                .options()
-                .max_plaintext
-                .saturating_mul(2)
-                .saturating_add(1 << 16);
+            let max_in = max_sealed(&client);
             let rewrap = |input: &[u8]| -> Result<Rewrapped, CliError> {
-                Ok(engine.rewrap_local(input, &context, dekbox_transport::system_now())?)
+                Ok(client.rewrap(input, &context)?)
             };
             if !in_place.is_empty() {
                 return io::rewrap_files(&in_place, max_in, rewrap);

@@ -1,0 +1,405 @@
+//! `Client`: envelope encryption with keys that may live in a KMS.
+
+use crate::driver::{RetryPolicy, Transport};
+use crate::os::OsEnvironment;
+use dekbox_core::cache::{CacheConfig, CacheStats};
+use dekbox_core::env::Environment;
+use dekbox_core::keyring::Keyring;
+use dekbox_core::kms::aws::{AwsKmsProvider, AwsOptions};
+use dekbox_core::provider::{self, KeyProvider, ProviderOptions};
+use dekbox_core::{
+    DataKey, EncryptionContext, Engine, Error, Form, GeneratedKey, Options, Result, Rewrapped,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Envelope encryption over a keyring, with the network I/O done for you.
+///
+/// Build one per application and share it (`Send + Sync`): it holds the data
+/// key caches and the HTTP connection pools. Every method has a blocking form
+/// and an `_async` form (which needs a Tokio runtime).
+///
+/// ```no_run
+/// use dekbox_transport::Client;
+/// use dekbox_core::{EncryptionContext, Form};
+///
+/// let client = Client::builder()
+///     .key("aws-kms://arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+///     .build()?;
+/// let tenant = EncryptionContext::from_pairs([("tenant", "acme")])?;
+/// let sealed = client.encrypt(b"card 4242", &tenant, b"cards/7", Form::Text)?;
+/// assert_eq!(client.decrypt(&sealed, &tenant, b"cards/7")?, b"card 4242");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Client {
+    engine: Engine,
+    transport: Transport,
+    warmed: AtomicBool,
+    warm_lock: std::sync::Mutex<()>,
+    warm_lock_async: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("engine", &self.engine)
+            .field("retry", self.transport.policy())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Client`].
+pub struct ClientBuilder {
+    keys: Vec<(Option<String>, KeySpec)>,
+    primary: Option<String>,
+    provider_options: ProviderOptions,
+    options: Options,
+    policy: RetryPolicy,
+    env: Arc<dyn Environment>,
+}
+
+enum KeySpec {
+    Uri(String),
+    Provider(Arc<dyn KeyProvider>),
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            primary: None,
+            provider_options: ProviderOptions::default(),
+            options: Options::default(),
+            policy: RetryPolicy::default(),
+            env: Arc::new(OsEnvironment),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Uses one key, named in headers by its URI.
+    pub fn key(mut self, uri: impl Into<String>) -> Self {
+        self.keys.push((None, KeySpec::Uri(uri.into())));
+        self
+    }
+
+    /// Adds a labelled keyring entry.
+    pub fn labeled_key(mut self, label: impl Into<String>, uri: impl Into<String>) -> Self {
+        self.keys
+            .push((Some(label.into()), KeySpec::Uri(uri.into())));
+        self
+    }
+
+    /// Adds an already-built provider (labelled, or the single unlabelled key).
+    pub fn provider(mut self, label: Option<String>, provider: Arc<dyn KeyProvider>) -> Self {
+        self.keys.push((label, KeySpec::Provider(provider)));
+        self
+    }
+
+    /// The label new data is sealed under.
+    pub fn primary(mut self, label: impl Into<String>) -> Self {
+        self.primary = Some(label.into());
+        self
+    }
+
+    /// Options for `aws-kms://` keys (endpoint, region, credentials, ...).
+    pub fn aws(mut self, aws: AwsOptions) -> Self {
+        self.provider_options.aws = aws;
+        self
+    }
+
+    /// Cache limits.
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.options.cache = cache;
+        self
+    }
+
+    /// Engine options (compatibility forms, size limit, cache).
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Timeouts and retries.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Where environment variables and files come from (tests).
+    pub fn environment(mut self, env: Arc<dyn Environment>) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Resolves the keys (no network I/O) and builds the client.
+    pub fn build(self) -> Result<Client> {
+        let mut resolved = Vec::with_capacity(self.keys.len());
+        for (label, spec) in self.keys {
+            let p = match spec {
+                KeySpec::Uri(uri) => {
+                    provider::from_uri(&uri, self.env.clone(), &self.provider_options)?
+                }
+                KeySpec::Provider(p) => p,
+            };
+            resolved.push((label, p));
+        }
+        let keyring = match resolved.len() {
+            0 => return Err(Error::Config("a client needs at least one key".into())),
+            1 if resolved[0].0.is_none() => {
+                if self.primary.is_some() {
+                    return Err(Error::Config(
+                        "primary names a label, but the key is unlabelled".into(),
+                    ));
+                }
+                Keyring::single(resolved.remove(0).1)
+            }
+            _ => {
+                let mut b = Keyring::builder();
+                for (label, p) in resolved {
+                    let label = label.ok_or_else(|| {
+                        Error::Config("with several keys, every key needs a label".into())
+                    })?;
+                    b = b.add(label, p);
+                }
+                if let Some(p) = self.primary {
+                    b = b.primary(p);
+                }
+                b.build()?
+            }
+        };
+        let engine = Engine::builder()
+            .keyring(keyring)
+            .options(self.options)
+            .build()?;
+        Ok(Client {
+            engine,
+            transport: Transport::new(self.policy),
+            warmed: AtomicBool::new(false),
+            warm_lock: std::sync::Mutex::new(()),
+            warm_lock_async: tokio::sync::Mutex::new(()),
+        })
+    }
+}
+
+fn aws_providers(engine: &Engine) -> impl Iterator<Item = &AwsKmsProvider> {
+    engine
+        .keyring()
+        .entries()
+        .iter()
+        .filter_map(|e| e.provider().as_any()?.downcast_ref::<AwsKmsProvider>())
+}
+
+impl Client {
+    /// Starts building a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The underlying sans-IO engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The transport (retry policy).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Cache and provider counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.engine.cache_stats()
+    }
+
+    /// Resolves credentials for every AWS key once, under a lock, so that
+    /// concurrent first calls do not each walk the credential chain. Later
+    /// refreshes happen ahead of expiry inside the operations.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn warm_blocking(&self) -> Result<()> {
+        if self.warmed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _g = self.warm_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.warmed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        for p in aws_providers(&self.engine) {
+            self.transport.run_blocking(&mut p.warm_credentials())?;
+        }
+        self.warmed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    async fn warm(&self) -> Result<()> {
+        if self.warmed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _g = self.warm_lock_async.lock().await;
+        if self.warmed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        for p in aws_providers(&self.engine) {
+            self.transport.run(&mut p.warm_credentials()).await?;
+        }
+        self.warmed.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Client {
+    /// Seals `plaintext` under the primary key, bound to `context` and `aad`.
+    pub fn encrypt(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        form: Form,
+    ) -> Result<Vec<u8>> {
+        self.warm_blocking()?;
+        self.transport
+            .run_blocking(&mut self.engine.encrypt(plaintext, context, aad, form))
+    }
+
+    /// Opens a sealed value (binary, text, or an enabled compatibility form).
+    pub fn decrypt(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.warm_blocking()?;
+        self.transport
+            .run_blocking(&mut self.engine.decrypt(sealed, context, aad))
+    }
+
+    /// Moves a sealed value to the primary key without re-encrypting its data.
+    pub fn rewrap(&self, sealed: &[u8], context: &EncryptionContext) -> Result<Rewrapped> {
+        self.warm_blocking()?;
+        self.transport
+            .run_blocking(&mut self.engine.rewrap(sealed, context))
+    }
+
+    /// A fresh data key under the primary key (not cached).
+    pub fn generate_data_key(&self, context: &EncryptionContext) -> Result<GeneratedKey> {
+        self.warm_blocking()?;
+        self.transport
+            .run_blocking(&mut *self.engine.generate_data_key(context))
+    }
+
+    /// Unwraps a data key wrapped by keyring key `label` (or the primary).
+    pub fn unwrap_data_key(
+        &self,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+        label: Option<&str>,
+    ) -> Result<DataKey> {
+        self.warm_blocking()?;
+        let mut op = self.engine.unwrap_data_key(wrapped, context, label)?;
+        self.transport.run_blocking(&mut *op)
+    }
+
+    /// Seals many values under one context: after the first, each reuses the
+    /// cached data key, so a batch costs at most one KMS call. `aads`, if
+    /// given, has one entry per plaintext.
+    pub fn encrypt_many<P: AsRef<[u8]>>(
+        &self,
+        plaintexts: &[P],
+        context: &EncryptionContext,
+        aads: Option<&[&[u8]]>,
+        form: Form,
+    ) -> Result<Vec<Vec<u8>>> {
+        check_batch(plaintexts.len(), aads)?;
+        plaintexts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| self.encrypt(p.as_ref(), context, aads.map_or(&[][..], |a| a[i]), form))
+            .collect()
+    }
+
+    /// Opens many values; one result per value, so a bad row does not hide
+    /// the good ones.
+    pub fn decrypt_many<S: AsRef<[u8]>>(
+        &self,
+        sealed: &[S],
+        context: &EncryptionContext,
+        aads: Option<&[&[u8]]>,
+    ) -> Result<Vec<Result<Vec<u8>>>> {
+        check_batch(sealed.len(), aads)?;
+        Ok(sealed
+            .iter()
+            .enumerate()
+            .map(|(i, s)| self.decrypt(s.as_ref(), context, aads.map_or(&[][..], |a| a[i])))
+            .collect())
+    }
+}
+
+impl Client {
+    /// Async [`encrypt`](Client::encrypt).
+    pub async fn encrypt_async(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        form: Form,
+    ) -> Result<Vec<u8>> {
+        self.warm().await?;
+        self.transport
+            .run(&mut self.engine.encrypt(plaintext, context, aad, form))
+            .await
+    }
+
+    /// Async [`decrypt`](Client::decrypt).
+    pub async fn decrypt_async(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.warm().await?;
+        self.transport
+            .run(&mut self.engine.decrypt(sealed, context, aad))
+            .await
+    }
+
+    /// Async [`rewrap`](Client::rewrap).
+    pub async fn rewrap_async(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Rewrapped> {
+        self.warm().await?;
+        self.transport
+            .run(&mut self.engine.rewrap(sealed, context))
+            .await
+    }
+
+    /// Async [`generate_data_key`](Client::generate_data_key).
+    pub async fn generate_data_key_async(
+        &self,
+        context: &EncryptionContext,
+    ) -> Result<GeneratedKey> {
+        self.warm().await?;
+        let mut op = self.engine.generate_data_key(context);
+        self.transport.run(&mut *op).await
+    }
+
+    /// Async [`unwrap_data_key`](Client::unwrap_data_key).
+    pub async fn unwrap_data_key_async(
+        &self,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+        label: Option<&str>,
+    ) -> Result<DataKey> {
+        self.warm().await?;
+        let mut op = self.engine.unwrap_data_key(wrapped, context, label)?;
+        self.transport.run(&mut *op).await
+    }
+}
+
+fn check_batch(n: usize, aads: Option<&[&[u8]]>) -> Result<()> {
+    match aads {
+        Some(a) if a.len() != n => Err(Error::ApiMisuse("aads must have one entry per item")),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,325 @@
+//! Drivers for `dekbox-core` operations over HTTP.
+
+use crate::os::system_now;
+use dekbox_core::http::{HttpRequest, HttpResponse, Method};
+use dekbox_core::op::{Operation, Step};
+use dekbox_core::random::{SecureRandom, SystemRandom};
+use dekbox_core::{Error, Result};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Timeouts and retries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// Backoff before the first retry (doubles each time, with full jitter).
+    pub base_delay: Duration,
+    /// Longest single backoff.
+    pub max_delay: Duration,
+    /// Timeout for one HTTP exchange.
+    pub request_timeout: Duration,
+    /// Timeout to establish a connection.
+    pub connect_timeout: Duration,
+    /// Longest one operation may take, retries included.
+    pub deadline: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(3),
+            deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Timeout for discovery probes (instance metadata), which are never retried.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Largest answer accepted from a KMS or credential endpoint.
+const MAX_RESPONSE: usize = 4 * 1024 * 1024;
+
+/// Sends operations' requests with retries. Cheap to share; clients are
+/// created on first use and reuse their connections.
+#[derive(Debug)]
+pub struct Transport {
+    policy: RetryPolicy,
+    #[cfg(not(target_arch = "wasm32"))]
+    blocking: OnceLock<reqwest::blocking::Client>,
+    nonblocking: OnceLock<reqwest::Client>,
+}
+
+/// What to do after a failed exchange.
+enum Next {
+    RetryAfter(Duration),
+    GiveUp(Error),
+}
+
+/// Retry bookkeeping for one operation, shared by both drivers.
+struct Attempts {
+    policy: RetryPolicy,
+    started: Instant,
+    attempt: u32,
+}
+
+impl Attempts {
+    fn new(policy: &RetryPolicy) -> Self {
+        Self {
+            policy: policy.clone(),
+            started: Instant::now(),
+            attempt: 0,
+        }
+    }
+
+    fn succeeded(&mut self) {
+        self.attempt = 0;
+    }
+
+    /// Full jitter: a uniform delay in [0, min(max, base * 2^attempt)].
+    fn after(&mut self, error: Error, probe: bool) -> Next {
+        if probe || !error.is_retryable() {
+            return Next::GiveUp(error);
+        }
+        self.attempt += 1;
+        if self.attempt >= self.policy.max_attempts {
+            return Next::GiveUp(error);
+        }
+        let cap = self
+            .policy
+            .base_delay
+            .saturating_mul(1u32 << self.attempt.min(20))
+            .min(self.policy.max_delay);
+        let mut r = [0u8; 8];
+        let jitter = match SystemRandom.fill(&mut r) {
+            Ok(()) => u64::from_le_bytes(r) % (cap.as_millis() as u64 + 1),
+            Err(_) => cap.as_millis() as u64,
+        };
+        let delay = Duration::from_millis(jitter);
+        if self.started.elapsed() + delay >= self.policy.deadline {
+            return Next::GiveUp(error);
+        }
+        Next::RetryAfter(delay)
+    }
+
+    fn timeout(&self, probe: bool) -> Duration {
+        if probe {
+            return PROBE_TIMEOUT;
+        }
+        let left = self.policy.deadline.saturating_sub(self.started.elapsed());
+        self.policy
+            .request_timeout
+            .min(left)
+            .max(Duration::from_millis(1))
+    }
+}
+
+fn method(m: Method) -> reqwest::Method {
+    match m {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+    }
+}
+
+fn transport_error(e: &reqwest::Error, url: &str) -> Error {
+    if e.is_builder() {
+        return Error::Config(format!("cannot build a request for {url}: {e}"));
+    }
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    Error::KmsUnavailable(format!("{what} for {url}"))
+}
+
+fn too_large(url: &str) -> Error {
+    Error::KmsUnavailable(format!(
+        "answer from {url} is larger than {MAX_RESPONSE} bytes"
+    ))
+}
+
+impl Transport {
+    /// A transport with this policy.
+    pub fn new(policy: RetryPolicy) -> Self {
+        Self {
+            policy,
+            #[cfg(not(target_arch = "wasm32"))]
+            blocking: OnceLock::new(),
+            nonblocking: OnceLock::new(),
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// Runs an operation to completion on this thread.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn run_blocking<T>(&self, op: &mut dyn Operation<Output = T>) -> Result<T> {
+        let mut attempts = Attempts::new(&self.policy);
+        loop {
+            let req = match op.poll(system_now())? {
+                Step::Done(v) => return Ok(v),
+                Step::Send(req) => req,
+            };
+            let probe = req.probe;
+            let timeout = attempts.timeout(probe);
+            let error = match self.send_blocking(req, timeout) {
+                Ok(resp) => match op.handle_response(resp) {
+                    Ok(()) => {
+                        attempts.succeeded();
+                        continue;
+                    }
+                    Err(e) => (e, false),
+                },
+                Err(e) => (e, true),
+            };
+            match attempts.after(error.0, probe) {
+                Next::RetryAfter(d) => std::thread::sleep(d),
+                // A request that could not be sent at all: the operation may
+                // carry on without it (an instance-metadata probe).
+                Next::GiveUp(e) if error.1 => {
+                    op.handle_failure(e)?;
+                    attempts.succeeded();
+                }
+                Next::GiveUp(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs an operation to completion asynchronously (needs a Tokio runtime).
+    pub async fn run<T>(&self, op: &mut (dyn Operation<Output = T> + Send)) -> Result<T> {
+        let mut attempts = Attempts::new(&self.policy);
+        loop {
+            let req = match op.poll(system_now())? {
+                Step::Done(v) => return Ok(v),
+                Step::Send(req) => req,
+            };
+            let probe = req.probe;
+            let timeout = attempts.timeout(probe);
+            let error = match self.send(req, timeout).await {
+                Ok(resp) => match op.handle_response(resp) {
+                    Ok(()) => {
+                        attempts.succeeded();
+                        continue;
+                    }
+                    Err(e) => (e, false),
+                },
+                Err(e) => (e, true),
+            };
+            match attempts.after(error.0, probe) {
+                Next::RetryAfter(d) => tokio::time::sleep(d).await,
+                Next::GiveUp(e) if error.1 => {
+                    op.handle_failure(e)?;
+                    attempts.succeeded();
+                }
+                Next::GiveUp(e) => return Err(e),
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn send_blocking(&self, mut req: HttpRequest, timeout: Duration) -> Result<HttpResponse> {
+        let client = match self.blocking.get() {
+            Some(c) => c,
+            None => {
+                let c = reqwest::blocking::Client::builder()
+                    .connect_timeout(self.policy.connect_timeout)
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .build()
+                    .map_err(|e| Error::Config(format!("cannot start the HTTP client: {e}")))?;
+                self.blocking.get_or_init(|| c)
+            }
+        };
+        let url = req.url.clone();
+        let mut b = client
+            .request(method(req.method), &req.url)
+            .timeout(timeout);
+        for (k, v) in &req.headers {
+            b = b.header(k, v);
+        }
+        let resp = b
+            .body(std::mem::take(&mut req.body))
+            .send()
+            .map_err(|e| transport_error(&e, &url))?;
+        if resp
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_RESPONSE)
+        {
+            return Err(too_large(&url));
+        }
+        let status = resp.status().as_u16();
+        let headers = header_pairs(resp.headers());
+        let body = resp.bytes().map_err(|e| transport_error(&e, &url))?;
+        if body.len() > MAX_RESPONSE {
+            return Err(too_large(&url));
+        }
+        Ok(HttpResponse {
+            status,
+            headers,
+            body: body.to_vec(),
+        })
+    }
+
+    async fn send(&self, mut req: HttpRequest, timeout: Duration) -> Result<HttpResponse> {
+        let client = match self.nonblocking.get() {
+            Some(c) => c,
+            None => {
+                let c = reqwest::Client::builder()
+                    .connect_timeout(self.policy.connect_timeout)
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .build()
+                    .map_err(|e| Error::Config(format!("cannot start the HTTP client: {e}")))?;
+                self.nonblocking.get_or_init(|| c)
+            }
+        };
+        let url = req.url.clone();
+        let mut b = client
+            .request(method(req.method), &req.url)
+            .timeout(timeout);
+        for (k, v) in &req.headers {
+            b = b.header(k, v);
+        }
+        let resp = b
+            .body(std::mem::take(&mut req.body))
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, &url))?;
+        if resp
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_RESPONSE)
+        {
+            return Err(too_large(&url));
+        }
+        let status = resp.status().as_u16();
+        let headers = header_pairs(resp.headers());
+        let body = resp.bytes().await.map_err(|e| transport_error(&e, &url))?;
+        if body.len() > MAX_RESPONSE {
+            return Err(too_large(&url));
+        }
+        Ok(HttpResponse {
+            status,
+            headers,
+            body: body.to_vec(),
+        })
+    }
+}
+
+fn header_pairs(h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
