@@ -50,6 +50,20 @@ count_cargo() {
     failed=$((failed + f))
 }
 
+# Sums pytest's closing line ("3 passed, 1 failed in 0.2s").
+count_pytest() {
+    local file=$1 p f
+    p=$(grep -Eo '[0-9]+ passed' "$file" | tail -1 | grep -Eo '[0-9]+')
+    f=$(grep -Eo '[0-9]+ (failed|error)' "$file" | tail -1 | grep -Eo '[0-9]+')
+    if [ -z "$p$f" ]; then
+        failed=$((failed + 1))
+        failures+=("$file: pytest ran no test")
+        return
+    fi
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+}
+
 ensure_tools() {
     rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
         rustup target add wasm32-unknown-unknown
@@ -77,6 +91,52 @@ if [ -z "${DEKBOX_TEST_FAST:-}" ]; then
         cargo build -p dekbox-core --target wasm32-unknown-unknown --locked
 fi
 
+# ---- Python tools in a project venv (moto's server, botocore, pytest) ------
+venv=.dekbox-test/venv
+ensure_venv() {
+    if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import botocore, pytest' 2>/dev/null; then
+        python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
+        "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]' botocore pytest
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for URL NAME: polls until the URL answers (30 s).
+wait_for() {
+    for _ in $(seq 1 150); do
+        if python3 - "$1" <<'PY' 2>/dev/null; then return 0; fi
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=1).read()
+PY
+        sleep 0.2
+    done
+    echo "$2 did not start" >&2
+    return 1
+}
+
+start_servers() {
+    ensure_venv || return 1
+    local p1 p2 p3
+    p1=$(free_port); p2=$(free_port); p3=$(free_port)
+    "$venv/bin/moto_server" -H 127.0.0.1 -p "$p1" >"$logs/moto.log" 2>&1 &
+    echo $! >>"$logs/pids"
+    INITIAL_NO_AUTH_ACTION_COUNT=3 "$venv/bin/moto_server" -H 127.0.0.1 -p "$p2" >"$logs/moto-auth.log" 2>&1 &
+    echo $! >>"$logs/pids"
+    "$venv/bin/python" tests/aws/fault_proxy.py --port "$p3" --upstream "http://127.0.0.1:$p1" >"$logs/proxy.log" 2>&1 &
+    echo $! >>"$logs/pids"
+    wait_for "http://127.0.0.1:$p1/moto-api/" "moto" || return 1
+    wait_for "http://127.0.0.1:$p2/moto-api/" "moto (auth)" || return 1
+    wait_for "http://127.0.0.1:$p3/__stats" "fault proxy" || return 1
+    export DEKBOX_TEST_MOTO_URL="http://127.0.0.1:$p1"
+    export DEKBOX_TEST_MOTO_AUTH_URL="http://127.0.0.1:$p2"
+    export DEKBOX_TEST_FAULT_PROXY_URL="http://127.0.0.1:$p3"
+    DEKBOX_TEST_MOTO_AUTH_KEY=$("$venv/bin/python" tests/aws/moto_setup.py "$DEKBOX_TEST_MOTO_AUTH_URL") || return 1
+    export DEKBOX_TEST_MOTO_AUTH_KEY
+}
+
 say "cargo test (Rust: core, transport, CLI)"
 cargo test --workspace --locked 2>&1 | tee "$logs/cargo-test.txt"
 status=${PIPESTATUS[0]}
@@ -85,6 +145,29 @@ if [ "$status" -ne 0 ] && ! grep -qE '^test result: FAILED' "$logs/cargo-test.tx
     # A build failure runs no test: count it.
     failed=$((failed + 1))
     failures+=("cargo test did not build")
+fi
+
+say "loopback servers: moto, moto with signature checks, fault proxy"
+if start_servers; then
+    passed=$((passed + 1))
+
+    say "cargo test: AWS KMS against moto"
+    cargo test -p dekbox-transport --test aws_moto --locked -- --include-ignored 2>&1 | tee "$logs/moto-test.txt"
+    status=${PIPESTATUS[0]}
+    count_cargo "$logs/moto-test.txt"
+    if [ "$status" -ne 0 ] && ! grep -qE '^test result: FAILED' "$logs/moto-test.txt"; then
+        failed=$((failed + 1))
+        failures+=("AWS KMS tests did not build")
+    fi
+
+    say "pytest: SigV4 against botocore"
+    cargo build -q -p dekbox-core --example sigv4_sign --locked &&
+        "$venv/bin/python" -m pytest -q tests/aws/test_sigv4_botocore.py 2>&1 | tee "$logs/pytest-sigv4.txt"
+    count_pytest "$logs/pytest-sigv4.txt"
+else
+    failed=$((failed + 1))
+    failures+=("loopback servers did not start (see moto logs above)")
+    cat "$logs"/moto*.log "$logs"/proxy.log 2>/dev/null | tail -40
 fi
 
 echo

@@ -218,12 +218,83 @@ fn soft(limit: u64) -> u64 {
 /// How long a refresh may take before another caller is sent to retry it.
 const REFRESH_RETRY: Duration = Duration::from_secs(30);
 
+/// A claim to fetch (generate or unwrap) one data key while concurrent callers
+/// wait for it. Released when the key is cached, or when the operation that
+/// holds it is dropped.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    key: Vec<u8>,
+    id: u64,
+}
+
+/// How long callers wait on a fetch before assuming its operation vanished.
+const FLIGHT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Fetches in flight, so that concurrent misses for one key make one KMS call.
+#[derive(Default)]
+struct Flights {
+    pending: std::collections::HashMap<Vec<u8>, (u64, Timestamp), RandomState>,
+    next: u64,
+}
+
+impl Flights {
+    /// A ticket if nobody (recently) claimed `key`; `None` means wait.
+    fn claim(&mut self, key: &[u8], now: Timestamp) -> Option<Ticket> {
+        if let Some((_, started)) = self.pending.get(key) {
+            if now.since(*started) < FLIGHT_TIMEOUT {
+                return None;
+            }
+        }
+        self.next += 1;
+        self.pending.insert(key.to_vec(), (self.next, now));
+        Some(Ticket {
+            key: key.to_vec(),
+            id: self.next,
+        })
+    }
+
+    fn release(&mut self, ticket: Ticket) {
+        if self
+            .pending
+            .get(&ticket.key)
+            .is_some_and(|(id, _)| *id == ticket.id)
+        {
+            self.pending.remove(&ticket.key);
+        }
+    }
+}
+
+/// What an encryption should do.
+pub(crate) enum Reservation {
+    /// Seal with this cached key.
+    Hit(Arc<Sealer>),
+    /// Generate a new key (holding the ticket, if the result will be cached).
+    Generate(Option<Ticket>),
+    /// Another operation is generating the key for this context: poll again.
+    Wait,
+}
+
+/// What a decryption should do.
+pub(crate) enum Lookup {
+    /// Open with this cached key.
+    Hit(Arc<Opener>),
+    /// Unwrap the key (holding the ticket, if the result will be cached).
+    Fetch(Option<Ticket>),
+    /// Another operation is unwrapping this key: poll again.
+    Wait,
+}
+
 /// Encrypt-side cache: context -> data key in use. An engine's primary key never
 /// changes, so the context alone identifies an entry (lookups borrow the
 /// context's canonical bytes; nothing is allocated on a hit).
 pub(crate) struct EncryptCache {
     config: CacheConfig,
-    map: Mutex<LruCache<Vec<u8>, EncEntry, RandomState>>,
+    map: Mutex<EncState>,
+}
+
+struct EncState {
+    lru: LruCache<Vec<u8>, EncEntry, RandomState>,
+    flights: Flights,
 }
 
 fn nz(n: usize) -> NonZeroUsize {
@@ -241,8 +312,18 @@ impl EncryptCache {
         let cap = nz(config.encrypt_capacity);
         Self {
             config,
-            map: Mutex::new(LruCache::with_hasher(cap, RandomState::default())),
+            map: Mutex::new(EncState {
+                lru: LruCache::with_hasher(cap, RandomState::default()),
+                flights: Flights::default(),
+            }),
         }
+    }
+
+    /// Whether a key generated for a message of `len` bytes would be cached.
+    fn cacheable(&self, len: u64) -> bool {
+        self.config.max_messages > 1
+            && !self.config.max_age.is_zero()
+            && len < self.config.max_bytes
     }
 
     /// Reserves one message of `len` bytes on the cached data key, if it is
@@ -257,18 +338,28 @@ impl EncryptCache {
         len: usize,
         now: Timestamp,
         rng: &dyn SecureRandom,
-    ) -> Result<Option<Arc<Sealer>>> {
-        let mut map = lock(&self.map);
-        let Some(entry) = map.get_mut(key) else {
-            return Ok(None);
-        };
+    ) -> Result<Reservation> {
         let len = len as u64;
+        let mut guard = lock(&self.map);
+        let state = &mut *guard;
+        if !self.cacheable(len) {
+            return Ok(Reservation::Generate(None));
+        }
+        let Some(entry) = state.lru.get_mut(key) else {
+            return Ok(match state.flights.claim(key, now) {
+                Some(t) => Reservation::Generate(Some(t)),
+                None => Reservation::Wait,
+            });
+        };
         let usable = now.since(entry.created) < self.config.max_age
             && entry.messages < self.config.max_messages
             && entry.bytes.saturating_add(len) <= self.config.max_bytes;
         if !usable {
-            map.pop(key);
-            return Ok(None);
+            state.lru.pop(key);
+            return Ok(match state.flights.claim(key, now) {
+                Some(t) => Reservation::Generate(Some(t)),
+                None => Reservation::Wait,
+            });
         }
         let age_ms = now.since(entry.created).as_millis();
         let near_limit = entry.messages >= soft(self.config.max_messages)
@@ -282,29 +373,38 @@ impl EncryptCache {
                 .refreshing_since
                 .is_none_or(|t| now.since(t) >= REFRESH_RETRY)
         {
-            entry.refreshing_since = Some(now);
-            return Ok(None);
+            if let Some(t) = state.flights.claim(key, now) {
+                entry.refreshing_since = Some(now);
+                return Ok(Reservation::Generate(Some(t)));
+            }
         }
         if entry.sealer.fork_gen != fork_generation() {
             entry.sealer = Arc::new(entry.sealer.resalted(rng)?);
         }
         entry.messages += 1;
         entry.bytes = entry.bytes.saturating_add(len);
-        Ok(Some(entry.sealer.clone()))
+        Ok(Reservation::Hit(entry.sealer.clone()))
     }
 
     /// Caches a freshly generated data key that has just sealed one message of
-    /// `len` bytes. Keys that could not seal a second message are not kept.
-    pub(crate) fn insert(&self, key: &[u8], sealer: Arc<Sealer>, len: usize, now: Timestamp) {
+    /// `len` bytes, and releases the ticket it was generated under.
+    pub(crate) fn insert(
+        &self,
+        key: &[u8],
+        sealer: Arc<Sealer>,
+        len: usize,
+        now: Timestamp,
+        ticket: Option<Ticket>,
+    ) {
         let len = len as u64;
-        if self.config.max_messages <= 1
-            || len >= self.config.max_bytes
-            || self.config.max_age.is_zero()
-        {
+        let mut state = lock(&self.map);
+        if let Some(t) = ticket {
+            state.flights.release(t);
+        }
+        if !self.cacheable(len) {
             return;
         }
-        let mut map = lock(&self.map);
-        map.put(
+        state.lru.put(
             key.to_vec(),
             EncEntry {
                 sealer,
@@ -316,8 +416,13 @@ impl EncryptCache {
         );
     }
 
+    /// Gives up a ticket (the generating operation failed or was dropped).
+    pub(crate) fn release(&self, ticket: Ticket) {
+        lock(&self.map).flights.release(ticket);
+    }
+
     pub(crate) fn clear(&self) {
-        lock(&self.map).clear();
+        lock(&self.map).lru.clear();
     }
 }
 
@@ -397,18 +502,61 @@ impl Opener {
 /// (key, context) it was unwrapped under. A hit requires all three to match.
 pub(crate) struct DecryptCache {
     ttl: Duration,
-    map: Mutex<LruCache<Vec<u8>, Vec<Arc<Opener>>, RandomState>>,
+    map: Mutex<DecState>,
+}
+
+struct DecState {
+    lru: LruCache<Vec<u8>, Vec<Arc<Opener>>, RandomState>,
+    flights: Flights,
+}
+
+fn flight_key(key_id: &str, wrapped: &[u8], context: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(12 + key_id.len() + wrapped.len() + context.len());
+    for part in [key_id.as_bytes(), wrapped, context] {
+        k.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        k.extend_from_slice(part);
+    }
+    k
 }
 
 impl DecryptCache {
     pub(crate) fn new(config: &CacheConfig) -> Self {
         Self {
             ttl: config.decrypt_ttl,
-            map: Mutex::new(LruCache::with_hasher(
-                nz(config.decrypt_capacity),
-                RandomState::default(),
-            )),
+            map: Mutex::new(DecState {
+                lru: LruCache::with_hasher(nz(config.decrypt_capacity), RandomState::default()),
+                flights: Flights::default(),
+            }),
         }
+    }
+
+    /// A cached key, or a ticket to unwrap it, or `Wait` while another
+    /// operation unwraps the same key under the same context.
+    pub(crate) fn lookup(
+        &self,
+        key_id: &str,
+        wrapped: &[u8],
+        context: &[u8],
+        now: Timestamp,
+    ) -> Lookup {
+        if let Some(o) = self.get(key_id, wrapped, context, now) {
+            return Lookup::Hit(o);
+        }
+        if self.ttl.is_zero() {
+            return Lookup::Fetch(None);
+        }
+        match lock(&self.map)
+            .flights
+            .claim(&flight_key(key_id, wrapped, context), now)
+        {
+            Some(t) => Lookup::Fetch(Some(t)),
+            None => Lookup::Wait,
+        }
+    }
+
+    /// Gives up a ticket.
+    pub(crate) fn release(&self, ticket: Ticket) {
+        lock(&self.map).flights.release(ticket);
     }
 
     pub(crate) fn get(
@@ -418,22 +566,34 @@ impl DecryptCache {
         context: &[u8],
         now: Timestamp,
     ) -> Option<Arc<Opener>> {
-        let mut map = lock(&self.map);
-        let list = map.get_mut(wrapped)?;
+        let mut state = lock(&self.map);
+        let list = state.lru.get_mut(wrapped)?;
         let ttl = self.ttl;
         list.retain(|o| now.since(o.created) < ttl);
         let found = list.iter().find(|o| o.binds(key_id, context)).cloned();
         if list.is_empty() {
-            map.pop(wrapped);
+            state.lru.pop(wrapped);
         }
         found
     }
 
-    pub(crate) fn insert(&self, wrapped: &[u8], opener: Arc<Opener>) {
+    /// Caches an unwrapped key (if it opened its message) and releases the
+    /// ticket it was unwrapped under.
+    pub(crate) fn insert(
+        &self,
+        wrapped: &[u8],
+        opener: Option<Arc<Opener>>,
+        ticket: Option<Ticket>,
+    ) {
+        let mut state = lock(&self.map);
+        if let Some(t) = ticket {
+            state.flights.release(t);
+        }
+        let Some(opener) = opener else { return };
         if self.ttl.is_zero() {
             return;
         }
-        let mut map = lock(&self.map);
+        let map = &mut state.lru;
         if let Some(list) = map.get_mut(wrapped) {
             list.retain(|o| !o.binds(&opener.key_id, &opener.context));
             if list.len() >= BINDINGS_PER_WRAPPED_KEY {
@@ -446,6 +606,6 @@ impl DecryptCache {
     }
 
     pub(crate) fn clear(&self) {
-        lock(&self.map).clear();
+        lock(&self.map).lru.clear();
     }
 }

@@ -19,7 +19,10 @@
 //!   [`keyring`](Engine::keyring), [`inspect`](Engine::inspect),
 //!   [`clear_caches`](Engine::clear_caches).
 
-use crate::cache::{CacheConfig, CacheStats, Counters, DecryptCache, EncryptCache, Opener, Sealer};
+use crate::cache::{
+    CacheConfig, CacheStats, Counters, DecryptCache, EncryptCache, Lookup, Opener, Reservation,
+    Sealer, Ticket,
+};
 use crate::compat;
 use crate::context::EncryptionContext;
 use crate::crypto::aead::{NONCE_LEN, TAG_LEN};
@@ -234,6 +237,7 @@ impl Engine {
             aad,
             form,
             state: EncState::Start,
+            ticket: None,
         }
     }
 
@@ -251,6 +255,7 @@ impl Engine {
             aad,
             decoded: None,
             state: DecState::Start,
+            ticket: None,
         }
     }
 
@@ -518,7 +523,21 @@ pub struct EncryptOp<'a> {
     aad: &'a [u8],
     form: Form,
     state: EncState<'a>,
+    ticket: Option<Ticket>,
 }
+
+impl Drop for EncryptOp<'_> {
+    fn drop(&mut self) {
+        // Failed or abandoned: let a waiting operation generate instead.
+        if let Some(t) = self.ticket.take() {
+            self.engine.enc_cache.release(t);
+        }
+    }
+}
+
+/// How long an operation asks to be left alone while another one fetches the
+/// data key it needs.
+const WAIT_FOR_OTHERS: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl<'a> Operation for EncryptOp<'a> {
     type Output = Vec<u8>;
@@ -538,15 +557,26 @@ impl<'a> Operation for EncryptOp<'a> {
                     }
                     let primary = e.keyring.primary();
                     let key = self.context.canonical_bytes();
-                    if let Some(sealer) =
-                        e.enc_cache
-                            .reserve(key, self.plaintext.len(), now, &*e.rng)?
+                    match e
+                        .enc_cache
+                        .reserve(key, self.plaintext.len(), now, &*e.rng)?
                     {
-                        Counters::bump(&e.counters.encrypt_hits);
-                        self.state = EncState::Finished;
-                        return e
-                            .seal_with(&sealer, self.plaintext, self.context, self.aad, self.form)
-                            .map(Step::Done);
+                        Reservation::Hit(sealer) => {
+                            Counters::bump(&e.counters.encrypt_hits);
+                            self.state = EncState::Finished;
+                            return e
+                                .seal_with(
+                                    &sealer,
+                                    self.plaintext,
+                                    self.context,
+                                    self.aad,
+                                    self.form,
+                                )
+                                .map(Step::Done);
+                        }
+                        // Another operation is generating this context's key.
+                        Reservation::Wait => return Ok(Step::Wait(WAIT_FOR_OTHERS)),
+                        Reservation::Generate(ticket) => self.ticket = ticket,
                     }
                     Counters::bump(&e.counters.encrypt_misses);
                     Counters::bump(&e.counters.provider_calls);
@@ -557,6 +587,7 @@ impl<'a> Operation for EncryptOp<'a> {
                 }
                 EncState::Generating(op) => match op.poll(now)? {
                     Step::Send(req) => return Ok(Step::Send(req)),
+                    Step::Wait(d) => return Ok(Step::Wait(d)),
                     Step::Done(gk) => {
                         self.state = EncState::Finished;
                         let primary = e.keyring.primary();
@@ -575,6 +606,7 @@ impl<'a> Operation for EncryptOp<'a> {
                             sealer,
                             self.plaintext.len(),
                             now,
+                            self.ticket.take(),
                         );
                         return Ok(Step::Done(out));
                     }
@@ -620,6 +652,15 @@ pub struct DecryptOp<'a> {
     aad: &'a [u8],
     decoded: Option<Decoded>,
     state: DecState<'a>,
+    ticket: Option<Ticket>,
+}
+
+impl Drop for DecryptOp<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticket.take() {
+            self.engine.dec_cache.release(t);
+        }
+    }
 }
 
 impl DecryptOp<'_> {
@@ -659,7 +700,8 @@ impl<'a> Operation for DecryptOp<'a> {
                 DecState::Start => {
                     self.state = DecState::Finished;
                     enum Next<'a> {
-                        Unwrap(BoxOp<'a, DataKey>, Vec<u8>, &'a str),
+                        Unwrap(BoxOp<'a, DataKey>, Vec<u8>, &'a str, Option<Ticket>),
+                        Wait,
                         Direct,
                     }
                     let (context, aad) = (self.context, self.aad);
@@ -673,28 +715,36 @@ impl<'a> Operation for DecryptOp<'a> {
                                 ),
                                 Parsed::Json(j) => (e.compat_entry(), j.wrapped_dek.as_slice()),
                             };
-                            match e.dec_cache.get(
+                            match e.dec_cache.lookup(
                                 entry.id(),
                                 wrapped,
                                 context.canonical_bytes(),
                                 now,
                             ) {
                                 // The common case: open with the message parsed once.
-                                Some(opener) => {
+                                Lookup::Hit(opener) => {
                                     Counters::bump(&e.counters.decrypt_hits);
                                     return open_parsed(e, &opener, &parsed, context, aad)
                                         .map(Step::Done);
                                 }
-                                None => Next::Unwrap(
+                                Lookup::Wait => Next::Wait,
+                                Lookup::Fetch(ticket) => Next::Unwrap(
                                     entry.provider().unwrap(wrapped, context),
                                     wrapped.to_vec(),
                                     entry.id(),
+                                    ticket,
                                 ),
                             }
                         }
                     };
                     match next {
-                        Next::Unwrap(op, wrapped, key_id) => {
+                        Next::Wait => {
+                            // Another operation is unwrapping this key.
+                            self.state = DecState::Start;
+                            return Ok(Step::Wait(WAIT_FOR_OTHERS));
+                        }
+                        Next::Unwrap(op, wrapped, key_id, ticket) => {
+                            self.ticket = ticket;
                             Counters::bump(&e.counters.decrypt_misses);
                             Counters::bump(&e.counters.provider_calls);
                             self.state = DecState::Unwrapping {
@@ -722,6 +772,7 @@ impl<'a> Operation for DecryptOp<'a> {
                     key_id,
                 } => match op.poll(now)? {
                     Step::Send(req) => return Ok(Step::Send(req)),
+                    Step::Wait(d) => return Ok(Step::Wait(d)),
                     Step::Done(dek) => {
                         let wrapped = std::mem::take(wrapped);
                         let opener = Arc::new(Opener::new(
@@ -734,14 +785,17 @@ impl<'a> Operation for DecryptOp<'a> {
                         let out = self.open_with(&opener);
                         // Only keys that opened a message are cached for reuse;
                         // a key that fails the commitment stays out.
-                        if out.is_ok() {
-                            e.dec_cache.insert(&wrapped, opener);
-                        }
+                        e.dec_cache.insert(
+                            &wrapped,
+                            out.is_ok().then_some(opener),
+                            self.ticket.take(),
+                        );
                         return out.map(Step::Done);
                     }
                 },
                 DecState::Direct(op) => match op.poll(now)? {
                     Step::Send(req) => return Ok(Step::Send(req)),
+                    Step::Wait(d) => return Ok(Step::Wait(d)),
                     Step::Done(pt) => {
                         self.state = DecState::Finished;
                         return Ok(Step::Done(pt.to_vec()));
@@ -919,6 +973,7 @@ impl<'a> Operation for RewrapOp<'a> {
                 }
                 RwState::Unwrapping(op) => match op.poll(now)? {
                     Step::Send(req) => return Ok(Step::Send(req)),
+                    Step::Wait(d) => return Ok(Step::Wait(d)),
                     Step::Done(dek) => {
                         self.state = RwState::Finished;
                         self.check_commitment(&dek)?;
@@ -932,6 +987,7 @@ impl<'a> Operation for RewrapOp<'a> {
                 },
                 RwState::Wrapping(op) | RwState::Native(op) => match op.poll(now)? {
                     Step::Send(req) => return Ok(Step::Send(req)),
+                    Step::Wait(d) => return Ok(Step::Wait(d)),
                     Step::Done(new_wrapped) => {
                         self.state = RwState::Finished;
                         let rk = self.rewrap_cache_key()?;

@@ -5,7 +5,9 @@
 //! 1. call [`Operation::poll`] with the current time;
 //! 2. on [`Step::Send`], send the request with any HTTP client and pass the
 //!    answer to [`Operation::handle_response`];
-//! 3. repeat until `poll` returns [`Step::Done`] or an error.
+//! 3. on [`Step::Wait`], wait about that long (another operation is fetching
+//!    the same data key) and poll again;
+//! 4. repeat until `poll` returns [`Step::Done`] or an error.
 //!
 //! If `handle_response` returns an error for which [`Error::is_retryable`] is
 //! true (throttling, 5xx), the operation has not advanced: the next `poll`
@@ -20,12 +22,17 @@
 
 use crate::http::{HttpRequest, HttpResponse};
 use crate::{Error, Result, Timestamp};
+use std::time::Duration;
 
 /// What an operation needs next.
 #[derive(Debug)]
 pub enum Step<T> {
     /// Send this request and hand the response to [`Operation::handle_response`].
     Send(HttpRequest),
+    /// Another operation is fetching the data key this one needs (so that
+    /// concurrent cache misses make one KMS call): poll again after about this
+    /// long. Nothing is outstanding.
+    Wait(Duration),
     /// Finished with this value.
     Done(T),
 }
@@ -94,7 +101,8 @@ impl<T: Send> Operation for Ready<T> {
 
 /// Runs an operation to completion with a caller-supplied clock and sender.
 ///
-/// This is the simplest possible driver: no retries, no timeouts. The
+/// This is the simplest possible driver: no retries, no timeouts, and a
+/// [`Step::Wait`] just yields the thread before polling again. The
 /// `dekbox-transport` crate has the production drivers; this one serves tests
 /// and callers whose keys need no network.
 pub fn drive<T>(
@@ -105,6 +113,7 @@ pub fn drive<T>(
     loop {
         match op.poll(now())? {
             Step::Done(v) => return Ok(v),
+            Step::Wait(_) => std::thread::yield_now(),
             Step::Send(req) => match send(req) {
                 Ok(resp) => op.handle_response(resp)?,
                 Err(e) => op.handle_failure(e)?,

@@ -256,6 +256,7 @@ fn retryable_errors_leave_the_operation_ready_to_resend() {
     let out = loop {
         match op.poll(now).unwrap() {
             Step::Done(v) => break v,
+            Step::Wait(_) => panic!("nothing else is fetching"),
             Step::Send(req) => {
                 attempts += 1;
                 // Re-built at the new time on every attempt.
@@ -405,4 +406,76 @@ fn refresh_ahead_sends_one_caller_to_generate_while_others_continue() {
     .unwrap();
     assert_eq!(fp(&after), fp(&fresh));
     assert_eq!(e.cache_stats().data_keys_generated, 2);
+}
+
+#[test]
+fn concurrent_misses_make_one_kms_call_and_others_wait() {
+    let s = server();
+    let e = Engine::builder().key(Remote).build().unwrap();
+    let c = ctx(&[("tenant", "a")]);
+    // The first writer claims the generation; the second is told to wait.
+    let mut first = e.encrypt(b"one", &c, b"", Form::Binary);
+    let Step::Send(req) = first.poll(T0).unwrap() else {
+        panic!("first must generate")
+    };
+    let mut second = e.encrypt(b"two", &c, b"", Form::Binary);
+    assert!(matches!(second.poll(T0).unwrap(), Step::Wait(_)));
+    assert!(
+        matches!(second.poll(T0).unwrap(), Step::Wait(_)),
+        "still waiting"
+    );
+    first.handle_response(s.handle(req).unwrap()).unwrap();
+    let Step::Done(m1) = first.poll(T0).unwrap() else {
+        panic!()
+    };
+    // Now the second finds the key cached.
+    let Step::Done(m2) = second.poll(T0).unwrap() else {
+        panic!("second must reuse the key")
+    };
+    assert_eq!(e.cache_stats().data_keys_generated, 1);
+
+    // Readers: one unwrap for both.
+    let mut r1 = e.decrypt(&m1, &c, b"");
+    let Step::Send(req) = r1.poll(T0).unwrap() else {
+        panic!("first reader unwraps")
+    };
+    let mut r2 = e.decrypt(&m2, &c, b"");
+    assert!(matches!(r2.poll(T0).unwrap(), Step::Wait(_)));
+    r1.handle_response(s.handle(req).unwrap()).unwrap();
+    assert!(matches!(r1.poll(T0).unwrap(), Step::Done(ref v) if v == b"one"));
+    assert!(matches!(r2.poll(T0).unwrap(), Step::Done(ref v) if v == b"two"));
+    assert_eq!(*s.log.lock().unwrap(), vec!["generate", "decrypt"]);
+}
+
+#[test]
+fn an_abandoned_fetch_hands_over_to_a_waiter() {
+    let s = server();
+    let e = Engine::builder().key(Remote).build().unwrap();
+    let c = ctx(&[]);
+    let mut first = e.encrypt(b"one", &c, b"", Form::Binary);
+    assert!(matches!(first.poll(T0).unwrap(), Step::Send(_)));
+    let mut second = e.encrypt(b"two", &c, b"", Form::Binary);
+    assert!(matches!(second.poll(T0).unwrap(), Step::Wait(_)));
+    drop(first); // cancelled (a dropped future, a failed call)
+    let out = drive(&mut second, || T0, |r| s.handle(r)).unwrap();
+    assert!(e.inspect(&out).is_ok());
+    // A KMS failure releases the claim too.
+    let failing = Engine::builder().key(Remote).build().unwrap();
+    *s.fail_next.lock().unwrap() = vec![403];
+    assert!(
+        drive(
+            &mut failing.encrypt(b"x", &c, b"", Form::Binary),
+            || T0,
+            |r| s.handle(r)
+        )
+        .is_err()
+    );
+    assert!(
+        drive(
+            &mut failing.encrypt(b"x", &c, b"", Form::Binary),
+            || T0,
+            |r| s.handle(r)
+        )
+        .is_ok()
+    );
 }

@@ -105,6 +105,17 @@ impl Attempts {
         Next::RetryAfter(delay)
     }
 
+    /// How long to wait while another operation fetches a shared data key;
+    /// an error once the deadline has passed.
+    fn wait(&self, asked: Duration) -> Result<Duration> {
+        if self.started.elapsed() >= self.policy.deadline {
+            return Err(Error::KmsUnavailable(
+                "timed out waiting for another request for the same data key".into(),
+            ));
+        }
+        Ok(asked.min(Duration::from_millis(50)))
+    }
+
     fn timeout(&self, probe: bool) -> Duration {
         if probe {
             return PROBE_TIMEOUT;
@@ -168,6 +179,10 @@ impl Transport {
         loop {
             let req = match op.poll(system_now())? {
                 Step::Done(v) => return Ok(v),
+                Step::Wait(d) => {
+                    std::thread::sleep(attempts.wait(d)?);
+                    continue;
+                }
                 Step::Send(req) => req,
             };
             let probe = req.probe;
@@ -201,6 +216,10 @@ impl Transport {
         loop {
             let req = match op.poll(system_now())? {
                 Step::Done(v) => return Ok(v),
+                Step::Wait(d) => {
+                    tokio::time::sleep(attempts.wait(d)?).await;
+                    continue;
+                }
                 Step::Send(req) => req,
             };
             let probe = req.probe;

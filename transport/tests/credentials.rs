@@ -326,7 +326,7 @@ fn expiring_credentials_refresh_once_while_others_continue() {
     let Acquire::Refresh(mut op, _) = first else {
         unreachable!()
     };
-    let fresh = transport().run_blocking(&mut op).unwrap();
+    let fresh = transport().run_blocking(&mut *op).unwrap();
     cache.store(fresh);
     assert!(matches!(cache.acquire(now), Acquire::Ready(c) if c.access_key_id == "AKNEW"));
     // Expired credentials are never handed out.

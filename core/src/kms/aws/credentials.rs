@@ -245,7 +245,7 @@ pub enum Acquire {
     Ready(Credentials),
     /// Resolve anew (and [`CachedCredentials::store`] the result); the
     /// current credentials, if still valid, are the fallback.
-    Refresh(ResolveCredentials, Option<Credentials>),
+    Refresh(Box<ResolveCredentials>, Option<Credentials>),
 }
 
 impl CachedCredentials {
@@ -277,7 +277,7 @@ impl CachedCredentials {
             Some(c) if !expiring || someone_refreshing => Acquire::Ready(c),
             fallback => {
                 s.refreshing_since = Some(now);
-                Acquire::Refresh(self.chain.resolve(), fallback)
+                Acquire::Refresh(Box::new(self.chain.resolve()), fallback)
             }
         }
     }

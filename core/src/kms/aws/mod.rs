@@ -192,7 +192,9 @@ impl AwsKmsProvider {
         })
     }
 
-    fn request(
+    /// The exact signed request dekbox sends for `action` with this body
+    /// (exposed so it can be checked against other signers).
+    pub fn build_request(
         &self,
         action: Action,
         body: &[u8],
@@ -220,7 +222,7 @@ impl AwsKmsProvider {
 
 enum CredState {
     Need,
-    Resolving(ResolveCredentials, Option<Credentials>),
+    Resolving(Box<ResolveCredentials>, Option<Credentials>),
     Have(Credentials),
 }
 
@@ -242,6 +244,10 @@ fn advance_credentials(
             }
             CredState::Resolving(op, fallback) => match op.poll(now) {
                 Ok(Step::Send(r)) => return Ok(Some(r)),
+                // The chain never shares work with other operations.
+                Ok(Step::Wait(_)) => {
+                    return Err(Error::ApiMisuse("credential chain asked to wait"));
+                }
                 Ok(Step::Done(c)) => {
                     cache.store(c.clone());
                     *state = CredState::Have(c);
@@ -285,7 +291,9 @@ impl<T: Send> Operation for KmsCall<'_, T> {
         let CredState::Have(creds) = &self.creds else {
             return Err(Error::ApiMisuse("credentials not resolved"));
         };
-        let req = self.provider.request(self.action, &self.body, creds, now)?;
+        let req = self
+            .provider
+            .build_request(self.action, &self.body, creds, now)?;
         self.awaiting = true;
         Ok(Step::Send(req))
     }

@@ -1,0 +1,504 @@
+//! AWS KMS through moto's server on 127.0.0.1, as `./scripts/test.sh` starts it:
+//!
+//! - `DEKBOX_TEST_MOTO_URL`: moto without authentication;
+//! - `DEKBOX_TEST_MOTO_AUTH_URL` + `DEKBOX_TEST_MOTO_AUTH_KEY` ("AKID SECRET"):
+//!   moto checking signatures and IAM policies;
+//! - `DEKBOX_TEST_FAULT_PROXY_URL`: tests/aws/fault_proxy.py in front of the
+//!   first, injecting throttling, 500s, dropped connections and KMS error
+//!   bodies, and counting the calls that reach moto.
+//!
+//! Ignored by a plain `cargo test` (no servers); never skipped by the script,
+//! and a missing server is a failure, not a skip.
+
+use dekbox_core::cache::CacheConfig;
+use dekbox_core::env::MapEnvironment;
+use dekbox_core::http::{HttpRequest, Method};
+use dekbox_core::kms::aws::AwsOptions;
+use dekbox_core::sigv4::{self, Credentials, Scope};
+use dekbox_core::{EncryptionContext, Error, Form};
+use dekbox_transport::{Client, RetryPolicy, system_now};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run ./scripts/test.sh, which starts moto and the fault proxy")
+    })
+}
+
+/// Tests that use the (shared) fault proxy take turns.
+static PROXY: Mutex<()> = Mutex::new(());
+
+fn proxy_turn() -> MutexGuard<'static, ()> {
+    let g = PROXY.lock().unwrap_or_else(|p| p.into_inner());
+    proxy_post("/__reset", json!({}));
+    g
+}
+
+fn test_creds() -> Credentials {
+    Credentials::new("testing", "testing", None, None, "test")
+}
+
+/// Calls KMS directly (key administration the client does not do).
+fn kms_admin(url: &str, target: &str, body: Value) -> Value {
+    let mut req = HttpRequest::new(Method::Post, format!("{}/", url.trim_end_matches('/')));
+    req.headers = vec![
+        ("content-type".into(), "application/x-amz-json-1.1".into()),
+        ("x-amz-target".into(), format!("TrentService.{target}")),
+    ];
+    req.body = serde_json::to_vec(&body).unwrap();
+    sigv4::sign(
+        &mut req,
+        &test_creds(),
+        Scope {
+            region: "us-east-1",
+            service: "kms",
+        },
+        system_now(),
+    )
+    .unwrap();
+    let client = reqwest::blocking::Client::new();
+    let mut b = client.post(&req.url).body(req.body.clone());
+    for (k, v) in &req.headers {
+        b = b.header(k, v);
+    }
+    let resp = b.send().unwrap();
+    assert!(
+        resp.status().is_success(),
+        "{target}: {}",
+        resp.text().unwrap_or_default()
+    );
+    resp.json().unwrap()
+}
+
+fn create_key(url: &str) -> String {
+    let v = kms_admin(
+        url,
+        "CreateKey",
+        json!({"Description": "dekbox test", "KeyUsage": "ENCRYPT_DECRYPT"}),
+    );
+    v["KeyMetadata"]["Arn"].as_str().unwrap().to_string()
+}
+
+fn proxy_post(path: &str, body: Value) {
+    let url = format!("{}{path}", var("DEKBOX_TEST_FAULT_PROXY_URL"));
+    let r = reqwest::blocking::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+fn proxy_stats() -> Value {
+    reqwest::blocking::get(format!("{}/__stats", var("DEKBOX_TEST_FAULT_PROXY_URL")))
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn count(stats: &Value, table: &str, target: &str) -> u64 {
+    stats[table][format!("TrentService.{target}")]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn client_for(endpoint: &str, uri: &str, creds: Credentials, cache: CacheConfig) -> Client {
+    Client::builder()
+        .key(uri)
+        .aws(AwsOptions {
+            endpoint: Some(endpoint.to_string()),
+            credentials: Some(creds),
+            ..AwsOptions::default()
+        })
+        .cache(cache)
+        .retry(RetryPolicy {
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(100),
+            max_attempts: 8,
+            ..RetryPolicy::default()
+        })
+        .environment(Arc::new(MapEnvironment::default()))
+        .build()
+        .unwrap()
+}
+
+fn ctx(tenant: &str) -> EncryptionContext {
+    EncryptionContext::from_pairs([("tenant", tenant)]).unwrap()
+}
+
+#[test]
+#[ignore = "needs moto: ./scripts/test.sh starts it"]
+fn round_trip_by_arn_and_alias() {
+    let url = var("DEKBOX_TEST_MOTO_URL");
+    let arn = create_key(&url);
+    let key_id = arn.rsplit('/').next().unwrap().to_string();
+    kms_admin(
+        &url,
+        "CreateAlias",
+        json!({"AliasName": "alias/dekbox-rt", "TargetKeyId": key_id}),
+    );
+
+    let by_arn = client_for(
+        &url,
+        &format!("aws-kms://{arn}"),
+        test_creds(),
+        CacheConfig::default(),
+    );
+    let sealed = by_arn
+        .encrypt(b"hello kms", &ctx("a"), b"row-1", Form::Text)
+        .unwrap();
+    assert!(sealed.starts_with(b"dekbox:v1:"));
+    assert_eq!(
+        by_arn.decrypt(&sealed, &ctx("a"), b"row-1").unwrap(),
+        b"hello kms"
+    );
+    // A separate client (cold caches) decrypts through KMS Decrypt.
+    let fresh = client_for(
+        &url,
+        &format!("aws-kms://{arn}"),
+        test_creds(),
+        CacheConfig::default(),
+    );
+    assert_eq!(
+        fresh.decrypt(&sealed, &ctx("a"), b"row-1").unwrap(),
+        b"hello kms"
+    );
+    assert_eq!(fresh.cache_stats().provider_calls, 1);
+
+    let by_alias = client_for(
+        &url,
+        "aws-kms://alias/dekbox-rt?region=us-east-1",
+        test_creds(),
+        CacheConfig::default(),
+    );
+    let s2 = by_alias
+        .encrypt(b"via alias", &ctx("a"), b"", Form::Binary)
+        .unwrap();
+    assert_eq!(by_alias.decrypt(&s2, &ctx("a"), b"").unwrap(), b"via alias");
+
+    // Generate / unwrap for callers who seal data themselves.
+    let gk = by_arn.generate_data_key(&ctx("a")).unwrap();
+    let dek = by_arn
+        .unwrap_data_key(&gk.wrapped, &ctx("a"), None)
+        .unwrap();
+    assert_eq!(dek.dangerous_bytes(), gk.plaintext.dangerous_bytes());
+}
+
+#[test]
+#[ignore = "needs moto: ./scripts/test.sh starts it"]
+fn wrong_context_is_refused_by_the_kms() {
+    let url = var("DEKBOX_TEST_MOTO_URL");
+    let uri = format!("aws-kms://{}", create_key(&url));
+    let writer = client_for(&url, &uri, test_creds(), CacheConfig::default());
+    let sealed = writer
+        .encrypt(b"tenant a data", &ctx("a"), b"", Form::Binary)
+        .unwrap();
+    // A reader with no cached key must ask KMS, which refuses the context.
+    let reader = client_for(&url, &uri, test_creds(), CacheConfig::default());
+    assert_eq!(
+        reader.decrypt(&sealed, &ctx("b"), b""),
+        Err(Error::Authentication)
+    );
+    assert_eq!(
+        reader.cache_stats().provider_calls,
+        1,
+        "the refusal came from a KMS call"
+    );
+    assert_eq!(
+        reader.decrypt(&sealed, &ctx("a"), b"").unwrap(),
+        b"tenant a data"
+    );
+}
+
+#[test]
+#[ignore = "needs moto: ./scripts/test.sh starts it"]
+fn rewrap_uses_reencrypt_to_the_second_key() {
+    let _turn = proxy_turn();
+    let moto = var("DEKBOX_TEST_MOTO_URL");
+    let proxy = var("DEKBOX_TEST_FAULT_PROXY_URL");
+    let (k1, k2) = (create_key(&moto), create_key(&moto));
+    let keyring = |primary: &str| {
+        Client::builder()
+            .labeled_key("v1", format!("aws-kms://{k1}"))
+            .labeled_key("v2", format!("aws-kms://{k2}"))
+            .primary(primary)
+            .aws(AwsOptions {
+                endpoint: Some(proxy.clone()),
+                credentials: Some(test_creds()),
+                ..AwsOptions::default()
+            })
+            .environment(Arc::new(MapEnvironment::default()))
+            .build()
+            .unwrap()
+    };
+    let old = keyring("v1");
+    let m = old
+        .encrypt(b"rotate me", &ctx("a"), b"", Form::Text)
+        .unwrap();
+    proxy_post("/__reset", json!({}));
+    let new = keyring("v2");
+    let r = new.rewrap(&m, &ctx("a")).unwrap();
+    assert!(r.changed);
+    let stats = proxy_stats();
+    assert_eq!(count(&stats, "forwarded", "ReEncrypt"), 1, "{stats}");
+    assert_eq!(
+        count(&stats, "forwarded", "Decrypt"),
+        0,
+        "the data key never left KMS: {stats}"
+    );
+    let only_v2 = Client::builder()
+        .labeled_key("v2", format!("aws-kms://{k2}"))
+        .aws(AwsOptions {
+            endpoint: Some(moto.clone()),
+            credentials: Some(test_creds()),
+            ..AwsOptions::default()
+        })
+        .environment(Arc::new(MapEnvironment::default()))
+        .build()
+        .unwrap();
+    assert_eq!(
+        only_v2.decrypt(&r.message, &ctx("a"), b"").unwrap(),
+        b"rotate me"
+    );
+}
+
+#[test]
+#[ignore = "needs moto: ./scripts/test.sh starts it"]
+fn unknown_key_is_not_found() {
+    let url = var("DEKBOX_TEST_MOTO_URL");
+    let c = client_for(
+        &url,
+        "aws-kms://arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
+        test_creds(),
+        CacheConfig::default(),
+    );
+    let err = c.encrypt(b"x", &ctx("a"), b"", Form::Binary).unwrap_err();
+    assert!(matches!(err, Error::KeyNotFound(_)), "{err:?}");
+    assert!(!err.is_retryable());
+}
+
+#[test]
+#[ignore = "needs moto: ./scripts/test.sh starts it"]
+fn signatures_are_checked_by_moto() {
+    let url = var("DEKBOX_TEST_MOTO_AUTH_URL");
+    let key = var("DEKBOX_TEST_MOTO_AUTH_KEY");
+    let (akid, secret) = key.split_once(' ').unwrap();
+    let good = Credentials::new(akid, secret, None, None, "iam user");
+    // Create the key as the IAM user (signed).
+    let mut req = HttpRequest::new(Method::Post, format!("{url}/"));
+    req.headers = vec![
+        ("content-type".into(), "application/x-amz-json-1.1".into()),
+        ("x-amz-target".into(), "TrentService.CreateKey".into()),
+    ];
+    req.body = br#"{"Description":"signed"}"#.to_vec();
+    sigv4::sign(
+        &mut req,
+        &good,
+        Scope {
+            region: "us-east-1",
+            service: "kms",
+        },
+        system_now(),
+    )
+    .unwrap();
+    let mut b = reqwest::blocking::Client::new()
+        .post(&req.url)
+        .body(req.body.clone());
+    for (k, v) in &req.headers {
+        b = b.header(k, v);
+    }
+    let created: Value = b.send().unwrap().json().unwrap();
+    let arn = created["KeyMetadata"]["Arn"]
+        .as_str()
+        .expect("CreateKey signed by dekbox is accepted")
+        .to_string();
+
+    let c = client_for(
+        &url,
+        &format!("aws-kms://{arn}"),
+        good.clone(),
+        CacheConfig::default(),
+    );
+    let sealed = c.encrypt(b"signed", &ctx("a"), b"", Form::Binary).unwrap();
+    assert_eq!(
+        client_for(
+            &url,
+            &format!("aws-kms://{arn}"),
+            good,
+            CacheConfig::default()
+        )
+        .decrypt(&sealed, &ctx("a"), b"")
+        .unwrap(),
+        b"signed"
+    );
+
+    let bad = Credentials::new(akid, "definitely-not-the-secret", None, None, "wrong");
+    let c = client_for(
+        &url,
+        &format!("aws-kms://{arn}"),
+        bad,
+        CacheConfig::default(),
+    );
+    let err = c.encrypt(b"x", &ctx("a"), b"", Form::Binary).unwrap_err();
+    assert!(matches!(&err, Error::KmsAccessDenied(_)), "{err:?}");
+    assert!(!err.to_string().contains("definitely-not-the-secret"));
+}
+
+#[test]
+#[ignore = "needs moto: ./scripts/test.sh starts it"]
+fn disabled_and_invalid_state_keys_map_to_key_disabled() {
+    let _turn = proxy_turn();
+    let proxy = var("DEKBOX_TEST_FAULT_PROXY_URL");
+    let arn = create_key(&var("DEKBOX_TEST_MOTO_URL"));
+    for code in ["DisabledException", "KMSInvalidStateException"] {
+        proxy_post("/__fault", json!({"respond": code}));
+        let c = client_for(
+            &proxy,
+            &format!("aws-kms://{arn}"),
+            test_creds(),
+            CacheConfig::default(),
+        );
+        let err = c.encrypt(b"x", &ctx("a"), b"", Form::Binary).unwrap_err();
+        assert!(
+            matches!(&err, Error::KeyDisabled(m) if m.contains(code)),
+            "{code}: {err:?}"
+        );
+        assert_eq!(err.code(), "KEY_DISABLED");
+        // Not retryable: exactly one request.
+        assert_eq!(count(&proxy_stats(), "received", "GenerateDataKey"), 1);
+        proxy_post("/__reset", json!({}));
+    }
+}
+
+#[test]
+#[ignore = "needs moto: ./scripts/test.sh starts it"]
+fn ten_thousand_records_one_kms_decrypt() {
+    let _turn = proxy_turn();
+    let proxy = var("DEKBOX_TEST_FAULT_PROXY_URL");
+    let uri = format!("aws-kms://{}", create_key(&var("DEKBOX_TEST_MOTO_URL")));
+    let writer = client_for(&proxy, &uri, test_creds(), CacheConfig::default());
+    let records: Vec<Vec<u8>> = (0..10_000)
+        .map(|i| {
+            writer
+                .encrypt(
+                    format!("record {i}").as_bytes(),
+                    &ctx("a"),
+                    b"",
+                    Form::Binary,
+                )
+                .unwrap()
+        })
+        .collect();
+    let stats = proxy_stats();
+    assert_eq!(count(&stats, "forwarded", "GenerateDataKey"), 1, "{stats}");
+
+    let reader = client_for(&proxy, &uri, test_creds(), CacheConfig::default());
+    let plain = reader.decrypt_many(&records, &ctx("a"), None).unwrap();
+    for (i, p) in plain.into_iter().enumerate() {
+        assert_eq!(p.unwrap(), format!("record {i}").as_bytes());
+    }
+    let stats = proxy_stats();
+    assert_eq!(
+        count(&stats, "forwarded", "Decrypt"),
+        1,
+        "server-side Decrypt calls: {stats}"
+    );
+    assert_eq!(reader.cache_stats().provider_calls, 1);
+}
+
+#[test]
+#[ignore = "needs moto: ./scripts/test.sh starts it"]
+fn throttling_errors_and_drops_are_retried_within_the_deadline() {
+    let _turn = proxy_turn();
+    let proxy = var("DEKBOX_TEST_FAULT_PROXY_URL");
+    let uri = format!("aws-kms://{}", create_key(&var("DEKBOX_TEST_MOTO_URL")));
+    // Caches off: every operation is a KMS call.
+    let c = client_for(&proxy, &uri, test_creds(), CacheConfig::disabled());
+    proxy_post(
+        "/__fault",
+        json!({"throttle": 0.25, "error500": 0.1, "drop": 0.1, "seed": 42}),
+    );
+    let mut sealed = vec![];
+    for i in 0..60 {
+        let pt = format!("value {i}");
+        let s = c
+            .encrypt(pt.as_bytes(), &ctx("a"), b"", Form::Binary)
+            .unwrap();
+        assert_eq!(
+            c.decrypt(&s, &ctx("a"), b"").unwrap(),
+            pt.as_bytes(),
+            "nothing lost"
+        );
+        sealed.push(s);
+    }
+    let stats = proxy_stats();
+    let faults: u64 = stats["faults"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    let received =
+        count(&stats, "received", "GenerateDataKey") + count(&stats, "received", "Decrypt");
+    assert!(faults > 10, "faults were injected: {stats}");
+    assert_eq!(count(&stats, "forwarded", "GenerateDataKey"), 60, "{stats}");
+    assert_eq!(count(&stats, "forwarded", "Decrypt"), 60, "{stats}");
+    assert!(received <= 120 * 8, "retries are bounded: {stats}");
+
+    // A non-retryable error is returned at once.
+    proxy_post("/__reset", json!({}));
+    proxy_post("/__fault", json!({"respond": "AccessDeniedException"}));
+    let started = std::time::Instant::now();
+    let err = c.encrypt(b"x", &ctx("a"), b"", Form::Binary).unwrap_err();
+    assert!(matches!(err, Error::KmsAccessDenied(_)));
+    assert_eq!(count(&proxy_stats(), "received", "GenerateDataKey"), 1);
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // A KMS that stays throttled fails within the deadline, as throttled.
+    proxy_post("/__reset", json!({}));
+    proxy_post("/__fault", json!({"respond": "ThrottlingException"}));
+    let err = c.encrypt(b"x", &ctx("a"), b"", Form::Binary).unwrap_err();
+    assert!(matches!(err, Error::KmsThrottled(_)), "{err:?}");
+    assert_eq!(
+        count(&proxy_stats(), "received", "GenerateDataKey"),
+        8,
+        "max_attempts requests"
+    );
+    proxy_post("/__reset", json!({}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: ./scripts/test.sh starts it"]
+async fn async_client_round_trip_and_concurrency() {
+    let url = var("DEKBOX_TEST_MOTO_URL");
+    // Key administration uses a blocking client: keep it off the runtime.
+    let arn = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || create_key(&url)
+    })
+    .await
+    .unwrap();
+    let uri = format!("aws-kms://{arn}");
+    let c = Arc::new(client_for(&url, &uri, test_creds(), CacheConfig::default()));
+    let mut tasks = vec![];
+    for i in 0..200 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let pt = format!("async {i}");
+            let s = c
+                .encrypt_async(pt.as_bytes(), &ctx("a"), b"", Form::Text)
+                .await
+                .unwrap();
+            let back = c.decrypt_async(&s, &ctx("a"), b"").await.unwrap();
+            assert_eq!(back, pt.as_bytes());
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let s = c.cache_stats();
+    assert_eq!(s.encrypt_hits + s.encrypt_misses, 200);
+    assert!(s.data_keys_generated <= 4, "{s:?}");
+}
