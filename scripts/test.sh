@@ -89,6 +89,8 @@ if [ -z "${DEKBOX_TEST_FAST:-}" ]; then
     check "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
     check "dekbox-core builds for wasm32-unknown-unknown" \
         cargo build -p dekbox-core --target wasm32-unknown-unknown --locked
+    check "dekbox-transport builds for wasm32 (reqwest fetch backend)" \
+        cargo build -p dekbox-transport --target wasm32-unknown-unknown --locked
 fi
 
 # ---- Python tools in a project venv (moto's server, botocore, pytest) ------

@@ -35,6 +35,7 @@ pub struct Client {
     engine: Engine,
     transport: Transport,
     warmed: AtomicBool,
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     warm_lock: std::sync::Mutex<()>,
     warm_lock_async: tokio::sync::Mutex<()>,
 }
@@ -382,6 +383,39 @@ impl Client {
         self.warm().await?;
         let mut op = self.engine.generate_data_key(context);
         self.transport.run(&mut *op).await
+    }
+
+    /// Async [`encrypt_many`](Client::encrypt_many).
+    pub async fn encrypt_many_async<P: AsRef<[u8]>>(
+        &self,
+        plaintexts: &[P],
+        context: &EncryptionContext,
+        aads: Option<&[&[u8]]>,
+        form: Form,
+    ) -> Result<Vec<Vec<u8>>> {
+        check_batch(plaintexts.len(), aads)?;
+        let mut out = Vec::with_capacity(plaintexts.len());
+        for (i, p) in plaintexts.iter().enumerate() {
+            let aad = aads.map_or(&[][..], |a| a[i]);
+            out.push(self.encrypt_async(p.as_ref(), context, aad, form).await?);
+        }
+        Ok(out)
+    }
+
+    /// Async [`decrypt_many`](Client::decrypt_many).
+    pub async fn decrypt_many_async<S: AsRef<[u8]>>(
+        &self,
+        sealed: &[S],
+        context: &EncryptionContext,
+        aads: Option<&[&[u8]]>,
+    ) -> Result<Vec<Result<Vec<u8>>>> {
+        check_batch(sealed.len(), aads)?;
+        let mut out = Vec::with_capacity(sealed.len());
+        for (i, s) in sealed.iter().enumerate() {
+            let aad = aads.map_or(&[][..], |a| a[i]);
+            out.push(self.decrypt_async(s.as_ref(), context, aad).await);
+        }
+        Ok(out)
     }
 
     /// Async [`unwrap_data_key`](Client::unwrap_data_key).

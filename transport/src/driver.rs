@@ -6,7 +6,8 @@ use dekbox_core::op::{Operation, Step};
 use dekbox_core::random::{SecureRandom, SystemRandom};
 use dekbox_core::{Error, Result};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use web_time::Instant;
 
 /// Timeouts and retries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,9 +141,13 @@ fn transport_error(e: &reqwest::Error, url: &str) -> Error {
     if e.is_builder() {
         return Error::Config(format!("cannot build a request for {url}: {e}"));
     }
+    #[cfg(not(target_arch = "wasm32"))]
+    let connect = e.is_connect();
+    #[cfg(target_arch = "wasm32")]
+    let connect = false;
     let what = if e.is_timeout() {
         "timed out"
-    } else if e.is_connect() {
+    } else if connect {
         "connection failed"
     } else {
         "transport error"
@@ -217,7 +222,7 @@ impl Transport {
             let req = match op.poll(system_now())? {
                 Step::Done(v) => return Ok(v),
                 Step::Wait(d) => {
-                    tokio::time::sleep(attempts.wait(d)?).await;
+                    sleep(attempts.wait(d)?).await;
                     continue;
                 }
                 Step::Send(req) => req,
@@ -235,7 +240,7 @@ impl Transport {
                 Err(e) => (e, true),
             };
             match attempts.after(error.0, probe) {
-                Next::RetryAfter(d) => tokio::time::sleep(d).await,
+                Next::RetryAfter(d) => sleep(d).await,
                 Next::GiveUp(e) if error.1 => {
                     op.handle_failure(e)?;
                     attempts.succeeded();
@@ -292,9 +297,12 @@ impl Transport {
         let client = match self.nonblocking.get() {
             Some(c) => c,
             None => {
-                let c = reqwest::Client::builder()
+                let builder = reqwest::Client::builder();
+                #[cfg(not(target_arch = "wasm32"))]
+                let builder = builder
                     .connect_timeout(self.policy.connect_timeout)
-                    .pool_idle_timeout(Duration::from_secs(60))
+                    .pool_idle_timeout(Duration::from_secs(60));
+                let c = builder
                     .build()
                     .map_err(|e| Error::Config(format!("cannot start the HTTP client: {e}")))?;
                 self.nonblocking.get_or_init(|| c)
@@ -330,6 +338,13 @@ impl Transport {
             body: body.to_vec(),
         })
     }
+}
+
+async fn sleep(d: Duration) {
+    #[cfg(not(target_arch = "wasm32"))]
+    tokio::time::sleep(d).await;
+    #[cfg(target_arch = "wasm32")]
+    gloo_timers::future::sleep(d).await;
 }
 
 fn header_pairs(h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {

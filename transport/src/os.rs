@@ -43,9 +43,13 @@ fn expand_home(path: &str) -> String {
     }
 }
 
-/// The current wall-clock time.
+/// The current wall-clock time (the browser's clock on wasm32).
 pub fn system_now() -> Timestamp {
-    Timestamp::from_system_time(std::time::SystemTime::now())
+    let ms = web_time::SystemTime::now()
+        .duration_since(web_time::UNIX_EPOCH)
+        .map(|d| d.as_millis().min(u128::from(u64::MAX)) as u64)
+        .unwrap_or(0);
+    Timestamp::from_unix_millis(ms)
 }
 
 #[cfg(test)]

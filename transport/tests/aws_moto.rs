@@ -178,6 +178,24 @@ fn round_trip_by_arn_and_alias() {
         .unwrap();
     assert_eq!(by_alias.decrypt(&s2, &ctx("a"), b"").unwrap(), b"via alias");
 
+    // Batches: one aad per row; a bad row does not hide the good ones.
+    let rows: Vec<&[u8]> = vec![b"r0", b"r1", b"r2"];
+    let aads: Vec<&[u8]> = vec![b"t/0", b"t/1", b"t/2"];
+    let sealed_rows = by_arn
+        .encrypt_many(&rows, &ctx("a"), Some(&aads), Form::Text)
+        .unwrap();
+    let wrong: Vec<&[u8]> = vec![b"t/0", b"t/9", b"t/2"];
+    let opened = by_arn
+        .decrypt_many(&sealed_rows, &ctx("a"), Some(&wrong))
+        .unwrap();
+    assert_eq!(opened[0].as_deref().unwrap(), b"r0");
+    assert_eq!(opened[1], Err(Error::Authentication));
+    assert_eq!(opened[2].as_deref().unwrap(), b"r2");
+    assert!(matches!(
+        by_arn.encrypt_many(&rows, &ctx("a"), Some(&aads[..2]), Form::Text),
+        Err(Error::ApiMisuse(_))
+    ));
+
     // Generate / unwrap for callers who seal data themselves.
     let gk = by_arn.generate_data_key(&ctx("a")).unwrap();
     let dek = by_arn
@@ -500,5 +518,18 @@ async fn async_client_round_trip_and_concurrency() {
     }
     let s = c.cache_stats();
     assert_eq!(s.encrypt_hits + s.encrypt_misses, 200);
-    assert!(s.data_keys_generated <= 4, "{s:?}");
+    // Concurrent first writes wait for one GenerateDataKey instead of each
+    // calling KMS; concurrent first reads likewise share one Decrypt.
+    assert_eq!(s.data_keys_generated, 1, "{s:?}");
+    assert_eq!(s.decrypt_misses, 1, "{s:?}");
+
+    let batch = c
+        .encrypt_many_async(&[b"x".as_slice(), b"y"], &ctx("b"), None, Form::Binary)
+        .await
+        .unwrap();
+    let back = c.decrypt_many_async(&batch, &ctx("b"), None).await.unwrap();
+    assert_eq!(
+        back.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        vec![b"x".to_vec(), b"y".to_vec()]
+    );
 }
