@@ -154,7 +154,7 @@ if start_servers; then
     passed=$((passed + 1))
 
     say "cargo test: AWS KMS against moto"
-    cargo test -p dekbox-transport --test aws_moto --locked -- --include-ignored 2>&1 | tee "$logs/moto-test.txt"
+    cargo test -p dekbox-transport --test aws_moto -p dekbox-cli --test aws_cli --locked -- --include-ignored 2>&1 | tee "$logs/moto-test.txt"
     status=${PIPESTATUS[0]}
     count_cargo "$logs/moto-test.txt"
     if [ "$status" -ne 0 ] && ! grep -qE '^test result: FAILED' "$logs/moto-test.txt"; then
