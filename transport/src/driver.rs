@@ -274,23 +274,10 @@ impl Transport {
             .body(std::mem::take(&mut req.body))
             .send()
             .map_err(|e| transport_error(&e, &url))?;
-        if resp
-            .content_length()
-            .is_some_and(|n| n as usize > MAX_RESPONSE)
-        {
-            return Err(too_large(&url));
-        }
-        let status = resp.status().as_u16();
-        let headers = header_pairs(resp.headers());
+        check_length(resp.content_length(), &url)?;
+        let (status, headers) = (resp.status().as_u16(), header_pairs(resp.headers()));
         let body = resp.bytes().map_err(|e| transport_error(&e, &url))?;
-        if body.len() > MAX_RESPONSE {
-            return Err(too_large(&url));
-        }
-        Ok(HttpResponse {
-            status,
-            headers,
-            body: body.to_vec(),
-        })
+        response(status, headers, &body, &url)
     }
 
     async fn send(&self, mut req: HttpRequest, timeout: Duration) -> Result<HttpResponse> {
@@ -320,23 +307,10 @@ impl Transport {
             .send()
             .await
             .map_err(|e| transport_error(&e, &url))?;
-        if resp
-            .content_length()
-            .is_some_and(|n| n as usize > MAX_RESPONSE)
-        {
-            return Err(too_large(&url));
-        }
-        let status = resp.status().as_u16();
-        let headers = header_pairs(resp.headers());
+        check_length(resp.content_length(), &url)?;
+        let (status, headers) = (resp.status().as_u16(), header_pairs(resp.headers()));
         let body = resp.bytes().await.map_err(|e| transport_error(&e, &url))?;
-        if body.len() > MAX_RESPONSE {
-            return Err(too_large(&url));
-        }
-        Ok(HttpResponse {
-            status,
-            headers,
-            body: body.to_vec(),
-        })
+        response(status, headers, &body, &url)
     }
 }
 
@@ -356,4 +330,28 @@ fn header_pairs(h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// Refuses an answer that announces more than [`MAX_RESPONSE`] bytes.
+fn check_length(announced: Option<u64>, url: &str) -> Result<()> {
+    match announced {
+        Some(n) if n > MAX_RESPONSE as u64 => Err(too_large(url)),
+        _ => Ok(()),
+    }
+}
+
+fn response(
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: &[u8],
+    url: &str,
+) -> Result<HttpResponse> {
+    if body.len() > MAX_RESPONSE {
+        return Err(too_large(url));
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: body.to_vec(),
+    })
 }
