@@ -485,3 +485,140 @@ impl KeyProvider for AwsKmsProvider {
         Some(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::MapEnvironment;
+
+    fn provider(uri: &str, vars: &[(&str, &str)], opts: AwsOptions) -> Result<AwsKmsProvider> {
+        let mut env = MapEnvironment::default();
+        for (k, v) in vars {
+            env.vars.insert(k.to_string(), v.to_string());
+        }
+        env.files
+            .insert("/cfg".into(), b"[default]\nregion = ap-south-1\n".to_vec());
+        env.vars
+            .entry("AWS_CONFIG_FILE".into())
+            .or_insert("/cfg".into());
+        AwsKmsProvider::from_uri(uri, Arc::new(env), &opts)
+    }
+
+    #[test]
+    fn region_and_endpoint_resolution() {
+        let arn = "aws-kms://arn:aws:kms:eu-west-1:111122223333:key/abc";
+        let p = provider(arn, &[("AWS_REGION", "us-east-2")], AwsOptions::default()).unwrap();
+        assert_eq!(
+            (p.region(), p.endpoint()),
+            ("eu-west-1", "https://kms.eu-west-1.amazonaws.com/")
+        );
+        assert_eq!(p.key_id(), "arn:aws:kms:eu-west-1:111122223333:key/abc");
+
+        let fips = provider(
+            arn,
+            &[],
+            AwsOptions {
+                fips: true,
+                ..AwsOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(fips.endpoint(), "https://kms-fips.eu-west-1.amazonaws.com/");
+
+        let cn = provider(
+            "aws-kms://arn:aws-cn:kms:cn-north-1:1:key/k",
+            &[],
+            AwsOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(cn.endpoint(), "https://kms.cn-north-1.amazonaws.com.cn/");
+
+        let alias = provider(
+            "aws-kms://alias/app?region=us-west-2",
+            &[("AWS_REGION", "us-east-2")],
+            AwsOptions::default(),
+        )
+        .unwrap();
+        assert_eq!((alias.key_id(), alias.region()), ("alias/app", "us-west-2"));
+
+        // Precedence after the URI: option, AWS_REGION, AWS_DEFAULT_REGION, profile.
+        let opt = AwsOptions {
+            region: Some("sa-east-1".into()),
+            ..AwsOptions::default()
+        };
+        assert_eq!(
+            provider("aws-kms://alias/a", &[("AWS_REGION", "us-east-2")], opt)
+                .unwrap()
+                .region(),
+            "sa-east-1"
+        );
+        assert_eq!(
+            provider(
+                "aws-kms://alias/a",
+                &[("AWS_REGION", "us-east-2")],
+                AwsOptions::default()
+            )
+            .unwrap()
+            .region(),
+            "us-east-2"
+        );
+        assert_eq!(
+            provider(
+                "aws-kms://alias/a",
+                &[("AWS_DEFAULT_REGION", "ca-central-1")],
+                AwsOptions::default()
+            )
+            .unwrap()
+            .region(),
+            "ca-central-1"
+        );
+        assert_eq!(
+            provider("aws-kms://alias/a", &[], AwsOptions::default())
+                .unwrap()
+                .region(),
+            "ap-south-1"
+        );
+
+        // Endpoint overrides: option, then AWS_ENDPOINT_URL_KMS, then AWS_ENDPOINT_URL.
+        let e = provider(
+            arn,
+            &[("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:4566")],
+            AwsOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(e.endpoint(), "http://127.0.0.1:4566/");
+        let o = AwsOptions {
+            endpoint: Some("https://vpce-1.kms.eu-west-1.vpce.amazonaws.com".into()),
+            ..AwsOptions::default()
+        };
+        assert_eq!(
+            provider(arn, &[("AWS_ENDPOINT_URL_KMS", "http://x")], o)
+                .unwrap()
+                .endpoint(),
+            "https://vpce-1.kms.eu-west-1.vpce.amazonaws.com/"
+        );
+    }
+
+    #[test]
+    fn bad_uris_are_configuration_errors() {
+        for uri in [
+            "aws-kms://",
+            "aws-kms://arn:aws:s3:::bucket",
+            "aws-kms://alias/a?color=blue",
+            "aws-kms://arn:aws:kms::1:key/k",
+        ] {
+            assert!(
+                matches!(
+                    provider(uri, &[], AwsOptions::default()),
+                    Err(Error::Config(_))
+                ),
+                "{uri}"
+            );
+        }
+        let mut env = MapEnvironment::default();
+        env.vars.insert("AWS_CONFIG_FILE".into(), "/none".into());
+        let r =
+            AwsKmsProvider::from_uri("aws-kms://alias/a", Arc::new(env), &AwsOptions::default());
+        assert!(matches!(r, Err(Error::Config(m)) if m.contains("no region")));
+    }
+}
