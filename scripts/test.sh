@@ -100,6 +100,19 @@ ensure_venv() {
         python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
         "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]' botocore pytest
     fi
+    "$venv/bin/python" -c 'import maturin' 2>/dev/null ||
+        "$venv/bin/pip" install -q --disable-pip-version-check 'maturin>=1.7,<2'
+}
+
+# The Python package as a user gets it: a wheel built by maturin, installed
+# with pip into a fresh virtualenv, tested with pytest from outside the source.
+python_suite() {
+    rm -f target/wheels/dekbox-*.whl
+    "$venv/bin/maturin" build --release -q -m bindings-python/Cargo.toml -o target/wheels || return 1
+    rm -rf .dekbox-test/py
+    python3 -m venv .dekbox-test/py || return 1
+    .dekbox-test/py/bin/pip install -q --disable-pip-version-check target/wheels/dekbox-*.whl pytest cryptography botocore || return 1
+    (cd bindings-python && DEKBOX_CLI="$PWD/../target/debug/dekbox" ../.dekbox-test/py/bin/python -m pytest -q tests)
 }
 
 free_port() {
@@ -161,6 +174,10 @@ if start_servers; then
         failed=$((failed + 1))
         failures+=("AWS KMS tests did not build")
     fi
+
+    say "Python package: maturin wheel, pip install into a fresh venv, pytest"
+    python_suite 2>&1 | tee "$logs/pytest-python.txt"
+    count_pytest "$logs/pytest-python.txt"
 
     say "pytest: SigV4 against botocore"
     cargo build -q -p dekbox-core --example sigv4_sign --locked &&

@@ -1,0 +1,142 @@
+"""Type stubs for dekbox's native module (re-exported by ``dekbox``)."""
+
+from typing import Awaitable, Iterable, List, Literal, Mapping, Optional, Sequence, Union, overload
+
+_Data = Union[bytes, bytearray, memoryview, str]
+_Context = Optional[Mapping[str, str]]
+_Aad = Optional[Union[bytes, str]]
+
+__version__: str
+
+class Error(Exception):
+    """Base class of every dekbox error. ``code`` is a stable string such as ``"AUTHENTICATION"``."""
+    code: str
+
+class AuthenticationError(Error):
+    """Wrong key, wrong context or aad, or altered data (deliberately indistinguishable)."""
+
+class MalformedError(Error):
+    """Not a well-formed dekbox value: truncated, a bad length, unknown version, too large."""
+
+class KmsAccessDenied(Error):
+    """The KMS refused the credentials or permissions."""
+
+class KmsThrottled(Error):
+    """The KMS rate-limited the request (after dekbox's own retries)."""
+
+class KmsUnavailable(Error):
+    """The KMS could not be reached, timed out, or failed internally."""
+
+class KeyDisabled(Error):
+    """The key is disabled or pending deletion."""
+
+class KeyNotFound(Error):
+    """The KMS does not know the key."""
+
+class KmsError(Error):
+    """Any other KMS error."""
+
+class ConfigError(Error):
+    """Invalid configuration: bad key URI, unreadable key file, no credentials."""
+
+class UnknownKeyError(ConfigError):
+    """The value names a key that is not in this Box's keyring."""
+
+class CacheConfig:
+    """Data-key cache limits. Times are in seconds."""
+    def __init__(
+        self,
+        *,
+        max_age: float = 300.0,
+        max_messages: int = 1 << 20,
+        max_bytes: int = 1 << 36,
+        encrypt_capacity: int = 1024,
+        decrypt_capacity: int = 4096,
+        decrypt_ttl: float = 300.0,
+    ) -> None: ...
+    @staticmethod
+    def disabled() -> "CacheConfig":
+        """No data-key reuse and no unwrapped-key cache: every call reaches the KMS."""
+    @property
+    def max_age(self) -> float: ...
+    @property
+    def max_messages(self) -> int: ...
+    @property
+    def max_bytes(self) -> int: ...
+    @property
+    def encrypt_capacity(self) -> int: ...
+    @property
+    def decrypt_capacity(self) -> int: ...
+    @property
+    def decrypt_ttl(self) -> float: ...
+
+class CacheStats:
+    """Cache and KMS counters."""
+    encrypt_hits: int
+    encrypt_misses: int
+    decrypt_hits: int
+    decrypt_misses: int
+    kms_calls: int
+    data_keys_generated: int
+    def _asdict(self) -> dict: ...
+
+class DataKey:
+    """A data key: ``plaintext`` (32 secret bytes) and ``wrapped`` (store it with your data)."""
+    @property
+    def plaintext(self) -> bytes: ...
+    @property
+    def wrapped(self) -> bytes: ...
+
+class Box:
+    """Envelope encryption with cached data keys. One Box is safe to share across threads.
+
+    ``key`` is a single key URI (``local:///path``, ``local://env/VAR``,
+    ``aws-kms://arn:aws:kms:...``, ``aws-kms://alias/NAME?region=R``,
+    ``insecure-test-key``); or ``keys`` maps labels to URIs with ``primary``
+    naming the key new data is sealed under.
+    """
+    def __init__(
+        self,
+        key: Optional[str] = None,
+        *,
+        keys: Optional[Mapping[str, str]] = None,
+        primary: Optional[str] = None,
+        endpoint: Optional[str] = None,
+        region: Optional[str] = None,
+        profile: Optional[str] = None,
+        fips: bool = False,
+        grant_tokens: Optional[Sequence[str]] = None,
+        cache: Optional[CacheConfig] = None,
+        accept_json: bool = False,
+        legacy_fallback: bool = False,
+        max_plaintext: Optional[int] = None,
+    ) -> None: ...
+    @overload
+    def encrypt(self, data: _Data, *, context: _Context = None, aad: _Aad = None, text: Literal[False] = False) -> bytes: ...
+    @overload
+    def encrypt(self, data: _Data, *, context: _Context = None, aad: _Aad = None, text: Literal[True]) -> str: ...
+    def decrypt(self, data: _Data, *, context: _Context = None, aad: _Aad = None) -> bytes: ...
+    @overload
+    def encrypt_many(self, items: Iterable[_Data], *, context: _Context = None, aads: Optional[Sequence[Union[bytes, str]]] = None, text: Literal[False] = False) -> List[bytes]: ...
+    @overload
+    def encrypt_many(self, items: Iterable[_Data], *, context: _Context = None, aads: Optional[Sequence[Union[bytes, str]]] = None, text: Literal[True]) -> List[str]: ...
+    def decrypt_many(
+        self,
+        items: Iterable[_Data],
+        *,
+        context: _Context = None,
+        aads: Optional[Sequence[Union[bytes, str]]] = None,
+        return_exceptions: bool = False,
+    ) -> List[Union[bytes, Error]]: ...
+    @overload
+    def rewrap(self, data: bytes, *, context: _Context = None) -> bytes: ...
+    @overload
+    def rewrap(self, data: str, *, context: _Context = None) -> str: ...
+    def generate_data_key(self, *, context: _Context = None) -> DataKey: ...
+    def unwrap(self, wrapped: bytes, *, context: _Context = None, label: Optional[str] = None) -> bytes: ...
+    def cache_stats(self) -> CacheStats: ...
+    def _encrypt_async(self, data: _Data, *, context: _Context = None, aad: _Aad = None, text: bool = False) -> Awaitable[Union[bytes, str]]: ...
+    def _decrypt_async(self, data: _Data, *, context: _Context = None, aad: _Aad = None) -> Awaitable[bytes]: ...
+    def _rewrap_async(self, data: Union[bytes, str], *, context: _Context = None) -> Awaitable[Union[bytes, str]]: ...
+    def _generate_data_key_async(self, *, context: _Context = None) -> Awaitable[DataKey]: ...
+    def _unwrap_async(self, wrapped: bytes, *, context: _Context = None, label: Optional[str] = None) -> Awaitable[bytes]: ...

@@ -1,0 +1,89 @@
+//! Python arguments to Rust values, with clear TypeErrors.
+
+use dekbox_core::EncryptionContext;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyMapping, PyMemoryView, PyString};
+use std::borrow::Cow;
+
+/// `bytes`, `bytearray`, `memoryview` or `str` (UTF-8) as bytes.
+pub fn bytes_arg<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a, [u8]>> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(Cow::Borrowed(b.as_bytes()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Cow::Owned(s.to_cow()?.as_bytes().to_vec()));
+    }
+    if let Ok(b) = obj.cast::<PyByteArray>() {
+        return Ok(Cow::Owned(b.to_vec()));
+    }
+    if obj.cast::<PyMemoryView>().is_ok() {
+        let b = obj.py().get_type::<PyBytes>().call1((obj,))?;
+        return Ok(Cow::Owned(b.cast::<PyBytes>()?.as_bytes().to_vec()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be bytes or str, not {}",
+        obj.get_type().name()?
+    )))
+}
+
+/// `None` or a mapping of `str` to `str`.
+pub fn context_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<EncryptionContext> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(EncryptionContext::empty());
+    };
+    let map = obj.cast::<PyMapping>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "context must be a mapping of str to str, not {}",
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    let mut pairs = Vec::new();
+    for item in map.items()?.iter() {
+        let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+        let key: String = k.extract().map_err(|_| {
+            PyTypeError::new_err(format!("context keys must be str, not {}", type_name(&k)))
+        })?;
+        let value: String = v.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "context value for {key:?} must be str, not {}",
+                type_name(&v)
+            ))
+        })?;
+        pairs.push((key, value));
+    }
+    EncryptionContext::from_pairs(pairs).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// `None` or bytes/str.
+pub fn aad_arg<'a>(obj: Option<&'a Bound<'_, PyAny>>) -> PyResult<Cow<'a, [u8]>> {
+    match obj.filter(|o| !o.is_none()) {
+        Some(o) => bytes_arg(o, "aad"),
+        None => Ok(Cow::Borrowed(&[])),
+    }
+}
+
+/// A list of items from any iterable.
+pub fn items_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Vec<u8>>> {
+    if obj.cast::<PyBytes>().is_ok() || obj.cast::<PyString>().is_ok() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a sequence of values, not a single {}",
+            type_name(obj)
+        )));
+    }
+    let mut out = Vec::new();
+    for item in obj.try_iter()? {
+        out.push(bytes_arg(&item?, what)?.into_owned());
+    }
+    Ok(out)
+}
+
+pub fn type_name(o: &Bound<'_, PyAny>) -> String {
+    o.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
