@@ -8,7 +8,7 @@ use convert::{aad_arg, bytes_arg, context_arg, items_arg};
 use dekbox_core::cache::CacheConfig as CoreCacheConfig;
 use dekbox_core::kms::aws::AwsOptions;
 use dekbox_core::{EncryptionContext, Form, Options};
-use dekbox_transport::Client;
+use dekbox_transport::{Client, system_now};
 use errors::to_py;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -312,6 +312,25 @@ impl PyBox {
     ) -> PyResult<Py<PyAny>> {
         let data = bytes_arg(data, "data")?;
         let (ctx, aad) = (context_arg(context)?, aad_arg(aad)?);
+        if !text {
+            // Cache hit: seal straight into the new bytes object (no copy).
+            let engine = self.client.engine();
+            if let Some(plan) = engine
+                .plan_encrypt(data.len(), &ctx, system_now())
+                .map_err(to_py)?
+            {
+                let big = data.len() >= DETACH_ABOVE;
+                let out = PyBytes::new_with(py, plan.sealed_len(), |buf| {
+                    let r = if big {
+                        py.detach(|| plan.seal_into(&data, &ctx, &aad, buf))
+                    } else {
+                        plan.seal_into(&data, &ctx, &aad, buf)
+                    };
+                    r.map_err(to_py)
+                })?;
+                return Ok(out.into_any().unbind());
+            }
+        }
         let out = self
             .run(py, data.len(), |c| c.encrypt(&data, &ctx, &aad, form(text)))
             .map_err(to_py)?;
@@ -329,6 +348,24 @@ impl PyBox {
     ) -> PyResult<Py<PyBytes>> {
         let data = bytes_arg(data, "data")?;
         let (ctx, aad) = (context_arg(context)?, aad_arg(aad)?);
+        // Cached data key: open straight into the new bytes object (no copy).
+        if let Some(plan) = self
+            .client
+            .engine()
+            .plan_decrypt(&data, &ctx, system_now())
+            .map_err(to_py)?
+        {
+            let big = data.len() >= DETACH_ABOVE;
+            let out = PyBytes::new_with(py, plan.plaintext_len(), |buf| {
+                let r = if big {
+                    py.detach(|| plan.open_into(&data, &ctx, &aad, buf))
+                } else {
+                    plan.open_into(&data, &ctx, &aad, buf)
+                };
+                r.map_err(to_py)
+            })?;
+            return Ok(out.unbind());
+        }
         let out = self
             .run(py, data.len(), |c| c.decrypt(&data, &ctx, &aad))
             .map_err(to_py)?;

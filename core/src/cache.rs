@@ -386,6 +386,49 @@ impl EncryptCache {
         Ok(Reservation::Hit(entry.sealer.clone()))
     }
 
+    /// Like [`reserve`](Self::reserve), but only ever returns a cached key:
+    /// never claims a fetch or a refresh (a full operation does those).
+    pub(crate) fn reserve_cached(
+        &self,
+        key: &[u8],
+        len: usize,
+        now: Timestamp,
+        rng: &dyn SecureRandom,
+    ) -> Result<Option<Arc<Sealer>>> {
+        let len = len as u64;
+        let mut guard = lock(&self.map);
+        if !self.cacheable(len) {
+            return Ok(None);
+        }
+        let Some(entry) = guard.lru.get_mut(key) else {
+            return Ok(None);
+        };
+        let age_ms = now.since(entry.created).as_millis();
+        let comfortable = now.since(entry.created) < self.config.max_age
+            && entry.messages < soft(self.config.max_messages)
+            && entry.bytes.saturating_add(len) <= soft(self.config.max_bytes)
+            && age_ms
+                < u128::from(soft(
+                    self.config.max_age.as_millis().min(u128::from(u64::MAX)) as u64,
+                ));
+        // Near a limit, leave the refresh decision to a full operation.
+        if !comfortable && entry.refreshing_since.is_none() {
+            return Ok(None);
+        }
+        let usable = now.since(entry.created) < self.config.max_age
+            && entry.messages < self.config.max_messages
+            && entry.bytes.saturating_add(len) <= self.config.max_bytes;
+        if !usable {
+            return Ok(None);
+        }
+        if entry.sealer.fork_gen != fork_generation() {
+            entry.sealer = Arc::new(entry.sealer.resalted(rng)?);
+        }
+        entry.messages += 1;
+        entry.bytes = entry.bytes.saturating_add(len);
+        Ok(Some(entry.sealer.clone()))
+    }
+
     /// Caches a freshly generated data key that has just sealed one message of
     /// `len` bytes, and releases the ticket it was generated under.
     pub(crate) fn insert(

@@ -301,6 +301,66 @@ impl Engine {
         Ok(entry.provider().unwrap(wrapped, context))
     }
 
+    /// The fast path for callers that own their output buffer (language
+    /// bindings writing straight into a `bytes`/`Buffer`): if the primary
+    /// key's data key for `context` is cached and comfortably within its
+    /// limits, reserves one binary message of `plaintext_len` bytes on it.
+    /// `None` means: use [`encrypt`](Self::encrypt).
+    pub fn plan_encrypt(
+        &self,
+        plaintext_len: usize,
+        context: &EncryptionContext,
+        now: Timestamp,
+    ) -> Result<Option<SealPlan<'_>>> {
+        if plaintext_len > self.options.max_plaintext {
+            return Ok(None);
+        }
+        let sealer = self.enc_cache.reserve_cached(
+            context.canonical_bytes(),
+            plaintext_len,
+            now,
+            &*self.rng,
+        )?;
+        Ok(sealer.map(|sealer| {
+            Counters::bump(&self.counters.encrypt_hits);
+            SealPlan {
+                engine: self,
+                sealer,
+                plaintext_len,
+            }
+        }))
+    }
+
+    /// The fast path for opening into a caller's buffer: for a binary message
+    /// whose data key is cached, the plaintext length and a plan to open it.
+    /// `None` means: use [`decrypt`](Self::decrypt).
+    pub fn plan_decrypt(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        now: Timestamp,
+    ) -> Result<Option<OpenPlan<'_>>> {
+        if format::detect(sealed) != Detected::Binary {
+            return Ok(None);
+        }
+        let msg = format::parse(sealed, self.options.max_plaintext)?;
+        let entry = self
+            .keyring
+            .resolve_raw(msg.key_ref_kind, msg.key_ref_raw)?;
+        let Some(opener) =
+            self.dec_cache
+                .get(entry.id(), msg.wrapped_dek, context.canonical_bytes(), now)
+        else {
+            return Ok(None);
+        };
+        Counters::bump(&self.counters.decrypt_hits);
+        Ok(Some(OpenPlan {
+            engine: self,
+            opener,
+            plaintext_len: msg.plaintext_len(),
+        }))
+    }
+
     /// What a sealed value's header says (no key needed, nothing secret shown).
     pub fn inspect(&self, sealed: &[u8]) -> Result<Inspection> {
         inspect(sealed, self.options.max_plaintext)
@@ -405,6 +465,89 @@ impl Engine {
                 derived.aead.open_append(msg.nonce, ad, msg.body, &mut out)
             })?;
             Ok(out)
+        })
+    }
+}
+
+/// A reserved message on a cached data key; see [`Engine::plan_encrypt`].
+pub struct SealPlan<'a> {
+    engine: &'a Engine,
+    sealer: Arc<Sealer>,
+    plaintext_len: usize,
+}
+
+impl SealPlan<'_> {
+    /// The exact length of the binary message.
+    pub fn sealed_len(&self) -> usize {
+        format::FIXED_HEADER_LEN + self.sealer.key_section.len() + self.plaintext_len + TAG_LEN
+    }
+
+    /// Seals into `out`, which must be exactly [`sealed_len`](Self::sealed_len) bytes.
+    pub fn seal_into(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        if plaintext.len() != self.plaintext_len || out.len() != self.sealed_len() {
+            return Err(Error::ApiMisuse(
+                "buffer or plaintext does not match the plan",
+            ));
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        self.engine.rng.fill(&mut nonce)?;
+        let s = &self.sealer;
+        let body = format::FIXED_HEADER_LEN + s.key_section.len();
+        out[..69].copy_from_slice(&s.prefix);
+        out[69..format::FIXED_HEADER_LEN].copy_from_slice(&nonce);
+        out[format::FIXED_HEADER_LEN..body].copy_from_slice(&s.key_section);
+        let (header, rest) = out.split_at_mut(body);
+        format::with_associated_data(
+            &header[..format::FIXED_HEADER_LEN],
+            context.canonical_bytes(),
+            aad,
+            |ad| s.derived.aead.seal_to(&nonce, ad, plaintext, rest),
+        )
+    }
+}
+
+/// A binary message whose data key is cached; see [`Engine::plan_decrypt`].
+pub struct OpenPlan<'a> {
+    engine: &'a Engine,
+    opener: Arc<Opener>,
+    plaintext_len: usize,
+}
+
+impl OpenPlan<'_> {
+    /// The plaintext length.
+    pub fn plaintext_len(&self) -> usize {
+        self.plaintext_len
+    }
+
+    /// Opens `sealed` (the message the plan was made for) into `out`, which
+    /// must be exactly [`plaintext_len`](Self::plaintext_len) bytes. On
+    /// failure `out` is zeroed.
+    pub fn open_into(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        let msg = format::parse(sealed, self.engine.options.max_plaintext)?;
+        if out.len() != self.plaintext_len || msg.plaintext_len() != self.plaintext_len {
+            return Err(Error::ApiMisuse(
+                "buffer or message does not match the plan",
+            ));
+        }
+        self.opener.with_derived(msg.salt, |derived| {
+            if !derived.commitment_matches(msg.commitment) {
+                return Err(Error::Authentication);
+            }
+            format::with_associated_data(msg.fixed_header, context.canonical_bytes(), aad, |ad| {
+                derived.aead.open_to(msg.nonce, ad, msg.body, out)
+            })
         })
     }
 }

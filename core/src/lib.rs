@@ -54,7 +54,7 @@ pub mod sigv4;
 mod time;
 
 pub use context::EncryptionContext;
-pub use engine::{Engine, EngineBuilder, Inspection, Options, Rewrapped};
+pub use engine::{Engine, EngineBuilder, Inspection, OpenPlan, Options, Rewrapped, SealPlan};
 pub use error::{Error, Malformed};
 pub use format::Form;
 pub use key::{DataKey, GeneratedKey};

@@ -327,3 +327,60 @@ proptest! {
         let _ = e.decrypt_local(s.as_bytes(), &ctx(&[]), b"", T0);
     }
 }
+
+#[test]
+fn plans_seal_and_open_into_caller_buffers() {
+    let e = engine();
+    let c = ctx(&[("tenant", "acme")]);
+    // Nothing cached yet: no plan.
+    assert!(e.plan_encrypt(5, &c, T0).unwrap().is_none());
+    let first = e
+        .encrypt_local(b"warm up", &c, b"", Form::Binary, T0)
+        .unwrap();
+    let plan = e.plan_encrypt(11, &c, T0).unwrap().expect("cached key");
+    let mut out = vec![0u8; plan.sealed_len()];
+    plan.seal_into(b"hello plans", &c, b"row", &mut out)
+        .unwrap();
+    // Same data key as the warm-up, a normal message in every respect.
+    assert_eq!(out[..81 - 12], first[..81 - 12]);
+    assert_eq!(
+        e.decrypt_local(&out, &c, b"row", T0).unwrap(),
+        b"hello plans"
+    );
+    // Misuse is refused.
+    assert!(matches!(
+        plan.seal_into(b"hello plans", &c, b"row", &mut vec![0u8; 3]),
+        Err(Error::ApiMisuse(_))
+    ));
+
+    // Opening: a plan exists once the key is cached for reading.
+    let open = e
+        .plan_decrypt(&out, &c, T0)
+        .unwrap()
+        .expect("cached by the decrypt above");
+    assert_eq!(open.plaintext_len(), 11);
+    let mut pt = vec![0u8; 11];
+    open.open_into(&out, &c, b"row", &mut pt).unwrap();
+    assert_eq!(&pt, b"hello plans");
+    let mut pt = vec![0xAAu8; 11];
+    assert_eq!(
+        open.open_into(&out, &c, b"other row", &mut pt),
+        Err(Error::Authentication)
+    );
+    assert!(
+        pt.iter().all(|&b| b == 0),
+        "no unauthenticated plaintext is left"
+    );
+    // Text and unknown data keys take the normal path.
+    let text = e.encrypt_local(b"t", &c, b"", Form::Text, T0).unwrap();
+    assert!(e.plan_decrypt(&text, &c, T0).unwrap().is_none());
+    let other = engine()
+        .encrypt_local(b"x", &c, b"", Form::Binary, T0)
+        .unwrap();
+    assert!(e.plan_decrypt(&other, &c, T0).unwrap().is_none());
+    assert!(
+        e.plan_decrypt(&out, &ctx(&[("tenant", "other")]), T0)
+            .unwrap()
+            .is_none()
+    );
+}

@@ -51,6 +51,40 @@ impl AeadKey {
         self.inner.open_append(nonce, aad, ciphertext_and_tag, out)
     }
 
+    /// Encrypts `plaintext` into `out` (`plaintext.len() + TAG_LEN` bytes):
+    /// ciphertext then tag, in one pass.
+    pub(crate) fn seal_to(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        if out.len() != plaintext.len() + TAG_LEN {
+            return Err(Error::ApiMisuse("output buffer has the wrong length"));
+        }
+        self.inner.seal_to(nonce, aad, plaintext, out)
+    }
+
+    /// Decrypts `ciphertext || tag` into `out` (`ciphertext.len()` bytes). On
+    /// failure `out` is zeroed.
+    pub(crate) fn open_to(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext_and_tag: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        if ciphertext_and_tag.len() < TAG_LEN || out.len() != ciphertext_and_tag.len() - TAG_LEN {
+            return Err(Error::ApiMisuse("output buffer has the wrong length"));
+        }
+        let r = self.inner.open_to(nonce, aad, ciphertext_and_tag, out);
+        if r.is_err() {
+            zeroize::Zeroize::zeroize(out);
+        }
+        r
+    }
+
     /// Encrypts `in_out` in place and returns the tag.
     pub(crate) fn seal_in_place(
         &self,
@@ -248,6 +282,31 @@ mod backend {
             Ok(())
         }
 
+        pub(super) fn seal_to(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            pt: &[u8],
+            out: &mut [u8],
+        ) -> Result<()> {
+            let n = pt.len();
+            let dst = out.as_mut_ptr();
+            // SAFETY: `out` is exactly n + TAG_LEN writable bytes (checked by the caller).
+            unsafe { self.seal_raw(nonce, aad, pt.as_ptr(), n, dst, dst.add(n)) }
+        }
+
+        pub(super) fn open_to(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            input: &[u8],
+            out: &mut [u8],
+        ) -> Result<()> {
+            let (ct, tag) = input.split_at(out.len());
+            // SAFETY: `out` is exactly ct.len() writable bytes (checked by the caller).
+            unsafe { self.open_raw(nonce, aad, ct.as_ptr(), ct.len(), tag, out.as_mut_ptr()) }
+        }
+
         pub(super) fn seal_in_place(
             &self,
             nonce: &[u8; NONCE_LEN],
@@ -328,6 +387,34 @@ mod backend {
                 return Err(e);
             }
             Ok(())
+        }
+
+        pub(super) fn seal_to(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            pt: &[u8],
+            out: &mut [u8],
+        ) -> Result<()> {
+            let (ct, tag_out) = out.split_at_mut(pt.len());
+            ct.copy_from_slice(pt);
+            let tag = self.seal_in_place(nonce, aad, ct)?;
+            tag_out.copy_from_slice(&tag);
+            Ok(())
+        }
+
+        pub(super) fn open_to(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            input: &[u8],
+            out: &mut [u8],
+        ) -> Result<()> {
+            let (ct, tag) = input.split_at(out.len());
+            let mut t = [0u8; TAG_LEN];
+            t.copy_from_slice(tag);
+            out.copy_from_slice(ct);
+            self.open_in_place(nonce, aad, out, &t)
         }
 
         pub(super) fn seal_in_place(
