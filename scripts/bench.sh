@@ -8,17 +8,21 @@
 #   ./scripts/bench.sh             full run (a few minutes)
 #   ./scripts/bench.sh --quick     fewer rounds
 #   ./scripts/bench.sh --criterion also run the criterion suite (seal_open)
+#   ./scripts/bench.sh --python    also build the wheel and run bindings-python/bench.py
+#                                  (vs cryptography's AESGCM and aws-encryption-sdk 4.x)
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=""
 criterion=""
+python=""
 for a in "$@"; do
     case $a in
         --quick) quick="--quick" ;;
         --criterion) criterion=1 ;;
-        *) echo "usage: $0 [--quick] [--criterion]" >&2; exit 2 ;;
+        --python) python=1 ;;
+        *) echo "usage: $0 [--quick] [--criterion] [--python]" >&2; exit 2 ;;
     esac
 done
 
@@ -57,4 +61,18 @@ if [ -n "$criterion" ]; then
     echo
     echo "==> cargo bench -p dekbox-core --bench seal_open"
     cargo bench -q -p dekbox-core --bench seal_open
+fi
+
+if [ -n "$python" ]; then
+    echo
+    echo "==> Python: maturin wheel in a venv with cryptography and aws-encryption-sdk[MPL]"
+    tools=.dekbox-test/venv
+    [ -x "$tools/bin/maturin" ] || { python3 -m venv "$tools" && "$tools/bin/pip" install -q 'maturin>=1.7,<2'; }
+    rm -f target/wheels/dekbox-*.whl
+    "$tools/bin/maturin" build --release -q -m bindings-python/Cargo.toml -o target/wheels
+    bench=.dekbox-test/bench-py
+    [ -x "$bench/bin/python" ] || python3 -m venv "$bench"
+    "$bench/bin/pip" install -q --disable-pip-version-check cryptography 'aws-encryption-sdk[MPL]'
+    "$bench/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels/dekbox-*.whl
+    "$bench/bin/python" bindings-python/bench.py
 fi

@@ -349,7 +349,7 @@ fn plans_seal_and_open_into_caller_buffers() {
     );
     // Misuse is refused.
     assert!(matches!(
-        plan.seal_into(b"hello plans", &c, b"row", &mut vec![0u8; 3]),
+        plan.seal_into(b"hello plans", &c, b"row", &mut [0u8; 3]),
         Err(Error::ApiMisuse(_))
     ));
 
