@@ -111,7 +111,7 @@ python_suite() {
     "$venv/bin/maturin" build --release -q -m bindings-python/Cargo.toml -o target/wheels || return 1
     rm -rf .dekbox-test/py
     python3 -m venv .dekbox-test/py || return 1
-    .dekbox-test/py/bin/pip install -q --disable-pip-version-check target/wheels/dekbox-*.whl pytest cryptography botocore || return 1
+    .dekbox-test/py/bin/pip install -q --disable-pip-version-check target/wheels/dekbox-*.whl pytest cryptography botocore sqlalchemy || return 1
     (cd bindings-python && DEKBOX_CLI="$PWD/../target/debug/dekbox" ../.dekbox-test/py/bin/python -m pytest -q tests)
 }
 
