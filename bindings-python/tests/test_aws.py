@@ -82,3 +82,21 @@ def test_throttling_and_errors_are_retried():
             box.encrypt(b"x")
     finally:
         proxy("/__reset", {})
+
+
+def test_legacy_values_encrypted_directly_by_kms_fall_back_and_upgrade():
+    url = require_env("DEKBOX_TEST_MOTO_URL")
+    arn = kms_key(url)
+    kms = botocore.session.get_session().create_client(
+        "kms", region_name="us-east-1", endpoint_url=url,
+        aws_access_key_id="testing", aws_secret_access_key="testing")
+    legacy = kms.encrypt(KeyId=arn, Plaintext=b"written before dekbox", EncryptionContext=CTX)["CiphertextBlob"]
+    with pytest.raises(dekbox.MalformedError):
+        dekbox.Box(f"aws-kms://{arn}", endpoint=url).decrypt(legacy, context=CTX)
+    box = dekbox.Box(f"aws-kms://{arn}", endpoint=url, legacy_fallback=True)
+    assert box.decrypt(legacy, context=CTX) == b"written before dekbox"
+    with pytest.raises(dekbox.AuthenticationError):
+        box.decrypt(legacy, context={"tenant": "other"})
+    # Upgrade on write: re-encrypting gives a committed v1 value.
+    upgraded = box.encrypt(box.decrypt(legacy, context=CTX), context=CTX, text=True)
+    assert upgraded.startswith("dekbox:v1:")
