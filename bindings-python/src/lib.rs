@@ -203,18 +203,58 @@ impl PyBox {
         }
     }
 
-    fn aads(&self, aads: Option<&Bound<'_, PyAny>>, n: usize) -> PyResult<Option<Vec<Vec<u8>>>> {
-        let Some(a) = aads.filter(|a| !a.is_none()) else {
-            return Ok(None);
+    /// The arguments of a batch call, converted once.
+    fn batch(
+        &self,
+        items: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+        aads: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Batch> {
+        let items = items_arg(items, "items")?;
+        let aads = match aads.filter(|a| !a.is_none()) {
+            None => None,
+            Some(a) => {
+                let v = items_arg(a, "aads")?;
+                if v.len() != items.len() {
+                    return Err(PyValueError::new_err(format!(
+                        "aads has {} entries for {} values",
+                        v.len(),
+                        items.len()
+                    )));
+                }
+                Some(v)
+            }
         };
-        let v = items_arg(a, "aads")?;
-        if v.len() != n {
-            return Err(PyValueError::new_err(format!(
-                "aads has {} entries for {n} values",
-                v.len()
-            )));
+        Ok(Batch {
+            items,
+            ctx: context_arg(context)?,
+            aads,
+        })
+    }
+}
+
+/// A batch call's arguments.
+struct Batch {
+    items: Vec<Vec<u8>>,
+    ctx: EncryptionContext,
+    aads: Option<Vec<Vec<u8>>>,
+}
+
+impl Batch {
+    fn aad_refs(&self) -> Option<Vec<&[u8]>> {
+        self.aads
+            .as_ref()
+            .map(|a| a.iter().map(Vec::as_slice).collect())
+    }
+
+    /// How much work, for the GIL decision: big batches release it.
+    fn weight(&self) -> usize {
+        let total: usize = self.items.iter().map(Vec::len).sum();
+        if self.items.len() > 16 {
+            total.max(DETACH_ABOVE)
+        } else {
+            total
         }
-        Ok(Some(v))
     }
 }
 
@@ -383,20 +423,11 @@ impl PyBox {
         aads: Option<&Bound<'_, PyAny>>,
         text: bool,
     ) -> PyResult<Py<PyList>> {
-        let items = items_arg(items, "items")?;
-        let ctx = context_arg(context)?;
-        let aads = self.aads(aads, items.len())?;
-        let total: usize = items.iter().map(Vec::len).sum();
+        let b = self.batch(items, context, aads)?;
         let out = self
-            .run(
-                py,
-                total.max(if items.len() > 16 { DETACH_ABOVE } else { 0 }),
-                |c| {
-                    let refs: Option<Vec<&[u8]>> =
-                        aads.as_ref().map(|a| a.iter().map(Vec::as_slice).collect());
-                    c.encrypt_many(&items, &ctx, refs.as_deref(), form(text))
-                },
-            )
+            .run(py, b.weight(), |c| {
+                c.encrypt_many(&b.items, &b.ctx, b.aad_refs().as_deref(), form(text))
+            })
             .map_err(to_py)?;
         let list = PyList::empty(py);
         for o in out {
@@ -416,20 +447,11 @@ impl PyBox {
         aads: Option<&Bound<'_, PyAny>>,
         return_exceptions: bool,
     ) -> PyResult<Py<PyList>> {
-        let items = items_arg(items, "items")?;
-        let ctx = context_arg(context)?;
-        let aads = self.aads(aads, items.len())?;
-        let total: usize = items.iter().map(Vec::len).sum();
+        let b = self.batch(items, context, aads)?;
         let results = self
-            .run(
-                py,
-                total.max(if items.len() > 16 { DETACH_ABOVE } else { 0 }),
-                |c| {
-                    let refs: Option<Vec<&[u8]>> =
-                        aads.as_ref().map(|a| a.iter().map(Vec::as_slice).collect());
-                    c.decrypt_many(&items, &ctx, refs.as_deref())
-                },
-            )
+            .run(py, b.weight(), |c| {
+                c.decrypt_many(&b.items, &b.ctx, b.aad_refs().as_deref())
+            })
             .map_err(to_py)?;
         let list = PyList::empty(py);
         for r in results {
@@ -632,9 +654,6 @@ impl PyBox {
         format!("Box(keys={labels:?})")
     }
 }
-
-#[allow(dead_code)]
-fn _ctx_type_check(_: &EncryptionContext) {}
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
