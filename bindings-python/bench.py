@@ -26,7 +26,7 @@ CTX = {"tenant": "acme"}
 AAD = b"customers/42/email"
 
 
-def per_call(fn, budget=0.25, rounds=9):
+def per_call(fn, budget=0.6, rounds=15):
     """Median seconds per call over `rounds` batches of ~budget/rounds seconds."""
     n = 1
     while True:

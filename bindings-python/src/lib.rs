@@ -1,6 +1,7 @@
 //! `dekbox._native`: the Python face of dekbox. Argument conversion, error
 //! mapping and idiomatic names only; everything else is dekbox-core.
 
+mod buffer;
 mod convert;
 mod errors;
 
@@ -360,11 +361,11 @@ impl PyBox {
                 .map_err(to_py)?
             {
                 let big = data.len() >= DETACH_ABOVE;
-                let out = PyBytes::new_with(py, plan.sealed_len(), |buf| {
+                let out = buffer::new_bytes_with(py, plan.sealed_len(), |buf| {
                     let r = if big {
-                        py.detach(|| plan.seal_into(&data, &ctx, &aad, buf))
+                        py.detach(|| plan.seal_into_uninit(&data, &ctx, &aad, buf))
                     } else {
-                        plan.seal_into(&data, &ctx, &aad, buf)
+                        plan.seal_into_uninit(&data, &ctx, &aad, buf)
                     };
                     r.map_err(to_py)
                 })?;
@@ -396,11 +397,11 @@ impl PyBox {
             .map_err(to_py)?
         {
             let big = data.len() >= DETACH_ABOVE;
-            let out = PyBytes::new_with(py, plan.plaintext_len(), |buf| {
+            let out = buffer::new_bytes_with(py, plan.plaintext_len(), |buf| {
                 let r = if big {
-                    py.detach(|| plan.open_into(&data, &ctx, &aad, buf))
+                    py.detach(|| plan.open_into_uninit(&data, &ctx, &aad, buf))
                 } else {
-                    plan.open_into(&data, &ctx, &aad, buf)
+                    plan.open_into_uninit(&data, &ctx, &aad, buf)
                 };
                 r.map_err(to_py)
             })?;

@@ -37,6 +37,7 @@ use crate::random::{SecureRandom, SystemRandom};
 use crate::{Error, Result, Timestamp};
 use lru::LruCache;
 use sha2::{Digest, Sha256};
+use std::mem::MaybeUninit;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
@@ -509,6 +510,79 @@ impl SealPlan<'_> {
             aad,
             |ad| s.derived.aead.seal_to(&nonce, ad, plaintext, rest),
         )
+    }
+}
+
+impl SealPlan<'_> {
+    /// [`seal_into`](Self::seal_into) for memory the caller has not
+    /// initialised (a fresh `bytes` or `Buffer`): on success every byte of
+    /// `out` is written.
+    pub fn seal_into_uninit(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        out: &mut [MaybeUninit<u8>],
+    ) -> Result<()> {
+        if plaintext.len() != self.plaintext_len || out.len() != self.sealed_len() {
+            return Err(Error::ApiMisuse(
+                "buffer or plaintext does not match the plan",
+            ));
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        self.engine.rng.fill(&mut nonce)?;
+        let s = &self.sealer;
+        let body = format::FIXED_HEADER_LEN + s.key_section.len();
+        let mut header = [0u8; format::FIXED_HEADER_LEN];
+        header[..69].copy_from_slice(&s.prefix);
+        header[69..].copy_from_slice(&nonce);
+        let (head, rest) = out.split_at_mut(body);
+        write_init(&mut head[..format::FIXED_HEADER_LEN], &header);
+        write_init(&mut head[format::FIXED_HEADER_LEN..], &s.key_section);
+        format::with_associated_data(&header, context.canonical_bytes(), aad, |ad| {
+            s.derived.aead.seal_to_uninit(&nonce, ad, plaintext, rest)
+        })
+    }
+}
+
+impl OpenPlan<'_> {
+    /// [`open_into`](Self::open_into) for memory the caller has not
+    /// initialised: on success every byte is the plaintext, on failure zero.
+    pub fn open_into_uninit(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        out: &mut [MaybeUninit<u8>],
+    ) -> Result<()> {
+        let msg = match format::parse(sealed, self.engine.options.max_plaintext) {
+            Ok(m) => m,
+            Err(e) => {
+                out.fill(MaybeUninit::new(0));
+                return Err(e.into());
+            }
+        };
+        if out.len() != self.plaintext_len || msg.plaintext_len() != self.plaintext_len {
+            out.fill(MaybeUninit::new(0));
+            return Err(Error::ApiMisuse(
+                "buffer or message does not match the plan",
+            ));
+        }
+        self.opener.with_derived(msg.salt, |derived| {
+            if !derived.commitment_matches(msg.commitment) {
+                out.fill(MaybeUninit::new(0));
+                return Err(Error::Authentication);
+            }
+            format::with_associated_data(msg.fixed_header, context.canonical_bytes(), aad, |ad| {
+                derived.aead.open_to_uninit(msg.nonce, ad, msg.body, out)
+            })
+        })
+    }
+}
+
+fn write_init(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        d.write(*s);
     }
 }
 

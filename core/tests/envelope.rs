@@ -384,3 +384,37 @@ fn plans_seal_and_open_into_caller_buffers() {
             .is_none()
     );
 }
+
+#[test]
+fn plans_write_uninitialised_buffers() {
+    let e = engine();
+    let c = ctx(&[("tenant", "acme")]);
+    e.encrypt_local(b"warm", &c, b"", Form::Binary, T0).unwrap();
+    let plan = e.plan_encrypt(5, &c, T0).unwrap().unwrap();
+    let mut buf: Vec<u8> = Vec::with_capacity(plan.sealed_len());
+    plan.seal_into_uninit(
+        b"hello",
+        &c,
+        b"aad",
+        &mut buf.spare_capacity_mut()[..plan.sealed_len()],
+    )
+    .unwrap();
+    // SAFETY (test): seal_into_uninit initialised every byte on success.
+    unsafe { buf.set_len(plan.sealed_len()) };
+    assert_eq!(e.decrypt_local(&buf, &c, b"aad", T0).unwrap(), b"hello");
+
+    let open = e.plan_decrypt(&buf, &c, T0).unwrap().unwrap();
+    let mut pt: Vec<u8> = Vec::with_capacity(5);
+    open.open_into_uninit(&buf, &c, b"aad", &mut pt.spare_capacity_mut()[..5])
+        .unwrap();
+    unsafe { pt.set_len(5) };
+    assert_eq!(pt, b"hello");
+    let mut bad: Vec<u8> = Vec::with_capacity(5);
+    assert_eq!(
+        open.open_into_uninit(&buf, &c, b"wrong", &mut bad.spare_capacity_mut()[..5]),
+        Err(Error::Authentication)
+    );
+    // On failure every byte was written (as zero), so reading them is sound.
+    unsafe { bad.set_len(5) };
+    assert_eq!(bad, [0u8; 5]);
+}

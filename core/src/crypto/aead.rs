@@ -7,6 +7,7 @@
 //! RustCrypto's `aes-gcm`. Both produce identical bytes (a unit test checks it).
 
 use crate::{Error, Result};
+use std::mem::MaybeUninit;
 
 pub(crate) const KEY_LEN: usize = 32;
 pub(crate) const NONCE_LEN: usize = 12;
@@ -81,6 +82,42 @@ impl AeadKey {
         let r = self.inner.open_to(nonce, aad, ciphertext_and_tag, out);
         if r.is_err() {
             zeroize::Zeroize::zeroize(out);
+        }
+        r
+    }
+
+    /// [`seal_to`](Self::seal_to) into uninitialised memory; on success every
+    /// byte of `out` is initialised.
+    pub(crate) fn seal_to_uninit(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [MaybeUninit<u8>],
+    ) -> Result<()> {
+        if out.len() != plaintext.len() + TAG_LEN {
+            return Err(Error::ApiMisuse("output buffer has the wrong length"));
+        }
+        self.inner.seal_to_uninit(nonce, aad, plaintext, out)
+    }
+
+    /// [`open_to`](Self::open_to) into uninitialised memory; on success every
+    /// byte of `out` is initialised, on failure every byte is zero.
+    pub(crate) fn open_to_uninit(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext_and_tag: &[u8],
+        out: &mut [MaybeUninit<u8>],
+    ) -> Result<()> {
+        if ciphertext_and_tag.len() < TAG_LEN || out.len() != ciphertext_and_tag.len() - TAG_LEN {
+            return Err(Error::ApiMisuse("output buffer has the wrong length"));
+        }
+        let r = self
+            .inner
+            .open_to_uninit(nonce, aad, ciphertext_and_tag, out);
+        if r.is_err() {
+            out.fill(MaybeUninit::new(0));
         }
         r
     }
@@ -295,6 +332,32 @@ mod backend {
             unsafe { self.seal_raw(nonce, aad, pt.as_ptr(), n, dst, dst.add(n)) }
         }
 
+        pub(super) fn seal_to_uninit(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            pt: &[u8],
+            out: &mut [MaybeUninit<u8>],
+        ) -> Result<()> {
+            let n = pt.len();
+            let dst = out.as_mut_ptr().cast::<u8>();
+            // SAFETY: `out` is n + TAG_LEN writable bytes; AWS-LC only writes them.
+            unsafe { self.seal_raw(nonce, aad, pt.as_ptr(), n, dst, dst.add(n)) }
+        }
+
+        pub(super) fn open_to_uninit(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            input: &[u8],
+            out: &mut [MaybeUninit<u8>],
+        ) -> Result<()> {
+            let (ct, tag) = input.split_at(out.len());
+            let dst = out.as_mut_ptr().cast::<u8>();
+            // SAFETY: `out` is ct.len() writable bytes; AWS-LC only writes them.
+            unsafe { self.open_raw(nonce, aad, ct.as_ptr(), ct.len(), tag, dst) }
+        }
+
         pub(super) fn open_to(
             &self,
             nonce: &[u8; NONCE_LEN],
@@ -401,6 +464,32 @@ mod backend {
             let tag = self.seal_in_place(nonce, aad, ct)?;
             tag_out.copy_from_slice(&tag);
             Ok(())
+        }
+
+        pub(super) fn seal_to_uninit(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            pt: &[u8],
+            out: &mut [MaybeUninit<u8>],
+        ) -> Result<()> {
+            out.fill(MaybeUninit::new(0));
+            // SAFETY: every byte was just initialised.
+            let out = unsafe { &mut *(out as *mut [MaybeUninit<u8>] as *mut [u8]) };
+            self.seal_to(nonce, aad, pt, out)
+        }
+
+        pub(super) fn open_to_uninit(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            input: &[u8],
+            out: &mut [MaybeUninit<u8>],
+        ) -> Result<()> {
+            out.fill(MaybeUninit::new(0));
+            // SAFETY: every byte was just initialised.
+            let out = unsafe { &mut *(out as *mut [MaybeUninit<u8>] as *mut [u8]) };
+            self.open_to(nonce, aad, input, out)
         }
 
         pub(super) fn open_to(
