@@ -4,7 +4,7 @@
     python bindings-python/bench.py            # needs dekbox, cryptography, aws-encryption-sdk[MPL]
     ./scripts/bench.sh --python                # builds the wheel and a venv, then runs this
 
-Per-call latency (median of repeated batches) and throughput for 64 B, 1 KiB
+Per-call latency (medians of interleaved batches) and throughput for 64 B, 1 KiB
 and 64 KiB, against:
   (a) cryptography's AESGCM with a fixed key and a fresh random nonce per call:
       the native baseline (no envelope, no header, no key commitment);
@@ -26,23 +26,30 @@ CTX = {"tenant": "acme"}
 AAD = b"customers/42/email"
 
 
-def per_call(fn, budget=0.6, rounds=15):
-    """Median seconds per call over `rounds` batches of ~budget/rounds seconds."""
+def _batch_size(fn, target):
     n = 1
     while True:
         t = time.perf_counter()
         for _ in range(n):
             fn()
-        if time.perf_counter() - t > budget / rounds / 2:
-            break
+        if time.perf_counter() - t > target:
+            return n
         n *= 2
-    samples = []
+
+
+def compare(*fns, budget=1.0, rounds=21):
+    """Median seconds per call of each function, measured in interleaved
+    rounds (a, b, a, b, ...) so that drift on a noisy host hits all alike."""
+    sizes = [_batch_size(f, budget / rounds / len(fns) / 2) for f in fns]
+    samples = [[] for _ in fns]
     for _ in range(rounds):
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        samples.append((time.perf_counter() - t) / n)
-    return statistics.median(samples)
+        for i, f in enumerate(fns):
+            n = sizes[i]
+            t = time.perf_counter()
+            for _ in range(n):
+                f()
+            samples[i].append((time.perf_counter() - t) / n)
+    return [statistics.median(s) for s in samples]
 
 
 def fmt(sec, size):
@@ -59,13 +66,27 @@ def main():
         sealed = box.encrypt(pt, context=CTX, aad=AAD)
         nonce = os.urandom(12)
         ct = aesgcm.encrypt(nonce, pt, AAD)
-        d_seal = per_call(lambda: box.encrypt(pt, context=CTX, aad=AAD))
-        c_seal = per_call(lambda: aesgcm.encrypt(os.urandom(12), pt, AAD))
-        d_open = per_call(lambda: box.decrypt(sealed, context=CTX, aad=AAD))
-        c_open = per_call(lambda: aesgcm.decrypt(nonce, ct, AAD))
+        d_seal, c_seal = compare(lambda: box.encrypt(pt, context=CTX, aad=AAD),
+                                 lambda: aesgcm.encrypt(os.urandom(12), pt, AAD))
+        d_open, c_open = compare(lambda: box.decrypt(sealed, context=CTX, aad=AAD),
+                                 lambda: aesgcm.decrypt(nonce, ct, AAD))
         for op, d, c in (("seal", d_seal, c_seal), ("open", d_open, c_open)):
             print(f"{size:>8} {op:>5} {fmt(d, size):>26} {fmt(c, size):>26} {d / c:>19.2f}x")
             print(f"RATIO lang=python size={size} op={op} dekbox_us={d*1e6:.3f} cryptography_us={c*1e6:.3f} ratio={d / c:.3f}")
+
+    # The context as a dict is converted on every call; a prepared
+    # dekbox.Context is converted once.
+    pt = os.urandom(64)
+    prepared = dekbox.Context(CTX)
+    sealed = box.encrypt(pt, context=CTX, aad=AAD)
+    n64 = os.urandom(12)
+    ct64 = aesgcm.encrypt(n64, pt, AAD)
+    d_dict, d_prep, c_open = compare(lambda: box.decrypt(sealed, context=CTX, aad=AAD),
+                                     lambda: box.decrypt(sealed, context=prepared, aad=AAD),
+                                     lambda: aesgcm.decrypt(n64, ct64, AAD))
+    print(f"\n64 B open: dict context {d_dict * 1e6:.2f} µs, prepared dekbox.Context {d_prep * 1e6:.2f} µs, "
+          f"cryptography {c_open * 1e6:.2f} µs -> {d_dict / c_open:.2f}x / {d_prep / c_open:.2f}x")
+    print(f"RATIO lang=python size=64 op=open-prepared-context dekbox_us={d_prep*1e6:.3f} cryptography_us={c_open*1e6:.3f} ratio={d_prep / c_open:.3f}")
 
     try:
         import aws_encryption_sdk
@@ -84,11 +105,13 @@ def main():
     suite = aws_encryption_sdk.Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
     pt = os.urandom(1024)
     esdk_ct, _ = client.encrypt(source=pt, keyring=keyring, algorithm=suite, encryption_context=CTX)
-    e_seal = per_call(lambda: client.encrypt(source=pt, keyring=keyring, algorithm=suite, encryption_context=CTX), budget=2.0)
-    e_open = per_call(lambda: client.decrypt(source=esdk_ct, keyring=keyring, encryption_context=CTX), budget=2.0)
     sealed = box.encrypt(pt, context=CTX, aad=AAD)
-    d_seal = per_call(lambda: box.encrypt(pt, context=CTX, aad=AAD))
-    d_open = per_call(lambda: box.decrypt(sealed, context=CTX, aad=AAD))
+    d_seal, e_seal = compare(lambda: box.encrypt(pt, context=CTX, aad=AAD),
+                             lambda: client.encrypt(source=pt, keyring=keyring, algorithm=suite, encryption_context=CTX),
+                             budget=4.0, rounds=9)
+    d_open, e_open = compare(lambda: box.decrypt(sealed, context=CTX, aad=AAD),
+                             lambda: client.decrypt(source=esdk_ct, keyring=keyring, encryption_context=CTX),
+                             budget=4.0, rounds=9)
     print("\n1 KiB vs AWS Encryption SDK 4.x (raw AES keyring, AES_256_GCM_HKDF_SHA512_COMMIT_KEY)")
     for op, d, e in (("seal", d_seal, e_seal), ("open", d_open, e_open)):
         print(f"{op:>6}: dekbox {d*1e6:8.2f} µs   ESDK {e*1e6:10.2f} µs   dekbox is {e / d:7.0f}x faster")

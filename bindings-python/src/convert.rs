@@ -5,6 +5,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyMapping, PyMemoryView, PyString};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// `bytes`, `bytearray`, `memoryview` or `str` (UTF-8) as bytes.
 pub fn bytes_arg<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a, [u8]>> {
@@ -27,11 +28,61 @@ pub fn bytes_arg<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a, 
     )))
 }
 
-/// `None` or a mapping of `str` to `str`.
-pub fn context_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<EncryptionContext> {
+/// A prepared encryption context: a mapping of `str` to `str` converted
+/// once, for reuse across many calls.
+#[pyclass(module = "dekbox", frozen)]
+pub struct Context {
+    pub(crate) inner: Arc<EncryptionContext>,
+}
+
+#[pymethods]
+impl Context {
+    #[new]
+    fn new(mapping: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(Self {
+            inner: context_arg(Some(mapping))?,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Context({:?})", self.inner.as_map())
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// The entries as a new dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let d = pyo3::types::PyDict::new(py);
+        for (k, v) in self.inner.iter() {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+}
+
+/// `None`, a [`Context`] (shared, no conversion), or a mapping of `str` to `str`.
+pub fn context_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<EncryptionContext>> {
+    if let Some(c) = obj.and_then(|o| o.cast::<Context>().ok()) {
+        return Ok(c.get().inner.clone());
+    }
+    convert_context(obj).map(Arc::new)
+}
+
+fn convert_context(obj: Option<&Bound<'_, PyAny>>) -> PyResult<EncryptionContext> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(EncryptionContext::empty());
     };
+    // Fast path for dicts: no items() list, no tuples.
+    if let Ok(d) = obj.cast::<pyo3::types::PyDict>() {
+        let mut pairs = Vec::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            pairs.push(pair(&k, &v)?);
+        }
+        return EncryptionContext::from_pairs(pairs)
+            .map_err(|e| PyValueError::new_err(e.to_string()));
+    }
     let map = obj.cast::<PyMapping>().map_err(|_| {
         PyTypeError::new_err(format!(
             "context must be a mapping of str to str, not {}",
@@ -86,4 +137,25 @@ pub fn type_name(o: &Bound<'_, PyAny>) -> String {
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "?".into())
+}
+
+fn pair(k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
+    let key = k
+        .cast::<PyString>()
+        .map_err(|_| {
+            PyTypeError::new_err(format!("context keys must be str, not {}", type_name(k)))
+        })?
+        .to_cow()?
+        .into_owned();
+    let value = v
+        .cast::<PyString>()
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "context value for {key:?} must be str, not {}",
+                type_name(v)
+            ))
+        })?
+        .to_cow()?
+        .into_owned();
+    Ok((key, value))
 }

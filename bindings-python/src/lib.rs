@@ -5,7 +5,7 @@ mod buffer;
 mod convert;
 mod errors;
 
-use convert::{aad_arg, bytes_arg, context_arg, items_arg};
+use convert::{Context, aad_arg, bytes_arg, context_arg, items_arg};
 use dekbox_core::cache::CacheConfig as CoreCacheConfig;
 use dekbox_core::kms::aws::AwsOptions;
 use dekbox_core::{EncryptionContext, Form, Options};
@@ -237,7 +237,7 @@ impl PyBox {
 /// A batch call's arguments.
 struct Batch {
     items: Vec<Vec<u8>>,
-    ctx: EncryptionContext,
+    ctx: std::sync::Arc<EncryptionContext>,
     aads: Option<Vec<Vec<u8>>>,
 }
 
@@ -662,6 +662,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CacheConfig>()?;
     m.add_class::<CacheStats>()?;
     m.add_class::<DataKey>()?;
+    m.add_class::<Context>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     Ok(())

@@ -199,3 +199,19 @@ def test_cache_config():
     fps = {box.encrypt(b"x")[5:37] for _ in range(25)}
     assert box.cache_stats().data_keys_generated == 3
     assert len(fps) == 3
+
+
+def test_prepared_context_is_the_same_as_a_mapping():
+    box = dekbox.Box("insecure-test-key")
+    ctx = dekbox.Context({"tenant": "acme", "region": "eu"})
+    assert len(ctx) == 2 and ctx.to_dict() == {"tenant": "acme", "region": "eu"}
+    assert "tenant" in repr(ctx)
+    sealed = box.encrypt(b"v", context=ctx, aad=b"r")
+    assert box.decrypt(sealed, context={"region": "eu", "tenant": "acme"}, aad=b"r") == b"v"
+    sealed2 = box.encrypt(b"w", context={"tenant": "acme", "region": "eu"})
+    assert box.decrypt(sealed2, context=ctx) == b"w"
+    with pytest.raises(dekbox.AuthenticationError):
+        box.decrypt(sealed, context=dekbox.Context({"tenant": "acme"}), aad=b"r")
+    with pytest.raises(TypeError, match="context value"):
+        dekbox.Context({"tenant": 1})
+    assert box.encrypt_many([b"a"], context=ctx)
