@@ -25,7 +25,8 @@ impl AeadKey {
         }
     }
 
-    /// Appends `ciphertext || tag` of `plaintext` to `out`.
+    /// Appends `ciphertext || tag` of `plaintext` to `out`, written straight
+    /// into its spare capacity.
     pub(crate) fn seal_append(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -33,12 +34,18 @@ impl AeadKey {
         plaintext: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        self.inner.seal_append(nonce, aad, plaintext, out)
+        let n = plaintext.len() + TAG_LEN;
+        out.reserve(n);
+        let start = out.len();
+        self.seal_to_uninit(nonce, aad, plaintext, &mut out.spare_capacity_mut()[..n])?;
+        // SAFETY: seal_to_uninit initialised these n bytes.
+        unsafe { out.set_len(start + n) };
+        Ok(())
     }
 
     /// Appends the plaintext of `ciphertext || tag` to `out` if the tag
-    /// verifies. On failure `out` is unchanged and no plaintext byte remains in
-    /// its spare capacity.
+    /// verifies. On failure `out` is unchanged and its spare capacity holds
+    /// no plaintext.
     pub(crate) fn open_append(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -46,10 +53,20 @@ impl AeadKey {
         ciphertext_and_tag: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        if ciphertext_and_tag.len() < TAG_LEN {
+        let Some(n) = ciphertext_and_tag.len().checked_sub(TAG_LEN) else {
             return Err(Error::Authentication);
-        }
-        self.inner.open_append(nonce, aad, ciphertext_and_tag, out)
+        };
+        out.reserve(n);
+        let start = out.len();
+        self.open_to_uninit(
+            nonce,
+            aad,
+            ciphertext_and_tag,
+            &mut out.spare_capacity_mut()[..n],
+        )?;
+        // SAFETY: open_to_uninit initialised these n bytes (it succeeded).
+        unsafe { out.set_len(start + n) };
+        Ok(())
     }
 
     /// Encrypts `plaintext` into `out` (`plaintext.len() + TAG_LEN` bytes):
@@ -61,10 +78,7 @@ impl AeadKey {
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<()> {
-        if out.len() != plaintext.len() + TAG_LEN {
-            return Err(Error::ApiMisuse("output buffer has the wrong length"));
-        }
-        self.inner.seal_to(nonce, aad, plaintext, out)
+        self.seal_to_uninit(nonce, aad, plaintext, as_uninit(out))
     }
 
     /// Decrypts `ciphertext || tag` into `out` (`ciphertext.len()` bytes). On
@@ -76,14 +90,7 @@ impl AeadKey {
         ciphertext_and_tag: &[u8],
         out: &mut [u8],
     ) -> Result<()> {
-        if ciphertext_and_tag.len() < TAG_LEN || out.len() != ciphertext_and_tag.len() - TAG_LEN {
-            return Err(Error::ApiMisuse("output buffer has the wrong length"));
-        }
-        let r = self.inner.open_to(nonce, aad, ciphertext_and_tag, out);
-        if r.is_err() {
-            zeroize::Zeroize::zeroize(out);
-        }
-        r
+        self.open_to_uninit(nonce, aad, ciphertext_and_tag, as_uninit(out))
     }
 
     /// [`seal_to`](Self::seal_to) into uninitialised memory; on success every
@@ -102,7 +109,7 @@ impl AeadKey {
     }
 
     /// [`open_to`](Self::open_to) into uninitialised memory; on success every
-    /// byte of `out` is initialised, on failure every byte is zero.
+    /// byte of `out` is the plaintext, on failure every byte is zero.
     pub(crate) fn open_to_uninit(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -159,6 +166,14 @@ impl AeadKey {
             }
         }
     }
+}
+
+/// Views initialised bytes as possibly-uninitialised ones, for the functions
+/// above that only ever write initialised values into their output.
+fn as_uninit(out: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: same layout; every writer behind these functions stores only
+    // initialised bytes, so `out` stays initialised.
+    unsafe { &mut *(out as *mut [u8] as *mut [MaybeUninit<u8>]) }
 }
 
 impl std::fmt::Debug for AeadKey {
@@ -273,65 +288,6 @@ mod backend {
             }
         }
 
-        pub(super) fn seal_append(
-            &self,
-            nonce: &[u8; NONCE_LEN],
-            aad: &[u8],
-            plaintext: &[u8],
-            out: &mut Vec<u8>,
-        ) -> Result<()> {
-            let n = plaintext.len();
-            out.reserve(n + TAG_LEN);
-            let start = out.len();
-            // SAFETY: `reserve` made room for n + TAG_LEN bytes past `start`;
-            // they are written by AWS-LC before `set_len` exposes them.
-            unsafe {
-                let dst = out.as_mut_ptr().add(start);
-                self.seal_raw(nonce, aad, plaintext.as_ptr(), n, dst, dst.add(n))?;
-                out.set_len(start + n + TAG_LEN);
-            }
-            Ok(())
-        }
-
-        pub(super) fn open_append(
-            &self,
-            nonce: &[u8; NONCE_LEN],
-            aad: &[u8],
-            ciphertext_and_tag: &[u8],
-            out: &mut Vec<u8>,
-        ) -> Result<()> {
-            let (ct, tag) = ciphertext_and_tag.split_at(ciphertext_and_tag.len() - TAG_LEN);
-            out.reserve(ct.len());
-            let start = out.len();
-            // SAFETY: room for ct.len() bytes past `start` was reserved; they
-            // are written by AWS-LC before `set_len` exposes them. On failure
-            // they are scrubbed and never exposed.
-            unsafe {
-                let dst = out.as_mut_ptr().add(start);
-                match self.open_raw(nonce, aad, ct.as_ptr(), ct.len(), tag, dst) {
-                    Ok(()) => out.set_len(start + ct.len()),
-                    Err(e) => {
-                        std::ptr::write_bytes(dst, 0, ct.len());
-                        return Err(e);
-                    }
-                }
-            }
-            Ok(())
-        }
-
-        pub(super) fn seal_to(
-            &self,
-            nonce: &[u8; NONCE_LEN],
-            aad: &[u8],
-            pt: &[u8],
-            out: &mut [u8],
-        ) -> Result<()> {
-            let n = pt.len();
-            let dst = out.as_mut_ptr();
-            // SAFETY: `out` is exactly n + TAG_LEN writable bytes (checked by the caller).
-            unsafe { self.seal_raw(nonce, aad, pt.as_ptr(), n, dst, dst.add(n)) }
-        }
-
         pub(super) fn seal_to_uninit(
             &self,
             nonce: &[u8; NONCE_LEN],
@@ -356,18 +312,6 @@ mod backend {
             let dst = out.as_mut_ptr().cast::<u8>();
             // SAFETY: `out` is ct.len() writable bytes; AWS-LC only writes them.
             unsafe { self.open_raw(nonce, aad, ct.as_ptr(), ct.len(), tag, dst) }
-        }
-
-        pub(super) fn open_to(
-            &self,
-            nonce: &[u8; NONCE_LEN],
-            aad: &[u8],
-            input: &[u8],
-            out: &mut [u8],
-        ) -> Result<()> {
-            let (ct, tag) = input.split_at(out.len());
-            // SAFETY: `out` is exactly ct.len() writable bytes (checked by the caller).
-            unsafe { self.open_raw(nonce, aad, ct.as_ptr(), ct.len(), tag, out.as_mut_ptr()) }
         }
 
         pub(super) fn seal_in_place(
@@ -416,40 +360,6 @@ mod backend {
     impl Key {
         pub(super) fn new(key: &[u8; KEY_LEN]) -> Self {
             Key(Aes256Gcm::new(key.into()))
-        }
-
-        pub(super) fn seal_append(
-            &self,
-            nonce: &[u8; NONCE_LEN],
-            aad: &[u8],
-            plaintext: &[u8],
-            out: &mut Vec<u8>,
-        ) -> Result<()> {
-            let start = out.len();
-            out.extend_from_slice(plaintext);
-            let tag = self.seal_in_place(nonce, aad, &mut out[start..])?;
-            out.extend_from_slice(&tag);
-            Ok(())
-        }
-
-        pub(super) fn open_append(
-            &self,
-            nonce: &[u8; NONCE_LEN],
-            aad: &[u8],
-            ciphertext_and_tag: &[u8],
-            out: &mut Vec<u8>,
-        ) -> Result<()> {
-            let (ct, tag) = ciphertext_and_tag.split_at(ciphertext_and_tag.len() - TAG_LEN);
-            let mut t = [0u8; TAG_LEN];
-            t.copy_from_slice(tag);
-            let start = out.len();
-            out.extend_from_slice(ct);
-            if let Err(e) = self.open_in_place(nonce, aad, &mut out[start..], &t) {
-                zeroize::Zeroize::zeroize(&mut out[start..]);
-                out.truncate(start);
-                return Err(e);
-            }
-            Ok(())
         }
 
         pub(super) fn seal_to(
