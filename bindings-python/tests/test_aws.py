@@ -100,3 +100,29 @@ def test_legacy_values_encrypted_directly_by_kms_fall_back_and_upgrade():
     # Upgrade on write: re-encrypting gives a committed v1 value.
     upgraded = box.encrypt(box.decrypt(legacy, context=CTX), context=CTX, text=True)
     assert upgraded.startswith("dekbox:v1:")
+
+
+def test_kms_calls_work_in_a_child_forked_after_the_parent_used_kms():
+    import os
+    import signal
+
+    url = require_env("DEKBOX_TEST_MOTO_URL")
+    arn = kms_key(url)
+    box = dekbox.Box(f"aws-kms://{arn}", endpoint=url)
+    box.encrypt(b"parent", context=CTX)  # the parent's HTTP client now exists
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(20)
+        try:
+            # A new context needs a fresh GenerateDataKey: a KMS call in the child.
+            token = box.encrypt(b"child", context={"tenant": "forked"})
+            assert dekbox.Box(f"aws-kms://{arn}", endpoint=url).decrypt(token, context={"tenant": "forked"}) == b"child"
+            del box  # dropping the inherited client must not hang either
+            os._exit(0)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert not os.WIFSIGNALED(status), "the child hung"
+    assert os.waitstatus_to_exitcode(status) == 0

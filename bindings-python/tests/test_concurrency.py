@@ -93,3 +93,35 @@ def test_forked_child_never_reuses_the_parents_nonce_space():
     assert parent[5:37] != child[5:37], "child reused the parent's salt"
     assert box.decrypt(child, context=CTX) == b"child"
     assert box.encrypt(b"again", context=CTX)[5:37] == parent[5:37]
+
+
+def _in_child(fn, timeout=20):
+    """Runs fn in a forked child; returns its exit code (124 on a hang)."""
+    import signal
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(timeout)  # a hang kills the child with SIGALRM
+        try:
+            fn()
+            os._exit(0)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return 124
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_async_works_in_a_child_forked_after_the_parent_used_it():
+    box = dekbox.Box("insecure-test-key")
+    assert asyncio.run(box.encrypt_async(b"parent", context=CTX))
+
+    def child():
+        async def main():
+            s = await asyncio.wait_for(box.encrypt_async(b"child", context=CTX), 10)
+            assert await asyncio.wait_for(box.decrypt_async(s, context=CTX), 10) == b"child"
+        asyncio.run(main())
+
+    assert _in_child(child) == 0

@@ -3,9 +3,10 @@
 use crate::os::system_now;
 use dekbox_core::http::{HttpRequest, HttpResponse, Method};
 use dekbox_core::op::{Operation, Step};
+use dekbox_core::random::fork_generation;
 use dekbox_core::random::{SecureRandom, SystemRandom};
 use dekbox_core::{Error, Result};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::Duration;
 use web_time::Instant;
 
@@ -44,14 +45,65 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest answer accepted from a KMS or credential endpoint.
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
+/// An HTTP client built once per process. After `fork()` the inherited one
+/// depends on threads and connections that exist only in the parent (reqwest's
+/// blocking client runs its own runtime thread), so a child builds its own.
+struct PerProcess<T>(Mutex<Option<(u64, T)>>);
+
+impl<T> Default for PerProcess<T> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+impl<T> std::fmt::Debug for PerProcess<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PerProcess { .. }")
+    }
+}
+
+impl<T> Drop for PerProcess<T> {
+    fn drop(&mut self) {
+        let slot = self.0.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some((g, client)) = slot.take() {
+            if g == fork_generation() {
+                drop(client);
+            } else {
+                // Inherited from the parent: see `get`.
+                std::mem::forget(client);
+            }
+        }
+    }
+}
+
+impl<T: Clone> PerProcess<T> {
+    fn get(&self, make: impl FnOnce() -> Result<T>) -> Result<T> {
+        let generation = fork_generation();
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((g, client)) = slot.as_ref() {
+            if *g == generation {
+                return Ok(client.clone());
+            }
+        }
+        let client = make()?;
+        // The parent's client is leaked, not dropped: dropping it would wait
+        // for a runtime thread that does not exist in this process.
+        if let Some(stale) = slot.take() {
+            std::mem::forget(stale);
+        }
+        *slot = Some((generation, client.clone()));
+        Ok(client)
+    }
+}
+
 /// Sends operations' requests with retries. Cheap to share; clients are
 /// created on first use and reuse their connections.
 #[derive(Debug)]
 pub struct Transport {
     policy: RetryPolicy,
     #[cfg(not(target_arch = "wasm32"))]
-    blocking: OnceLock<reqwest::blocking::Client>,
-    nonblocking: OnceLock<reqwest::Client>,
+    blocking: PerProcess<reqwest::blocking::Client>,
+    nonblocking: PerProcess<reqwest::Client>,
 }
 
 /// What to do after a failed exchange.
@@ -167,8 +219,8 @@ impl Transport {
         Self {
             policy,
             #[cfg(not(target_arch = "wasm32"))]
-            blocking: OnceLock::new(),
-            nonblocking: OnceLock::new(),
+            blocking: PerProcess::default(),
+            nonblocking: PerProcess::default(),
         }
     }
 
@@ -252,17 +304,13 @@ impl Transport {
 
     #[cfg(not(target_arch = "wasm32"))]
     fn send_blocking(&self, mut req: HttpRequest, timeout: Duration) -> Result<HttpResponse> {
-        let client = match self.blocking.get() {
-            Some(c) => c,
-            None => {
-                let c = reqwest::blocking::Client::builder()
-                    .connect_timeout(self.policy.connect_timeout)
-                    .pool_idle_timeout(Duration::from_secs(60))
-                    .build()
-                    .map_err(|e| Error::Config(format!("cannot start the HTTP client: {e}")))?;
-                self.blocking.get_or_init(|| c)
-            }
-        };
+        let client = self.blocking.get(|| {
+            reqwest::blocking::Client::builder()
+                .connect_timeout(self.policy.connect_timeout)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build()
+                .map_err(|e| Error::Config(format!("cannot start the HTTP client: {e}")))
+        })?;
         let url = req.url.clone();
         let mut b = client
             .request(method(req.method), &req.url)
@@ -281,20 +329,16 @@ impl Transport {
     }
 
     async fn send(&self, mut req: HttpRequest, timeout: Duration) -> Result<HttpResponse> {
-        let client = match self.nonblocking.get() {
-            Some(c) => c,
-            None => {
-                let builder = reqwest::Client::builder();
-                #[cfg(not(target_arch = "wasm32"))]
-                let builder = builder
-                    .connect_timeout(self.policy.connect_timeout)
-                    .pool_idle_timeout(Duration::from_secs(60));
-                let c = builder
-                    .build()
-                    .map_err(|e| Error::Config(format!("cannot start the HTTP client: {e}")))?;
-                self.nonblocking.get_or_init(|| c)
-            }
-        };
+        let client = self.nonblocking.get(|| {
+            let builder = reqwest::Client::builder();
+            #[cfg(not(target_arch = "wasm32"))]
+            let builder = builder
+                .connect_timeout(self.policy.connect_timeout)
+                .pool_idle_timeout(Duration::from_secs(60));
+            builder
+                .build()
+                .map_err(|e| Error::Config(format!("cannot start the HTTP client: {e}")))
+        })?;
         let url = req.url.clone();
         let mut b = client
             .request(method(req.method), &req.url)

@@ -14,6 +14,9 @@ Errors derive from :class:`dekbox.Error`; a wrong key, context or aad and any
 tampering all raise :class:`dekbox.AuthenticationError`.
 """
 
+import asyncio
+import functools
+import os
 from typing import Mapping, Optional, Union
 
 from . import _native
@@ -38,6 +41,29 @@ from ._native import (
 
 _Data = Union[bytes, bytearray, memoryview, str]
 
+# The *_async methods run on a Tokio runtime inside the extension. Its threads
+# do not survive fork(): in a child of a process that had started it, the same
+# calls run in the event loop's executor instead (the sync methods release the
+# GIL around I/O), so pre-forking servers keep working.
+_runtime = {"started": False, "inherited": False}
+
+
+def _after_fork_in_child() -> None:
+    if _runtime["started"]:
+        _runtime["inherited"] = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+async def _call(native_async, sync, *args, **kwargs):
+    if not _runtime["inherited"]:
+        _runtime["started"] = True
+        return await native_async(*args, **kwargs)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, functools.partial(sync, *args, **kwargs))
+
 
 class Box(_native.Box):
     """Envelope encryption with cached data keys. Share one Box across threads.
@@ -58,40 +84,38 @@ class Box(_native.Box):
         aad: Optional[Union[bytes, str]] = None, text: bool = False,
     ) -> Union[bytes, str]:
         """Async :meth:`encrypt`."""
-        return await self._encrypt_async(data, context=context, aad=aad, text=text)
+        return await _call(self._encrypt_async, self.encrypt, data, context=context, aad=aad, text=text)
 
     async def decrypt_async(
         self, data: _Data, *, context: Optional[Mapping[str, str]] = None,
         aad: Optional[Union[bytes, str]] = None,
     ) -> bytes:
         """Async :meth:`decrypt`."""
-        return await self._decrypt_async(data, context=context, aad=aad)
+        return await _call(self._decrypt_async, self.decrypt, data, context=context, aad=aad)
 
     async def rewrap_async(
         self, data: Union[bytes, str], *, context: Optional[Mapping[str, str]] = None,
     ) -> Union[bytes, str]:
         """Async :meth:`rewrap`."""
-        return await self._rewrap_async(data, context=context)
+        return await _call(self._rewrap_async, self.rewrap, data, context=context)
 
     async def generate_data_key_async(self, *, context: Optional[Mapping[str, str]] = None) -> DataKey:
         """Async :meth:`generate_data_key`."""
-        return await self._generate_data_key_async(context=context)
+        return await _call(self._generate_data_key_async, self.generate_data_key, context=context)
 
     async def unwrap_async(
         self, wrapped: bytes, *, context: Optional[Mapping[str, str]] = None, label: Optional[str] = None,
     ) -> bytes:
         """Async :meth:`unwrap`."""
-        return await self._unwrap_async(wrapped, context=context, label=label)
+        return await _call(self._unwrap_async, self.unwrap, wrapped, context=context, label=label)
 
     async def encrypt_many_async(self, items, *, context=None, aads=None, text=False):
         """Async :meth:`encrypt_many` (the batch runs without holding the event loop)."""
-        import asyncio
         return await asyncio.get_running_loop().run_in_executor(
             None, lambda: self.encrypt_many(items, context=context, aads=aads, text=text))
 
     async def decrypt_many_async(self, items, *, context=None, aads=None, return_exceptions=False):
         """Async :meth:`decrypt_many` (the batch runs without holding the event loop)."""
-        import asyncio
         return await asyncio.get_running_loop().run_in_executor(
             None, lambda: self.decrypt_many(items, context=context, aads=aads, return_exceptions=return_exceptions))
 
