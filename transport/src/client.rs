@@ -215,6 +215,10 @@ impl Client {
     /// Resolves credentials for every AWS key once, under a lock, so that
     /// concurrent first calls do not each walk the credential chain. Later
     /// refreshes happen ahead of expiry inside the operations.
+    ///
+    /// Best effort: a failure here fails nothing. An operation that really
+    /// needs the key resolves (and reports) credentials itself, so a keyring
+    /// holding an AWS key this machine cannot reach still serves its other keys.
     #[cfg(not(target_arch = "wasm32"))]
     fn warm_blocking(&self) -> Result<()> {
         if self.warmed.load(Ordering::Acquire) {
@@ -225,7 +229,7 @@ impl Client {
             return Ok(());
         }
         for p in aws_providers(&self.engine) {
-            self.transport.run_blocking(&mut p.warm_credentials())?;
+            let _ = self.transport.run_blocking(&mut p.warm_credentials());
         }
         self.warmed.store(true, Ordering::Release);
         Ok(())
@@ -240,7 +244,7 @@ impl Client {
             return Ok(());
         }
         for p in aws_providers(&self.engine) {
-            self.transport.run(&mut p.warm_credentials()).await?;
+            let _ = self.transport.run(&mut p.warm_credentials()).await;
         }
         self.warmed.store(true, Ordering::Release);
         Ok(())
