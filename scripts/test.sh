@@ -95,13 +95,21 @@ fi
 
 # ---- Python tools in a project venv (moto's server, botocore, pytest) ------
 venv=.dekbox-test/venv
+
+# pip_install PIP ARGS...: pip install, retried once after a transient failure.
+pip_install() {
+    local pip=$1
+    shift
+    "$pip" install -q --disable-pip-version-check "$@" ||
+        { sleep 5; "$pip" install -q --disable-pip-version-check "$@"; }
+}
 ensure_venv() {
     if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import botocore, pytest' 2>/dev/null; then
         python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
-        "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]' botocore pytest
+        pip_install "$venv/bin/pip" 'moto[server]' botocore pytest
     fi
     "$venv/bin/python" -c 'import maturin' 2>/dev/null ||
-        "$venv/bin/pip" install -q --disable-pip-version-check 'maturin>=1.7,<2'
+        pip_install "$venv/bin/pip" 'maturin>=1.7,<2'
 }
 
 # The Python package as a user gets it: a wheel built by maturin, installed
@@ -111,7 +119,7 @@ python_suite() {
     "$venv/bin/maturin" build --release -q -m bindings-python/Cargo.toml -o target/wheels || return 1
     rm -rf .dekbox-test/py
     python3 -m venv .dekbox-test/py || return 1
-    .dekbox-test/py/bin/pip install -q --disable-pip-version-check target/wheels/dekbox-*.whl pytest cryptography botocore sqlalchemy || return 1
+    pip_install .dekbox-test/py/bin/pip target/wheels/dekbox-*.whl pytest cryptography botocore sqlalchemy || return 1
     (cd bindings-python && DEKBOX_CLI="$PWD/../target/debug/dekbox" ../.dekbox-test/py/bin/python -m pytest -q tests)
 }
 
