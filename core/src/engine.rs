@@ -391,7 +391,27 @@ impl Engine {
         aad: &[u8],
         now: Timestamp,
     ) -> Result<Vec<u8>> {
+        if let Some(r) = self.decrypt_cached(sealed, context, aad, now) {
+            return r;
+        }
         drive(&mut self.decrypt(sealed, context, aad), || now, no_network)
+    }
+
+    /// Opens a binary message whose data key is cached, without building an
+    /// operation: the common case, for drivers to try first. `None` means
+    /// the full [`decrypt`](Self::decrypt) operation is needed.
+    pub fn decrypt_cached(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        now: Timestamp,
+    ) -> Option<Result<Vec<u8>>> {
+        match self.plan_decrypt(sealed, context, now) {
+            Ok(Some(plan)) => Some(plan.open_to_vec(sealed, context, aad)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
     }
 
     /// [`rewrap`](Self::rewrap) driven with no network.
@@ -594,6 +614,17 @@ pub struct OpenPlan<'a> {
 }
 
 impl OpenPlan<'_> {
+    /// Opens `sealed` into a new `Vec` (written in place, no zero-fill).
+    pub fn open_to_vec(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+    ) -> Result<Vec<u8>> {
+        let msg = format::parse(sealed, self.engine.options.max_plaintext)?;
+        self.engine.open_message(&self.opener, &msg, context, aad)
+    }
+
     /// The plaintext length.
     pub fn plaintext_len(&self) -> usize {
         self.plaintext_len

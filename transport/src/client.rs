@@ -1,7 +1,7 @@
 //! `Client`: envelope encryption with keys that may live in a KMS.
 
 use crate::driver::{RetryPolicy, Transport};
-use crate::os::OsEnvironment;
+use crate::os::{OsEnvironment, system_now};
 use dekbox_core::cache::{CacheConfig, CacheStats};
 use dekbox_core::env::Environment;
 use dekbox_core::keyring::Keyring;
@@ -273,6 +273,12 @@ impl Client {
         context: &EncryptionContext,
         aad: &[u8],
     ) -> Result<Vec<u8>> {
+        if let Some(r) = self
+            .engine
+            .decrypt_cached(sealed, context, aad, system_now())
+        {
+            return r;
+        }
         self.warm_blocking()?;
         self.transport
             .run_blocking(&mut self.engine.decrypt(sealed, context, aad))
@@ -361,6 +367,12 @@ impl Client {
         context: &EncryptionContext,
         aad: &[u8],
     ) -> Result<Vec<u8>> {
+        if let Some(r) = self
+            .engine
+            .decrypt_cached(sealed, context, aad, system_now())
+        {
+            return r;
+        }
         self.warm().await?;
         self.transport
             .run(&mut self.engine.decrypt(sealed, context, aad))
