@@ -447,6 +447,12 @@ impl Client {
     }
 }
 
+// One client is shared across threads (Python's Box, Node's, Ruby's).
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Client>();
+};
+
 fn check_batch(n: usize, aads: Option<&[&[u8]]>) -> Result<()> {
     match aads {
         Some(a) if a.len() != n => Err(Error::ApiMisuse("aads must have one entry per item")),
