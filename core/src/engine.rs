@@ -511,25 +511,7 @@ impl SealPlan<'_> {
         aad: &[u8],
         out: &mut [u8],
     ) -> Result<()> {
-        if plaintext.len() != self.plaintext_len || out.len() != self.sealed_len() {
-            return Err(Error::ApiMisuse(
-                "buffer or plaintext does not match the plan",
-            ));
-        }
-        let mut nonce = [0u8; NONCE_LEN];
-        self.engine.rng.fill(&mut nonce)?;
-        let s = &self.sealer;
-        let body = format::FIXED_HEADER_LEN + s.key_section.len();
-        out[..69].copy_from_slice(&s.prefix);
-        out[69..format::FIXED_HEADER_LEN].copy_from_slice(&nonce);
-        out[format::FIXED_HEADER_LEN..body].copy_from_slice(&s.key_section);
-        let (header, rest) = out.split_at_mut(body);
-        format::with_associated_data(
-            &header[..format::FIXED_HEADER_LEN],
-            context.canonical_bytes(),
-            aad,
-            |ad| s.derived.aead.seal_to(&nonce, ad, plaintext, rest),
-        )
+        self.seal_into_uninit(plaintext, context, aad, crate::crypto::aead::as_uninit(out))
     }
 }
 
@@ -640,20 +622,7 @@ impl OpenPlan<'_> {
         aad: &[u8],
         out: &mut [u8],
     ) -> Result<()> {
-        let msg = format::parse(sealed, self.engine.options.max_plaintext)?;
-        if out.len() != self.plaintext_len || msg.plaintext_len() != self.plaintext_len {
-            return Err(Error::ApiMisuse(
-                "buffer or message does not match the plan",
-            ));
-        }
-        self.opener.with_derived(msg.salt, |derived| {
-            if !derived.commitment_matches(msg.commitment) {
-                return Err(Error::Authentication);
-            }
-            format::with_associated_data(msg.fixed_header, context.canonical_bytes(), aad, |ad| {
-                derived.aead.open_to(msg.nonce, ad, msg.body, out)
-            })
-        })
+        self.open_into_uninit(sealed, context, aad, crate::crypto::aead::as_uninit(out))
     }
 }
 

@@ -69,32 +69,9 @@ impl AeadKey {
         Ok(())
     }
 
-    /// Encrypts `plaintext` into `out` (`plaintext.len() + TAG_LEN` bytes):
-    /// ciphertext then tag, in one pass.
-    pub(crate) fn seal_to(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        plaintext: &[u8],
-        out: &mut [u8],
-    ) -> Result<()> {
-        self.seal_to_uninit(nonce, aad, plaintext, as_uninit(out))
-    }
-
-    /// Decrypts `ciphertext || tag` into `out` (`ciphertext.len()` bytes). On
-    /// failure `out` is zeroed.
-    pub(crate) fn open_to(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        ciphertext_and_tag: &[u8],
-        out: &mut [u8],
-    ) -> Result<()> {
-        self.open_to_uninit(nonce, aad, ciphertext_and_tag, as_uninit(out))
-    }
-
-    /// [`seal_to`](Self::seal_to) into uninitialised memory; on success every
-    /// byte of `out` is initialised.
+    /// Encrypts `plaintext` into `out` (`plaintext.len() + TAG_LEN` bytes,
+    /// possibly uninitialised): ciphertext then tag, in one pass. On success
+    /// every byte of `out` is initialised.
     pub(crate) fn seal_to_uninit(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -108,8 +85,9 @@ impl AeadKey {
         self.inner.seal_to_uninit(nonce, aad, plaintext, out)
     }
 
-    /// [`open_to`](Self::open_to) into uninitialised memory; on success every
-    /// byte of `out` is the plaintext, on failure every byte is zero.
+    /// Decrypts `ciphertext || tag` into `out` (`ciphertext.len()` bytes,
+    /// possibly uninitialised). On success every byte of `out` is the
+    /// plaintext, on failure every byte is zero.
     pub(crate) fn open_to_uninit(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -168,11 +146,11 @@ impl AeadKey {
     }
 }
 
-/// Views initialised bytes as possibly-uninitialised ones, for the functions
-/// above that only ever write initialised values into their output.
-fn as_uninit(out: &mut [u8]) -> &mut [MaybeUninit<u8>] {
-    // SAFETY: same layout; every writer behind these functions stores only
-    // initialised bytes, so `out` stays initialised.
+/// Views initialised bytes as possibly-uninitialised ones, for passing to
+/// the `*_uninit` writers in this crate, which only ever store initialised
+/// values (so `out` stays initialised).
+pub(crate) fn as_uninit(out: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: same layout; see the contract above.
     unsafe { &mut *(out as *mut [u8] as *mut [MaybeUninit<u8>]) }
 }
 
@@ -357,6 +335,13 @@ mod backend {
 
     pub(super) struct Key(Aes256Gcm);
 
+    /// Zero-fills `out` so RustCrypto (which works in place) can take it.
+    fn zeroed(out: &mut [MaybeUninit<u8>]) -> &mut [u8] {
+        out.fill(MaybeUninit::new(0));
+        // SAFETY: every byte was just initialised.
+        unsafe { &mut *(out as *mut [MaybeUninit<u8>] as *mut [u8]) }
+    }
+
     impl Key {
         pub(super) fn new(key: &[u8; KEY_LEN]) -> Self {
             Key(Aes256Gcm::new(key.into()))
@@ -383,9 +368,7 @@ mod backend {
             pt: &[u8],
             out: &mut [MaybeUninit<u8>],
         ) -> Result<()> {
-            out.fill(MaybeUninit::new(0));
-            // SAFETY: every byte was just initialised.
-            let out = unsafe { &mut *(out as *mut [MaybeUninit<u8>] as *mut [u8]) };
+            let out = zeroed(out);
             self.seal_to(nonce, aad, pt, out)
         }
 
@@ -396,9 +379,7 @@ mod backend {
             input: &[u8],
             out: &mut [MaybeUninit<u8>],
         ) -> Result<()> {
-            out.fill(MaybeUninit::new(0));
-            // SAFETY: every byte was just initialised.
-            let out = unsafe { &mut *(out as *mut [MaybeUninit<u8>] as *mut [u8]) };
+            let out = zeroed(out);
             self.open_to(nonce, aad, input, out)
         }
 
