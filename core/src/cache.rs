@@ -149,6 +149,10 @@ pub(crate) struct Sealer {
     pub(crate) key_section: Vec<u8>,
     pub(crate) wrapped: Vec<u8>,
     pub(crate) raw: OnceLock<AeadKey>,
+    /// A key for JSON compatibility envelopes, which seal with the raw data
+    /// key: a fresh salt cannot give a forked child a fresh nonce space, so
+    /// such a key is replaced there, never shared.
+    compat: bool,
     fork_gen: u64,
 }
 
@@ -157,17 +161,19 @@ impl Sealer {
         dek: DataKey,
         wrapped: Vec<u8>,
         key_section: Vec<u8>,
+        compat: bool,
         rng: &dyn SecureRandom,
     ) -> Result<Self> {
         let mut salt = [0u8; SALT_LEN];
         rng.fill(&mut salt)?;
-        Ok(Self::with_salt(dek, wrapped, key_section, salt))
+        Ok(Self::with_salt(dek, wrapped, key_section, compat, salt))
     }
 
     pub(crate) fn with_salt(
         dek: DataKey,
         wrapped: Vec<u8>,
         key_section: Vec<u8>,
+        compat: bool,
         salt: [u8; SALT_LEN],
     ) -> Self {
         let derived = DerivedKeys::derive(dek.dangerous_bytes(), &salt);
@@ -179,6 +185,7 @@ impl Sealer {
             key_section,
             wrapped,
             raw: OnceLock::new(),
+            compat,
             fork_gen: fork_generation(),
         }
     }
@@ -195,6 +202,7 @@ impl Sealer {
             self.dek.duplicate(),
             self.wrapped.clone(),
             self.key_section.clone(),
+            self.compat,
             rng,
         )
     }
@@ -205,8 +213,18 @@ struct EncEntry {
     created: Timestamp,
     messages: u64,
     bytes: u64,
-    /// When one caller was sent to generate this key's successor.
-    refreshing_since: Option<Timestamp>,
+    /// When (and in which fork generation) one caller was sent to generate
+    /// this key's successor. A claim from another generation was made by a
+    /// thread that does not exist in this process.
+    refreshing_since: Option<(Timestamp, u64)>,
+}
+
+impl EncEntry {
+    fn refreshing(&self) -> Option<Timestamp> {
+        self.refreshing_since
+            .filter(|(_, g)| *g == fork_generation())
+            .map(|(t, _)| t)
+    }
 }
 
 /// The point (15/16 of a limit) at which one caller starts generating a
@@ -231,22 +249,29 @@ pub(crate) struct Ticket {
 const FLIGHT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Fetches in flight, so that concurrent misses for one key make one KMS call.
+///
+/// Each claim records the fork generation it was made in: after `fork()` the
+/// thread that made it does not exist in the child, so the child ignores it
+/// instead of waiting out [`FLIGHT_TIMEOUT`].
 #[derive(Default)]
 struct Flights {
-    pending: std::collections::HashMap<Vec<u8>, (u64, Timestamp), RandomState>,
+    pending: std::collections::HashMap<Vec<u8>, (u64, Timestamp, u64), RandomState>,
     next: u64,
 }
 
 impl Flights {
-    /// A ticket if nobody (recently) claimed `key`; `None` means wait.
+    /// A ticket if nobody (recently, in this process) claimed `key`; `None`
+    /// means wait.
     fn claim(&mut self, key: &[u8], now: Timestamp) -> Option<Ticket> {
-        if let Some((_, started)) = self.pending.get(key) {
-            if now.since(*started) < FLIGHT_TIMEOUT {
+        let generation = fork_generation();
+        if let Some((_, started, g)) = self.pending.get(key) {
+            if *g == generation && now.since(*started) < FLIGHT_TIMEOUT {
                 return None;
             }
         }
         self.next += 1;
-        self.pending.insert(key.to_vec(), (self.next, now));
+        self.pending
+            .insert(key.to_vec(), (self.next, now, generation));
         Some(Ticket {
             key: key.to_vec(),
             id: self.next,
@@ -257,7 +282,7 @@ impl Flights {
         if self
             .pending
             .get(&ticket.key)
-            .is_some_and(|(id, _)| *id == ticket.id)
+            .is_some_and(|(id, _, _)| *id == ticket.id)
         {
             self.pending.remove(&ticket.key);
         }
@@ -370,15 +395,24 @@ impl EncryptCache {
                 ));
         if near_limit
             && entry
-                .refreshing_since
+                .refreshing()
                 .is_none_or(|t| now.since(t) >= REFRESH_RETRY)
         {
             if let Some(t) = state.flights.claim(key, now) {
-                entry.refreshing_since = Some(now);
+                entry.refreshing_since = Some((now, fork_generation()));
                 return Ok(Reservation::Generate(Some(t)));
             }
         }
         if entry.sealer.fork_gen != fork_generation() {
+            if entry.sealer.compat {
+                // The raw data key (and its message count) stay with the
+                // parent: this process generates its own.
+                state.lru.pop(key);
+                return Ok(match state.flights.claim(key, now) {
+                    Some(t) => Reservation::Generate(Some(t)),
+                    None => Reservation::Wait,
+                });
+            }
             entry.sealer = Arc::new(entry.sealer.resalted(rng)?);
         }
         entry.messages += 1;
@@ -412,13 +446,13 @@ impl EncryptCache {
                     self.config.max_age.as_millis().min(u128::from(u64::MAX)) as u64,
                 ));
         // Near a limit, leave the refresh decision to a full operation.
-        if !comfortable && entry.refreshing_since.is_none() {
+        if !comfortable && entry.refreshing().is_none() {
             return Ok(None);
         }
         let usable = now.since(entry.created) < self.config.max_age
             && entry.messages < self.config.max_messages
             && entry.bytes.saturating_add(len) <= self.config.max_bytes;
-        if !usable {
+        if !usable || (entry.sealer.compat && entry.sealer.fork_gen != fork_generation()) {
             return Ok(None);
         }
         if entry.sealer.fork_gen != fork_generation() {

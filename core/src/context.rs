@@ -7,6 +7,18 @@ use std::fmt;
 /// Largest canonical encoding of a context, in bytes.
 pub const MAX_CONTEXT_BYTES: usize = 16 * 1024;
 
+/// Context keys starting with this prefix are dekbox's own; callers cannot
+/// use them.
+pub const RESERVED_PREFIX: &str = "dekbox:";
+
+/// The reserved entry dekbox adds to the context it sends to a key provider
+/// when it generates, wraps, unwraps or re-wraps the data key of a dekbox
+/// message. Direct (legacy) encryption never sends it, so a KMS refuses to
+/// hand out a message's data key as the "plaintext" of a legacy value.
+pub const PURPOSE_KEY: &str = "dekbox:purpose";
+/// The value of [`PURPOSE_KEY`] for data keys of dekbox messages.
+pub const PURPOSE_DATA_KEY: &str = "data-key";
+
 /// A caller-supplied map of strings that must be given again to decrypt.
 ///
 /// It is bound twice: into the KMS call that wraps the data key (AWS
@@ -15,8 +27,9 @@ pub const MAX_CONTEXT_BYTES: usize = 16 * 1024;
 /// context; and into the data AEAD's associated data. It is never stored in
 /// the message and never trusted from it.
 ///
-/// Keys must be non-empty; the canonical encoding (sorted by key, each string
-/// length-prefixed) is at most [`MAX_CONTEXT_BYTES`].
+/// Keys must be non-empty and must not start with [`RESERVED_PREFIX`]; the
+/// canonical encoding (sorted by key, each string length-prefixed) is at most
+/// [`MAX_CONTEXT_BYTES`].
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct EncryptionContext {
     map: BTreeMap<String, String>,
@@ -46,6 +59,24 @@ impl EncryptionContext {
 
     /// Builds a context from a map.
     pub fn from_map(map: BTreeMap<String, String>) -> Result<Self, Malformed> {
+        if map.keys().any(|k| k.starts_with(RESERVED_PREFIX)) {
+            return Err(Malformed::Context(
+                "keys starting with \"dekbox:\" are reserved for dekbox",
+            ));
+        }
+        Self::encode(map)
+    }
+
+    /// This context plus dekbox's data-key purpose entry: what is sent to a
+    /// key provider for the data key of a dekbox message. No caller-built
+    /// context can equal it (the prefix is reserved).
+    pub(crate) fn for_data_key(&self) -> Result<Self, Malformed> {
+        let mut map = self.map.clone();
+        map.insert(PURPOSE_KEY.into(), PURPOSE_DATA_KEY.into());
+        Self::encode(map)
+    }
+
+    fn encode(map: BTreeMap<String, String>) -> Result<Self, Malformed> {
         if map.len() > usize::from(u16::MAX) {
             return Err(Malformed::Context("too many entries"));
         }
@@ -133,5 +164,21 @@ mod tests {
         assert!(EncryptionContext::from_pairs([("k", big.as_str())]).is_err());
         assert!(EncryptionContext::empty().is_empty());
         assert_eq!(EncryptionContext::empty().canonical_bytes(), &[0, 0]);
+    }
+
+    #[test]
+    fn the_dekbox_prefix_is_reserved() {
+        for key in ["dekbox:purpose", "dekbox:", "dekbox:anything"] {
+            assert!(
+                EncryptionContext::from_pairs([(key, "data-key")]).is_err(),
+                "{key} must be refused"
+            );
+        }
+        assert!(EncryptionContext::from_pairs([("dekbox", "x"), ("Dekbox:y", "z")]).is_ok());
+        let c = EncryptionContext::from_pairs([("tenant", "a")]).unwrap();
+        let d = c.for_data_key().unwrap();
+        assert_eq!(d.get(PURPOSE_KEY), Some(PURPOSE_DATA_KEY));
+        assert_eq!(d.len(), 2);
+        assert_ne!(c.canonical_bytes(), d.canonical_bytes());
     }
 }

@@ -31,12 +31,13 @@ use crate::format::{self, Detected, Form, KeyRefKind, Message};
 use crate::http::HttpResponse;
 use crate::key::{DataKey, GeneratedKey};
 use crate::keyring::{Keyring, KeyringEntry};
-use crate::op::{BoxOp, Operation, Step, drive, no_network};
+use crate::op::{BoxOp, Operation, Ready, Step, drive, no_network};
 use crate::provider::KeyProvider;
 use crate::random::{SecureRandom, SystemRandom};
 use crate::{Error, Result, Timestamp};
 use lru::LruCache;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::mem::MaybeUninit;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -52,7 +53,15 @@ pub struct Options {
     pub accept_json: bool,
     /// Hand values in no dekbox form to the compatibility key's direct decrypt
     /// (values encrypted by the KMS itself, before envelope encryption). Off by
-    /// default.
+    /// default; for migrations only.
+    ///
+    /// A dekbox message's data key can never come back from this path: it is
+    /// wrapped under the context plus a reserved `dekbox:purpose` entry that
+    /// direct decryption never sends, so the KMS itself refuses. Data keys in
+    /// the compatibility domain (JSON envelopes,
+    /// [`generate_data_key`](Engine::generate_data_key)) are wrapped as other
+    /// tools wrap them, indistinguishable at the KMS from a directly encrypted
+    /// value, so an engine with the fallback refuses to handle them.
     pub legacy_fallback: bool,
     /// Keyring label of the key used for JSON envelopes and legacy values;
     /// `None` means the primary.
@@ -122,6 +131,9 @@ impl EngineBuilder {
             .keyring
             .ok_or_else(|| Error::Config("an engine needs a key or a keyring".into()))?;
         self.options.cache.validate()?;
+        if self.options.legacy_fallback && self.options.accept_json {
+            return Err(Error::Config(LEGACY_WITH_COMPAT_KEYS.into()));
+        }
         if let Some(label) = &self.options.compat_key {
             if keyring.by_label(label).is_none() {
                 return Err(Error::Config(format!(
@@ -140,6 +152,66 @@ impl EngineBuilder {
             options: self.options,
             counters: Counters::default(),
         })
+    }
+}
+
+/// Why an engine with `legacy_fallback` refuses compatibility-domain data keys.
+const LEGACY_WITH_COMPAT_KEYS: &str = "legacy_fallback cannot be combined with JSON envelopes or \
+     generate_data_key/unwrap_data_key: their wrapped keys look, to the KMS, like directly \
+     encrypted values, and the fallback would return them as plaintext; use a separate Box";
+
+/// The two families of wrapped data keys an engine handles.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum KeyDomain {
+    /// Data keys of dekbox messages: the provider is given the caller's
+    /// context plus the reserved `dekbox:purpose = data-key` entry.
+    Envelope,
+    /// Data keys of the JSON compatibility envelope and of
+    /// [`Engine::generate_data_key`]: the caller's context alone, as other
+    /// tools send it.
+    Compat,
+}
+
+/// Prefixed to the context bytes of compatibility-domain cache entries. No
+/// canonical context encoding starts with it (its entry count would be at
+/// least 0xFF00, far beyond what fits in 16 KiB), so the domains never share
+/// a cache entry.
+const COMPAT_CACHE_TAG: u8 = 0xFF;
+
+impl KeyDomain {
+    fn of_form(form: Form) -> Self {
+        match form {
+            Form::Json => KeyDomain::Compat,
+            _ => KeyDomain::Envelope,
+        }
+    }
+
+    fn of(parsed: &Parsed<'_>) -> Self {
+        match parsed {
+            Parsed::Message(..) => KeyDomain::Envelope,
+            Parsed::Json(_) => KeyDomain::Compat,
+        }
+    }
+
+    /// The context a key provider is given.
+    fn provider_context(self, ctx: &EncryptionContext) -> Result<Cow<'_, EncryptionContext>> {
+        Ok(match self {
+            KeyDomain::Envelope => Cow::Owned(ctx.for_data_key()?),
+            KeyDomain::Compat => Cow::Borrowed(ctx),
+        })
+    }
+
+    /// The context bytes the data-key caches are keyed by.
+    fn cache_context(self, ctx: &EncryptionContext) -> Cow<'_, [u8]> {
+        match self {
+            KeyDomain::Envelope => Cow::Borrowed(ctx.canonical_bytes()),
+            KeyDomain::Compat => {
+                let mut v = Vec::with_capacity(1 + ctx.canonical_bytes().len());
+                v.push(COMPAT_CACHE_TAG);
+                v.extend_from_slice(ctx.canonical_bytes());
+                Cow::Owned(v)
+            }
+        }
     }
 }
 
@@ -274,8 +346,13 @@ impl Engine {
     }
 
     /// A fresh data key under the primary key, for callers who seal data
-    /// themselves. Not cached.
+    /// themselves. Not cached. The key is wrapped under `context` alone, as
+    /// other tools wrap theirs (so JSON envelopes built with it open), which is
+    /// why an engine with [`Options::legacy_fallback`] refuses this call.
     pub fn generate_data_key(&self, context: &EncryptionContext) -> BoxOp<'_, GeneratedKey> {
+        if self.options.legacy_fallback {
+            return Ready::boxed(Err(Error::Config(LEGACY_WITH_COMPAT_KEYS.into())));
+        }
         Counters::bump(&self.counters.provider_calls);
         Counters::bump(&self.counters.data_keys_generated);
         self.keyring
@@ -284,13 +361,18 @@ impl Engine {
             .generate_data_key(context, &*self.rng)
     }
 
-    /// Unwraps a data key wrapped by the keyring key `label` (or the primary).
+    /// Unwraps a data key wrapped by the keyring key `label` (or the primary),
+    /// as [`generate_data_key`](Self::generate_data_key) wraps them. Refused by
+    /// an engine with [`Options::legacy_fallback`].
     pub fn unwrap_data_key(
         &self,
         wrapped: &[u8],
         context: &EncryptionContext,
         label: Option<&str>,
     ) -> Result<BoxOp<'_, DataKey>> {
+        if self.options.legacy_fallback {
+            return Err(Error::Config(LEGACY_WITH_COMPAT_KEYS.into()));
+        }
         let entry = match label {
             Some(l) => self
                 .keyring
@@ -773,10 +855,15 @@ impl<'a> Operation for EncryptOp<'a> {
                         .into());
                     }
                     let primary = e.keyring.primary();
-                    let key = self.context.canonical_bytes();
+                    let domain = KeyDomain::of_form(self.form);
+                    if domain == KeyDomain::Compat && e.options.legacy_fallback {
+                        self.state = EncState::Finished;
+                        return Err(Error::Config(LEGACY_WITH_COMPAT_KEYS.into()));
+                    }
+                    let key = domain.cache_context(self.context);
                     match e
                         .enc_cache
-                        .reserve(key, self.plaintext.len(), now, &*e.rng)?
+                        .reserve(&key, self.plaintext.len(), now, &*e.rng)?
                     {
                         Reservation::Hit(sealer) => {
                             Counters::bump(&e.counters.encrypt_hits);
@@ -798,8 +885,9 @@ impl<'a> Operation for EncryptOp<'a> {
                     Counters::bump(&e.counters.encrypt_misses);
                     Counters::bump(&e.counters.provider_calls);
                     Counters::bump(&e.counters.data_keys_generated);
+                    let provider_ctx = domain.provider_context(self.context)?;
                     self.state = EncState::Generating(
-                        primary.provider().generate_data_key(self.context, &*e.rng),
+                        primary.provider().generate_data_key(&provider_ctx, &*e.rng),
                     );
                 }
                 EncState::Generating(op) => match op.poll(now)? {
@@ -809,8 +897,14 @@ impl<'a> Operation for EncryptOp<'a> {
                         self.state = EncState::Finished;
                         let primary = e.keyring.primary();
                         let section = format::key_section(primary.key_ref(), &gk.wrapped)?;
-                        let sealer =
-                            Arc::new(Sealer::new(gk.plaintext, gk.wrapped, section, &*e.rng)?);
+                        let domain = KeyDomain::of_form(self.form);
+                        let sealer = Arc::new(Sealer::new(
+                            gk.plaintext,
+                            gk.wrapped,
+                            section,
+                            domain == KeyDomain::Compat,
+                            &*e.rng,
+                        )?);
                         let out = e.seal_with(
                             &sealer,
                             self.plaintext,
@@ -819,7 +913,7 @@ impl<'a> Operation for EncryptOp<'a> {
                             self.form,
                         )?;
                         e.enc_cache.insert(
-                            self.context.canonical_bytes(),
+                            &domain.cache_context(self.context),
                             sealer,
                             self.plaintext.len(),
                             now,
@@ -856,6 +950,7 @@ enum DecState<'a> {
         op: BoxOp<'a, DataKey>,
         wrapped: Vec<u8>,
         key_id: &'a str,
+        domain: KeyDomain,
     },
     Direct(BoxOp<'a, zeroize::Zeroizing<Vec<u8>>>),
     Finished,
@@ -917,7 +1012,7 @@ impl<'a> Operation for DecryptOp<'a> {
                 DecState::Start => {
                     self.state = DecState::Finished;
                     enum Next<'a> {
-                        Unwrap(BoxOp<'a, DataKey>, Vec<u8>, &'a str, Option<Ticket>),
+                        Unwrap(BoxOp<'a, DataKey>, Vec<u8>, &'a str, KeyDomain),
                         Wait,
                         Direct,
                     }
@@ -932,10 +1027,11 @@ impl<'a> Operation for DecryptOp<'a> {
                                 ),
                                 Parsed::Json(j) => (e.compat_entry(), j.wrapped_dek.as_slice()),
                             };
+                            let domain = KeyDomain::of(&parsed);
                             match e.dec_cache.lookup(
                                 entry.id(),
                                 wrapped,
-                                context.canonical_bytes(),
+                                &domain.cache_context(context),
                                 now,
                             ) {
                                 // The common case: open with the message parsed once.
@@ -945,12 +1041,18 @@ impl<'a> Operation for DecryptOp<'a> {
                                         .map(Step::Done);
                                 }
                                 Lookup::Wait => Next::Wait,
-                                Lookup::Fetch(ticket) => Next::Unwrap(
-                                    entry.provider().unwrap(wrapped, context),
-                                    wrapped.to_vec(),
-                                    entry.id(),
-                                    ticket,
-                                ),
+                                Lookup::Fetch(ticket) => {
+                                    // A ticket now held is released by Drop on error.
+                                    self.ticket = ticket;
+                                    Next::Unwrap(
+                                        entry
+                                            .provider()
+                                            .unwrap(wrapped, &*domain.provider_context(context)?),
+                                        wrapped.to_vec(),
+                                        entry.id(),
+                                        domain,
+                                    )
+                                }
                             }
                         }
                     };
@@ -960,19 +1062,31 @@ impl<'a> Operation for DecryptOp<'a> {
                             self.state = DecState::Start;
                             return Ok(Step::Wait(WAIT_FOR_OTHERS));
                         }
-                        Next::Unwrap(op, wrapped, key_id, ticket) => {
-                            self.ticket = ticket;
+                        Next::Unwrap(op, wrapped, key_id, domain) => {
                             Counters::bump(&e.counters.decrypt_misses);
                             Counters::bump(&e.counters.provider_calls);
                             self.state = DecState::Unwrapping {
                                 op,
                                 wrapped,
                                 key_id,
+                                domain,
                             };
                         }
                         Next::Direct => {
                             if !e.options.legacy_fallback {
                                 return Err(Malformed::NotDekbox.into());
+                            }
+                            // Only a context built for a provider carries a
+                            // reserved entry; sent here it would unwrap a
+                            // message's data key as a legacy value.
+                            if self
+                                .context
+                                .iter()
+                                .any(|(k, _)| k.starts_with(crate::context::RESERVED_PREFIX))
+                            {
+                                return Err(Error::ApiMisuse(
+                                    "a context with a reserved dekbox: entry was passed to decrypt",
+                                ));
                             }
                             Counters::bump(&e.counters.provider_calls);
                             self.state = DecState::Direct(
@@ -987,6 +1101,7 @@ impl<'a> Operation for DecryptOp<'a> {
                     op,
                     wrapped,
                     key_id,
+                    domain,
                 } => match op.poll(now)? {
                     Step::Send(req) => return Ok(Step::Send(req)),
                     Step::Wait(d) => return Ok(Step::Wait(d)),
@@ -995,7 +1110,7 @@ impl<'a> Operation for DecryptOp<'a> {
                         let opener = Arc::new(Opener::new(
                             dek,
                             key_id,
-                            self.context.canonical_bytes(),
+                            &domain.cache_context(self.context),
                             now,
                         ));
                         self.state = DecState::Finished;
@@ -1060,25 +1175,41 @@ pub struct RewrapOp<'a> {
 }
 
 impl RewrapOp<'_> {
+    /// The rewrap cache's key: source and destination keys, the wrapped key
+    /// with the salt and commitment it is checked against, and the context.
+    /// A cache hit therefore means this exact triple was checked before.
     fn rewrap_cache_key(&mut self) -> Result<Vec<u8>> {
         let e = self.engine;
-        let (from, wrapped) = match parse_input(e, self.input, &mut self.decoded)? {
-            Some(Parsed::Message(m, _)) => (
-                e.keyring
-                    .resolve_raw(m.key_ref_kind, m.key_ref_raw)?
-                    .id()
-                    .to_string(),
-                m.wrapped_dek.to_vec(),
-            ),
-            Some(Parsed::Json(j)) => (e.compat_entry().id().to_string(), j.wrapped_dek.clone()),
-            None => return Err(Malformed::NotDekbox.into()),
-        };
+        let (from, wrapped, salt, commitment, domain) =
+            match parse_input(e, self.input, &mut self.decoded)? {
+                Some(Parsed::Message(m, _)) => (
+                    e.keyring
+                        .resolve_raw(m.key_ref_kind, m.key_ref_raw)?
+                        .id()
+                        .to_string(),
+                    m.wrapped_dek.to_vec(),
+                    m.salt.to_vec(),
+                    m.commitment.to_vec(),
+                    KeyDomain::Envelope,
+                ),
+                // JSON envelopes carry no commitment.
+                Some(Parsed::Json(j)) => (
+                    e.compat_entry().id().to_string(),
+                    j.wrapped_dek.clone(),
+                    Vec::new(),
+                    Vec::new(),
+                    KeyDomain::Compat,
+                ),
+                None => return Err(Malformed::NotDekbox.into()),
+            };
         let mut k = Vec::new();
         for part in [
             from.as_bytes(),
             e.keyring.primary().id().as_bytes(),
             &wrapped,
-            self.context.canonical_bytes(),
+            &salt,
+            &commitment,
+            &domain.cache_context(self.context),
         ] {
             k.extend_from_slice(&(part.len() as u32).to_be_bytes());
             k.extend_from_slice(part);
@@ -1137,13 +1268,18 @@ impl<'a> Operation for RewrapOp<'a> {
                 RwState::Start => {
                     self.state = RwState::Finished;
                     let primary = e.keyring.primary();
-                    let (from, wrapped): (&KeyringEntry, Vec<u8>) =
+                    let (from, wrapped, domain): (&KeyringEntry, Vec<u8>, KeyDomain) =
                         match parse_input(e, self.input, &mut self.decoded)? {
                             Some(Parsed::Message(m, _)) => (
                                 e.keyring.resolve_raw(m.key_ref_kind, m.key_ref_raw)?,
                                 m.wrapped_dek.to_vec(),
+                                KeyDomain::Envelope,
                             ),
-                            Some(Parsed::Json(j)) => (e.compat_entry(), j.wrapped_dek.clone()),
+                            // Reached only with accept_json, which an engine
+                            // with legacy_fallback refuses.
+                            Some(Parsed::Json(j)) => {
+                                (e.compat_entry(), j.wrapped_dek.clone(), KeyDomain::Compat)
+                            }
                             None => {
                                 return Err(Malformed::NotDekbox.into());
                             }
@@ -1165,28 +1301,40 @@ impl<'a> Operation for RewrapOp<'a> {
                     if let Some(w) = lock(&e.rewrap_cache).get(&rk).cloned() {
                         return self.finish(&w).map(Step::Done);
                     }
+                    let provider_ctx = domain.provider_context(self.context)?;
+                    // A cached unwrapped key is checked against the commitment
+                    // before anything is re-wrapped, natively or not.
+                    let cached = e.dec_cache.get(
+                        from.id(),
+                        &wrapped,
+                        &domain.cache_context(self.context),
+                        now,
+                    );
+                    if let Some(opener) = &cached {
+                        self.check_commitment(&opener.dek)?;
+                    }
                     Counters::bump(&e.counters.provider_calls);
+                    // Native re-wrap (AWS ReEncrypt): the data key never leaves
+                    // the KMS, so without a cached key the commitment cannot be
+                    // checked here; the next decrypt checks it (docs/FORMAT.md).
                     if let Some(op) = from.provider().rewrap_native(
                         &wrapped,
-                        self.context,
+                        &provider_ctx,
                         primary.provider().as_ref(),
                     ) {
                         self.state = RwState::Native(op);
                         continue;
                     }
-                    // Reuse a cached unwrapped key if we have one.
-                    if let Some(opener) =
-                        e.dec_cache
-                            .get(from.id(), &wrapped, self.context.canonical_bytes(), now)
-                    {
-                        let dek = opener.dek.duplicate();
-                        self.check_commitment(&dek)?;
-                        self.state =
-                            RwState::Wrapping(primary.provider().wrap(&dek, self.context, &*e.rng));
+                    if let Some(opener) = cached {
+                        self.state = RwState::Wrapping(primary.provider().wrap(
+                            &opener.dek,
+                            &provider_ctx,
+                            &*e.rng,
+                        ));
                         continue;
                     }
                     self.state =
-                        RwState::Unwrapping(from.provider().unwrap(&wrapped, self.context));
+                        RwState::Unwrapping(from.provider().unwrap(&wrapped, &provider_ctx));
                 }
                 RwState::Unwrapping(op) => match op.poll(now)? {
                     Step::Send(req) => return Ok(Step::Send(req)),
@@ -1195,9 +1343,13 @@ impl<'a> Operation for RewrapOp<'a> {
                         self.state = RwState::Finished;
                         self.check_commitment(&dek)?;
                         Counters::bump(&e.counters.provider_calls);
+                        let domain = match parse_input(e, self.input, &mut self.decoded)? {
+                            Some(p) => KeyDomain::of(&p),
+                            None => return Err(Malformed::NotDekbox.into()),
+                        };
                         self.state = RwState::Wrapping(e.keyring.primary().provider().wrap(
                             &dek,
-                            self.context,
+                            &*domain.provider_context(self.context)?,
                             &*e.rng,
                         ));
                     }

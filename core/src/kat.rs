@@ -51,6 +51,14 @@ pub fn seal_with_parts(
     })
 }
 
+/// The context a key provider is given for the data key of a dekbox message:
+/// `context` plus the reserved `dekbox:purpose = data-key` entry (see
+/// docs/FORMAT.md). For known-answer tests and KMS emulators; the engine adds
+/// the entry itself, so never pass the result to an [`Engine`](crate::Engine).
+pub fn data_key_context(context: &EncryptionContext) -> Result<EncryptionContext> {
+    Ok(context.for_data_key()?)
+}
+
 /// The key commitment stored in messages sealed under (`dek`, `salt`).
 pub fn commitment(dek: &DataKey, salt: &[u8; SALT_LEN]) -> [u8; COMMITMENT_LEN] {
     DerivedKeys::derive(dek.dangerous_bytes(), salt).commitment

@@ -160,3 +160,68 @@ fn kms_encrypted_key_values_unwrap() {
     let dek = drive(&mut *op, || T0, no_network).unwrap();
     assert_eq!(dek.dangerous_bytes(), gk.plaintext.dangerous_bytes());
 }
+
+/// Finding 1 of the security review: with the fallback on, the wrapped data
+/// key of a message, handed to `decrypt` as a "legacy value", returned the
+/// 32-byte data key as plaintext (a data-key oracle).
+#[test]
+fn legacy_fallback_never_returns_a_message_data_key() {
+    let e = compat_engine(false, true);
+    let c = ctx(&[("tenant", "a")]);
+    let sealed = e
+        .encrypt_local(b"row secret", &c, b"users/1/email", Form::Binary, T0)
+        .unwrap();
+    let msg = dekbox_core::format::parse(&sealed, 1 << 20).unwrap();
+    let key_section = msg.wrapped_dek.to_vec();
+    // From a warm engine (the data key is cached) and from a cold one.
+    for engine in [&e, &compat_engine(false, true)] {
+        assert_eq!(
+            engine.decrypt_local(&key_section, &c, b"", T0),
+            Err(Error::Authentication)
+        );
+    }
+    // The message itself still opens.
+    assert_eq!(
+        e.decrypt_local(&sealed, &c, b"users/1/email", T0).unwrap(),
+        b"row secret"
+    );
+}
+
+/// The compatibility domain (JSON envelopes, generate_data_key) wraps keys the
+/// way other tools do, which a KMS cannot tell from a direct value: an engine
+/// with the fallback refuses to handle such keys at all.
+#[test]
+fn legacy_fallback_refuses_compatibility_data_keys() {
+    let both = Engine::builder()
+        .key(LocalProvider::insecure_test_key())
+        .options(Options {
+            accept_json: true,
+            legacy_fallback: true,
+            ..Options::default()
+        })
+        .build();
+    assert!(matches!(both, Err(Error::Config(m)) if m.contains("legacy_fallback")));
+    let e = compat_engine(false, true);
+    let c = ctx(&[]);
+    assert!(matches!(
+        e.encrypt_local(b"x", &c, b"", Form::Json, T0),
+        Err(Error::Config(_))
+    ));
+    let mut op = e.generate_data_key(&c);
+    assert!(matches!(
+        drive(&mut *op, || T0, no_network),
+        Err(Error::Config(_))
+    ));
+    assert!(matches!(
+        e.unwrap_data_key(&[0u8; 93], &c, None),
+        Err(Error::Config(_))
+    ));
+}
+
+/// A caller cannot name dekbox's reserved purpose entry in a context, so no
+/// caller context ever matches the one a message's data key is wrapped under.
+#[test]
+fn reserved_context_keys_are_refused() {
+    let r = dekbox_core::EncryptionContext::from_pairs([("dekbox:purpose", "data-key")]);
+    assert!(matches!(r, Err(Malformed::Context(_))));
+}

@@ -137,6 +137,31 @@ fn rewrap_refuses_wrong_context_and_foreign_commitment() {
     );
 }
 
+/// Security review finding 8: a rewrap-cache hit produced a new key section
+/// without checking the commitment, so a message whose wrapped key had been
+/// rewrapped once could carry any salt and commitment and still be rewrapped.
+#[test]
+fn rewrap_cache_hits_are_checked_against_the_commitment() {
+    let c = ctx(&[("tenant", "a")]);
+    let e1 = engine_on("v1");
+    let m = e1.encrypt_local(b"x", &c, b"", Form::Binary, T0).unwrap();
+    let e2 = engine_on("v2");
+    assert!(e2.rewrap_local(&m, &c, T0).unwrap().changed);
+    for (what, offset) in [("salt", 5), ("commitment", 40)] {
+        let mut forged = m.clone();
+        forged[offset] ^= 0x01;
+        assert_eq!(
+            e2.rewrap_local(&forged, &c, T0),
+            Err(Error::Authentication),
+            "a forged {what} was rewrapped"
+        );
+    }
+    // The genuine message is still served from the cache: no provider call.
+    let calls = e2.cache_stats().provider_calls;
+    assert!(e2.rewrap_local(&m, &c, T0).unwrap().changed);
+    assert_eq!(e2.cache_stats().provider_calls, calls);
+}
+
 #[test]
 fn keyring_validation() {
     assert!(Keyring::builder().build().is_err());

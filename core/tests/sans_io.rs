@@ -158,14 +158,25 @@ impl Server {
             });
         }
         let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
-        let c =
-            EncryptionContext::from_map(serde_json::from_value(v["ctx"].clone()).unwrap()).unwrap();
+        // The "KMS" binds whatever context it is sent, dekbox's reserved
+        // `dekbox:purpose` entry included (renamed: callers cannot build it).
+        let sent: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(v["ctx"].clone()).unwrap();
+        let c = EncryptionContext::from_pairs(
+            sent.into_iter()
+                .map(|(k, v)| (k.replace("dekbox:", "reserved/"), v)),
+        )
+        .unwrap();
         let input = b64().decode(v["blob"].as_str().unwrap()).unwrap();
         let run = |mut o: BoxOp<'_, Vec<u8>>| drive(&mut *o, || T0, dekbox_core::op::no_network);
         let reply = match path.as_str() {
             "generate" => {
                 let dek = DataKey::generate(&dekbox_core::random::SystemRandom)?;
-                let w = run(self.kek.wrap(&dek, &c, &dekbox_core::random::SystemRandom))?;
+                let w = run(self.kek.encrypt_direct(
+                    dek.dangerous_bytes(),
+                    &c,
+                    &dekbox_core::random::SystemRandom,
+                ))?;
                 serde_json::json!({"plaintext": b64().encode(dek.dangerous_bytes()), "blob": b64().encode(w)})
             }
             "encrypt" => {

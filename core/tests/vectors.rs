@@ -125,7 +125,14 @@ fn generate() -> Value {
         let mut nonce = [0u8; 12];
         rng.fill(&mut salt).unwrap();
         rng.fill(&mut nonce).unwrap();
-        let wrapped = drive(&mut *kek.wrap(&dek, &c, &rng), || T0, no_network).unwrap();
+        // A message's data key is wrapped under the context plus dekbox's
+        // reserved purpose entry; a JSON envelope's under the context alone.
+        let wrap_ctx = if case.form == Form::Json {
+            c.clone()
+        } else {
+            kat::data_key_context(&c).unwrap()
+        };
+        let wrapped = drive(&mut *kek.wrap(&dek, &wrap_ctx, &rng), || T0, no_network).unwrap();
         let key_ref = KeyRef {
             kind: case.key_ref.0,
             name: case.key_ref.1,
@@ -207,7 +214,7 @@ fn generate() -> Value {
     ]);
     json!({
         "format": "dekbox message format v1",
-        "about": "Known-answer vectors. Every wrapped_dek is a genuine wrap under the key 'insecure-test-key' (see docs/FORMAT.md); label 'v1' names that same key. 'dek', 'salt' and 'nonce' are normally random and are given here so implementations can reproduce 'binary' and 'text' byte for byte. Invalid cases are decrypted with a keyring holding 'insecure-test-key' unlabelled and as label 'v1'; 'error' is the dekbox error code.",
+        "about": "Known-answer vectors. Every wrapped_dek is a genuine wrap under the key 'insecure-test-key' (see docs/FORMAT.md), of a message's data key under the context plus the reserved entry dekbox:purpose=data-key, of a JSON envelope's under the context alone; label 'v1' names that same key. 'dek', 'salt' and 'nonce' are normally random and are given here so implementations can reproduce 'binary' and 'text' byte for byte. Invalid cases are decrypted with a keyring holding 'insecure-test-key' unlabelled and as label 'v1'; 'error' is the dekbox error code.",
         "key_uri": "insecure-test-key",
         "vectors": out,
         "invalid": invalid,
@@ -265,9 +272,20 @@ fn vectors_re_derive_byte_for_byte() {
             name: v["key_ref"].as_str().unwrap(),
         };
 
-        // The wrapped key is a real wrap of the DEK under the test key.
-        let unwrapped = drive(&mut *kek.unwrap(&wrapped, &c), || T0, no_network).unwrap();
+        // The wrapped key is a real wrap of the DEK under the test key, bound
+        // to the context plus the purpose entry (messages) or the context
+        // alone (JSON envelopes), and to nothing else.
+        let (wrap_ctx, other_ctx) = if v["form"] == "json" {
+            (c.clone(), kat::data_key_context(&c).unwrap())
+        } else {
+            (kat::data_key_context(&c).unwrap(), c.clone())
+        };
+        let unwrapped = drive(&mut *kek.unwrap(&wrapped, &wrap_ctx), || T0, no_network).unwrap();
         assert_eq!(unwrapped.dangerous_bytes(), dek.dangerous_bytes(), "{name}");
+        assert!(
+            drive(&mut *kek.unwrap(&wrapped, &other_ctx), || T0, no_network).is_err(),
+            "{name}"
+        );
 
         if v["form"] == "json" {
             let expect = v["json"].as_str().unwrap();

@@ -2,16 +2,23 @@
 //! an environment variable. No network. The embedded default for development,
 //! the CLI's `demo`, and tests.
 //!
-//! Wrapped blob (also used for direct encryption of legacy values):
+//! Blobs:
 //!
 //! ```text
-//! 0x01 || salt(32) || nonce(12) || ciphertext || tag(16)
+//! kind || salt(32) || nonce(12) || ciphertext || tag(16)
 //! wrap key = HKDF-SHA-256(ikm = KEK, salt, info = "dekbox local v1 wrap key")
-//! aad      = "dekbox local v1" || canonical(context)
+//! aad      = label(kind) || canonical(context)
+//!
+//! kind 0x02, label "dekbox local v1 data key": a wrapped data key
+//! kind 0x01, label "dekbox local v1":          a directly encrypted value
 //! ```
 //!
 //! A fresh salt (hence a fresh AES key) per blob means the KEK can wrap any
-//! number of data keys without approaching GCM's random-nonce limit.
+//! number of data keys without approaching GCM's random-nonce limit. The two
+//! kinds differ in their first byte and in their associated data, and each
+//! method accepts only its own kind: a wrapped data key handed to
+//! [`decrypt_direct`](KeyProvider::decrypt_direct) (the legacy fallback) fails
+//! authentication instead of returning the data key.
 
 use super::KeyProvider;
 use crate::context::EncryptionContext;
@@ -31,13 +38,45 @@ use zeroize::{Zeroize, Zeroizing};
 /// The URI of the fixed test key.
 pub const INSECURE_TEST_KEY_URI: &str = "insecure-test-key";
 
-const BLOB_VERSION: u8 = 0x01;
 const SALT_LEN: usize = 32;
 const BLOB_OVERHEAD: usize = 1 + SALT_LEN + NONCE_LEN + TAG_LEN;
-const AAD_LABEL: &[u8] = b"dekbox local v1";
 const WRAP_INFO: &[u8] = b"dekbox local v1 wrap key";
 /// Largest value `encrypt_direct` / `decrypt_direct` accept (legacy values are small).
 const MAX_DIRECT_LEN: usize = 64 * 1024 * 1024;
+
+/// What a blob holds; each kind has its own first byte and AAD label.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum BlobKind {
+    /// A wrapped data key (`generate_data_key`, `wrap`, `unwrap`).
+    DataKey,
+    /// A value encrypted directly under the KEK (`encrypt_direct`,
+    /// `decrypt_direct`).
+    Direct,
+}
+
+impl BlobKind {
+    fn byte(self) -> u8 {
+        match self {
+            BlobKind::Direct => 0x01,
+            BlobKind::DataKey => 0x02,
+        }
+    }
+
+    fn label(self) -> &'static [u8] {
+        match self {
+            BlobKind::Direct => b"dekbox local v1",
+            BlobKind::DataKey => b"dekbox local v1 data key",
+        }
+    }
+
+    fn aad(self, ctx: &EncryptionContext) -> Vec<u8> {
+        let label = self.label();
+        let mut a = Vec::with_capacity(label.len() + ctx.canonical_bytes().len());
+        a.extend_from_slice(label);
+        a.extend_from_slice(ctx.canonical_bytes());
+        a
+    }
+}
 
 /// A KEK held locally.
 pub struct LocalProvider {
@@ -108,6 +147,7 @@ impl LocalProvider {
 
     fn seal_blob(
         &self,
+        kind: BlobKind,
         plaintext: &[u8],
         ctx: &EncryptionContext,
         rng: &dyn SecureRandom,
@@ -120,7 +160,7 @@ impl LocalProvider {
             .into());
         }
         let mut out = Vec::with_capacity(BLOB_OVERHEAD + plaintext.len());
-        out.push(BLOB_VERSION);
+        out.push(kind.byte());
         let mut salt_nonce = [0u8; SALT_LEN + NONCE_LEN];
         rng.fill(&mut salt_nonce)?;
         out.extend_from_slice(&salt_nonce);
@@ -131,13 +171,18 @@ impl LocalProvider {
         let key = self.wrap_key(salt);
         let start = out.len();
         out.extend_from_slice(plaintext);
-        let tag = key.seal_in_place(nonce, &aad(ctx), &mut out[start..])?;
+        let tag = key.seal_in_place(nonce, &kind.aad(ctx), &mut out[start..])?;
         out.extend_from_slice(&tag);
         Ok(out)
     }
 
-    fn open_blob(&self, blob: &[u8], ctx: &EncryptionContext) -> Result<Zeroizing<Vec<u8>>> {
-        if blob.len() < BLOB_OVERHEAD || blob[0] != BLOB_VERSION {
+    fn open_blob(
+        &self,
+        kind: BlobKind,
+        blob: &[u8],
+        ctx: &EncryptionContext,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        if blob.len() < BLOB_OVERHEAD || blob[0] != kind.byte() {
             return Err(Error::Authentication);
         }
         if blob.len() > MAX_DIRECT_LEN + BLOB_OVERHEAD {
@@ -153,7 +198,7 @@ impl LocalProvider {
             .map_err(|_| Error::Authentication)?;
         let key = self.wrap_key(salt);
         let mut buf = Zeroizing::new(blob[1 + SALT_LEN + NONCE_LEN..].to_vec());
-        key.open_in_place(nonce, &aad(ctx), &mut buf)?;
+        key.open_in_place(nonce, &kind.aad(ctx), &mut buf)?;
         Ok(buf)
     }
 
@@ -207,13 +252,6 @@ pub fn encode_key_file(kek: &DataKey) -> Zeroizing<String> {
     Zeroizing::new(s)
 }
 
-fn aad(ctx: &EncryptionContext) -> Vec<u8> {
-    let mut a = Vec::with_capacity(AAD_LABEL.len() + ctx.canonical_bytes().len());
-    a.extend_from_slice(AAD_LABEL);
-    a.extend_from_slice(ctx.canonical_bytes());
-    a
-}
-
 impl KeyProvider for LocalProvider {
     fn uri(&self) -> &str {
         &self.uri
@@ -226,7 +264,8 @@ impl KeyProvider for LocalProvider {
     ) -> BoxOp<'_, GeneratedKey> {
         Ready::boxed((|| {
             let plaintext = DataKey::generate(rng)?;
-            let wrapped = self.seal_blob(plaintext.dangerous_bytes(), context, rng)?;
+            let wrapped =
+                self.seal_blob(BlobKind::DataKey, plaintext.dangerous_bytes(), context, rng)?;
             Ok(GeneratedKey { plaintext, wrapped })
         })())
     }
@@ -237,7 +276,7 @@ impl KeyProvider for LocalProvider {
         context: &EncryptionContext,
         rng: &dyn SecureRandom,
     ) -> BoxOp<'_, Vec<u8>> {
-        Ready::boxed(self.seal_blob(dek.dangerous_bytes(), context, rng))
+        Ready::boxed(self.seal_blob(BlobKind::DataKey, dek.dangerous_bytes(), context, rng))
     }
 
     fn unwrap(&self, wrapped: &[u8], context: &EncryptionContext) -> BoxOp<'_, DataKey> {
@@ -245,7 +284,7 @@ impl KeyProvider for LocalProvider {
             if wrapped.len() != BLOB_OVERHEAD + DATA_KEY_LEN {
                 return Err(Error::Authentication);
             }
-            let pt = self.open_blob(wrapped, context)?;
+            let pt = self.open_blob(BlobKind::DataKey, wrapped, context)?;
             DataKey::from_slice(&pt).ok_or(Error::Authentication)
         })())
     }
@@ -256,7 +295,7 @@ impl KeyProvider for LocalProvider {
         context: &EncryptionContext,
         rng: &dyn SecureRandom,
     ) -> BoxOp<'_, Vec<u8>> {
-        Ready::boxed(self.seal_blob(plaintext, context, rng))
+        Ready::boxed(self.seal_blob(BlobKind::Direct, plaintext, context, rng))
     }
 
     fn decrypt_direct(
@@ -264,7 +303,7 @@ impl KeyProvider for LocalProvider {
         ciphertext: &[u8],
         context: &EncryptionContext,
     ) -> BoxOp<'_, Zeroizing<Vec<u8>>> {
-        Ready::boxed(self.open_blob(ciphertext, context))
+        Ready::boxed(self.open_blob(BlobKind::Direct, ciphertext, context))
     }
 }
 
@@ -316,6 +355,33 @@ mod tests {
         assert_eq!(run(p.unwrap(&bad, &a)).unwrap_err(), Error::Authentication);
         assert_eq!(
             run(p.unwrap(&g.wrapped[..10], &a)).unwrap_err(),
+            Error::Authentication
+        );
+    }
+
+    #[test]
+    fn wrapped_data_keys_and_direct_values_cannot_be_confused() {
+        let p = LocalProvider::insecure_test_key();
+        let ctx = EncryptionContext::from_pairs([("tenant", "a")]).unwrap();
+        let g = run(p.generate_data_key(&ctx, &SystemRandom)).unwrap();
+        assert_eq!(g.wrapped[0], 0x02);
+        // The legacy path must not hand out a data key as "plaintext".
+        assert_eq!(
+            run(p.decrypt_direct(&g.wrapped, &ctx)).unwrap_err(),
+            Error::Authentication
+        );
+        // Nor may a 32-byte direct value pass for a wrapped data key.
+        let direct = run(p.encrypt_direct(&[9u8; 32], &ctx, &SystemRandom)).unwrap();
+        assert_eq!(direct[0], 0x01);
+        assert_eq!(
+            run(p.unwrap(&direct, &ctx)).unwrap_err(),
+            Error::Authentication
+        );
+        // Same bytes with the kind byte swapped: the AAD label still differs.
+        let mut relabelled = g.wrapped.clone();
+        relabelled[0] = 0x01;
+        assert_eq!(
+            run(p.decrypt_direct(&relabelled, &ctx)).unwrap_err(),
             Error::Authentication
         );
     }
