@@ -568,9 +568,9 @@ impl Source for ContainerSource {
     fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep>> {
         let env = &self.0;
         let url = if let Some(rel) = nonempty(env.var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")) {
-            format!("http://169.254.170.2{rel}")
+            container_relative_url(&rel)?
         } else if let Some(full) = nonempty(env.var("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
-            full
+            container_full_url(&full)?
         } else {
             return Ok(None);
         };
@@ -598,6 +598,72 @@ impl Source for ContainerSource {
         parsed
             .into_credentials("container credentials".into())
             .map(SourceStep::Done)
+    }
+}
+
+/// The ECS credentials host that relative URIs are resolved against.
+const ECS_HOST: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 170, 2);
+
+/// `http://169.254.170.2` + a relative URI, refusing anything that would
+/// change the host (`@evil/`, `.evil`, `:80@evil`).
+fn container_relative_url(rel: &str) -> Result<String> {
+    let refused = || {
+        Error::Config(
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must be a path starting with / on the \
+             ECS credentials host 169.254.170.2"
+                .into(),
+        )
+    };
+    if !rel.starts_with('/') || rel.starts_with("//") {
+        return Err(refused());
+    }
+    let url = url::Url::parse(&format!("http://{ECS_HOST}{rel}")).map_err(|_| refused())?;
+    match (url.host(), url.port()) {
+        (Some(url::Host::Ipv4(ip)), None) if ip == ECS_HOST && url.username().is_empty() => {
+            Ok(url.into())
+        }
+        _ => Err(refused()),
+    }
+}
+
+/// A full container credentials URI, under the AWS SDKs' rule: https to any
+/// host, or http only to a loopback address or the ECS/EKS credential hosts
+/// (169.254.170.2, 169.254.170.23, fd00:ec2::23). The authorization token is
+/// sent to this host, so nothing else is accepted.
+fn container_full_url(full: &str) -> Result<String> {
+    let refused = |why: &str| {
+        Error::Config(format!(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI is not allowed: {why} (use https, or http to \
+             a loopback address, 169.254.170.2, 169.254.170.23 or fd00:ec2::23)"
+        ))
+    };
+    let url = url::Url::parse(full).map_err(|_| refused("not an absolute URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refused("it contains a user name or password"));
+    }
+    let allowed = match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Ipv4(ip)) => {
+                ip.is_loopback()
+                    || ip == ECS_HOST
+                    || ip == std::net::Ipv4Addr::new(169, 254, 170, 23)
+            }
+            Some(url::Host::Ipv6(ip)) => {
+                ip.is_loopback()
+                    || ip == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23)
+            }
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        },
+        _ => false,
+    };
+    if allowed {
+        Ok(url.into())
+    } else {
+        Err(refused(
+            "the host is neither loopback nor a container credentials host",
+        ))
     }
 }
 
@@ -765,12 +831,20 @@ struct StsCall {
     request: HttpRequest,
 }
 
-fn sts_endpoint(env: &dyn Environment, region: &str) -> String {
-    nonempty(env.var("AWS_ENDPOINT_URL_STS"))
-        .or_else(|| nonempty(env.var("AWS_ENDPOINT_URL")))
-        .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"))
-        .trim_end_matches('/')
-        .to_string()
+/// The STS endpoint, with one trailing slash.
+fn sts_endpoint(env: &dyn Environment, region: &str) -> Result<String> {
+    if let Some(url) = nonempty(env.var("AWS_ENDPOINT_URL_STS")) {
+        return super::endpoint::explicit_url("AWS_ENDPOINT_URL_STS", &url);
+    }
+    if let Some(url) = nonempty(env.var("AWS_ENDPOINT_URL")) {
+        return super::endpoint::explicit_url("AWS_ENDPOINT_URL", &url);
+    }
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    super::endpoint::service_url("sts", region, suffix)
 }
 
 const FORM_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -789,14 +863,14 @@ fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
 }
 
 impl StsCall {
-    fn base(env: &dyn Environment, region: &str, body: Vec<u8>) -> HttpRequest {
-        let mut req = HttpRequest::new(Method::Post, format!("{}/", sts_endpoint(env, region)));
+    fn base(env: &dyn Environment, region: &str, body: Vec<u8>) -> Result<HttpRequest> {
+        let mut req = HttpRequest::new(Method::Post, sts_endpoint(env, region)?);
         req.headers = vec![(
             "content-type".into(),
             "application/x-www-form-urlencoded; charset=utf-8".into(),
         )];
         req.body = body;
-        req
+        Ok(req)
     }
 
     fn assume_role(
@@ -817,7 +891,7 @@ impl StsCall {
         if let Some(x) = external_id {
             pairs.push(("ExternalId", x));
         }
-        let mut request = Self::base(env, region, form(&pairs));
+        let mut request = Self::base(env, region, form(&pairs))?;
         sigv4::sign(
             &mut request,
             source,
@@ -845,7 +919,7 @@ impl StsCall {
             ("WebIdentityToken", token),
         ]);
         Ok(Self {
-            request: Self::base(env, region, body),
+            request: Self::base(env, region, body)?,
         })
     }
 
@@ -875,5 +949,87 @@ impl StsCall {
             Some(expiration),
             source,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::MapEnvironment;
+
+    /// Security review finding 7: the relative URI was pasted after the host,
+    /// and a full URI was accepted for any host, with the token sent to it.
+    #[test]
+    fn container_credential_uris_stay_on_allowed_hosts() {
+        assert_eq!(
+            container_relative_url("/v2/credentials/abc").unwrap(),
+            "http://169.254.170.2/v2/credentials/abc"
+        );
+        for rel in [
+            "@evil/",
+            ".evil.example/x",
+            ":80@evil/",
+            "//evil/x",
+            "v2/x",
+            "@169.254.170.2.evil/",
+        ] {
+            assert!(
+                matches!(container_relative_url(rel), Err(Error::Config(_))),
+                "{rel}"
+            );
+        }
+        for ok in [
+            "http://127.0.0.1:8080/creds",
+            "http://127.0.0.53/creds",
+            "http://localhost/creds",
+            "http://[::1]:9/creds",
+            "http://169.254.170.2/v1",
+            "http://169.254.170.23/v1/credentials",
+            "http://[fd00:ec2::23]/v1/credentials",
+            "https://creds.example.internal/v1",
+        ] {
+            assert!(container_full_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://evil.example/creds",
+            "http://10.0.0.1/creds",
+            "http://169.254.169.254/latest",
+            "http://localhost.evil.example/",
+            "http://127.0.0.1@evil.example/",
+            "https://u:p@creds.example/",
+            "file:///etc/passwd",
+            "ftp://127.0.0.1/",
+        ] {
+            assert!(
+                matches!(container_full_url(bad), Err(Error::Config(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    /// Finding 2 for STS: a hostile region never becomes the STS host.
+    #[test]
+    fn sts_endpoint_refuses_hostile_regions() {
+        let env = MapEnvironment::default();
+        assert_eq!(
+            sts_endpoint(&env, "eu-west-1").unwrap(),
+            "https://sts.eu-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            sts_endpoint(&env, "cn-north-1").unwrap(),
+            "https://sts.cn-north-1.amazonaws.com.cn/"
+        );
+        for r in ["x@evil.example/", "evil.example#", "a.b"] {
+            assert!(
+                matches!(sts_endpoint(&env, r), Err(Error::Config(_))),
+                "{r}"
+            );
+        }
+        let mut env = MapEnvironment::default();
+        env.vars.insert(
+            "AWS_ENDPOINT_URL_STS".into(),
+            "https://u:p@sts.example".into(),
+        );
+        assert!(sts_endpoint(&env, "us-east-1").is_err());
     }
 }

@@ -16,6 +16,7 @@
 pub mod api;
 pub mod config_file;
 pub mod credentials;
+pub mod endpoint;
 mod xml;
 
 use crate::context::EncryptionContext;
@@ -47,6 +48,11 @@ pub struct AwsOptions {
     pub credentials: Option<Credentials>,
     /// Profile to use instead of `AWS_PROFILE`.
     pub profile: Option<String>,
+}
+
+/// Control characters escaped, for messages quoting a hostile key URI.
+fn printable(s: &str) -> String {
+    s.chars().flat_map(char::escape_default).take(300).collect()
 }
 
 /// An AWS KMS key.
@@ -90,16 +96,18 @@ impl AwsKmsProvider {
                 }
             }
         }
-        let (arn_region, partition) = if let Some(arn) = key.strip_prefix("arn:") {
+        let (arn_region, suffix) = if let Some(arn) = key.strip_prefix("arn:") {
             let parts: Vec<&str> = arn.splitn(5, ':').collect();
             if parts.len() != 5 || parts[1] != "kms" || parts[2].is_empty() {
                 return Err(Error::Config(format!(
-                    "{uri:?}: expected arn:PARTITION:kms:REGION:ACCOUNT:key/ID"
+                    "{:?}: expected arn:PARTITION:kms:REGION:ACCOUNT:key/ID",
+                    printable(uri)
                 )));
             }
-            (Some(parts[2].to_string()), parts[0].to_string())
+            let suffix = endpoint::partition_suffix(parts[0])?;
+            (Some(endpoint::region(parts[2])?.to_string()), suffix)
         } else {
-            (None, "aws".to_string())
+            (None, endpoint::partition_suffix("aws")?)
         };
         let profile_region = || {
             let set = config_file::ProfileSet::load(env.as_ref());
@@ -119,24 +127,28 @@ impl AwsKmsProvider {
             .or_else(profile_region)
             .ok_or_else(|| {
                 Error::Config(format!(
-                    "{uri:?}: no region (use an ARN, ?region=, the region option or AWS_REGION)"
+                    "{:?}: no region (use an ARN, ?region=, the region option or AWS_REGION)",
+                    printable(uri)
                 ))
             })?;
-        let suffix = if partition == "aws-cn" {
-            "amazonaws.com.cn"
-        } else {
-            "amazonaws.com"
+        // Wherever it came from, the region becomes part of a host name and of
+        // the signature scope.
+        endpoint::region(&region)?;
+        let explicit = [
+            ("the endpoint option", options.endpoint.clone()),
+            ("AWS_ENDPOINT_URL_KMS", env.var("AWS_ENDPOINT_URL_KMS")),
+            ("AWS_ENDPOINT_URL", env.var("AWS_ENDPOINT_URL")),
+        ]
+        .into_iter()
+        .find_map(|(what, v)| v.filter(|e| !e.is_empty()).map(|v| (what, v)));
+        let endpoint = match explicit {
+            Some((what, url)) => endpoint::explicit_url(what, &url)?,
+            None => endpoint::service_url(
+                if options.fips { "kms-fips" } else { "kms" },
+                &region,
+                suffix,
+            )?,
         };
-        let endpoint = options
-            .endpoint
-            .clone()
-            .or_else(|| env.var("AWS_ENDPOINT_URL_KMS").filter(|e| !e.is_empty()))
-            .or_else(|| env.var("AWS_ENDPOINT_URL").filter(|e| !e.is_empty()))
-            .unwrap_or_else(|| {
-                let host = if options.fips { "kms-fips" } else { "kms" };
-                format!("https://{host}.{region}.{suffix}")
-            });
-        let endpoint = format!("{}/", endpoint.trim_end_matches('/'));
         let mut chain = CredentialChain::new(env, options.profile.clone(), Some(region.clone()));
         if let Some(c) = &options.credentials {
             chain = chain.explicit(c.clone());
@@ -597,6 +609,119 @@ mod tests {
                 .endpoint(),
             "https://vpce-1.kms.eu-west-1.vpce.amazonaws.com/"
         );
+    }
+
+    /// Security review finding 2: a region from the ARN, `?region=`, the
+    /// options, the environment or a profile became part of the endpoint's
+    /// host, so `x@evil.example/` sent signed requests to evil.example.
+    #[test]
+    fn hostile_regions_and_endpoints_are_refused() {
+        let hostile = [
+            "x@evil.example/",
+            "evil.example#",
+            "evil.example?",
+            "a.b",
+            "A",
+        ];
+        let refused = |what: &str, r: Result<AwsKmsProvider>| match r {
+            Err(Error::Config(m)) => assert!(!m.contains('\u{1b}'), "{what}: {m}"),
+            Ok(p) => panic!("{what} accepted: endpoint {}", p.endpoint()),
+            Err(e) => panic!("{what}: {e}"),
+        };
+        for h in hostile {
+            refused(
+                "ARN region",
+                provider(
+                    &format!("aws-kms://arn:aws:kms:{h}:1:key/k"),
+                    &[],
+                    AwsOptions::default(),
+                ),
+            );
+            refused(
+                "?region=",
+                provider(
+                    &format!("aws-kms://alias/a?region={h}"),
+                    &[],
+                    AwsOptions::default(),
+                ),
+            );
+            let opts = AwsOptions {
+                region: Some(h.into()),
+                ..AwsOptions::default()
+            };
+            refused("region option", provider("aws-kms://alias/a", &[], opts));
+            for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+                refused(
+                    var,
+                    provider("aws-kms://alias/a", &[(var, h)], AwsOptions::default()),
+                );
+            }
+            let mut env = MapEnvironment::default();
+            env.files.insert(
+                "/cfg".into(),
+                format!("[default]\nregion = {h}\n").into_bytes(),
+            );
+            env.vars.insert("AWS_CONFIG_FILE".into(), "/cfg".into());
+            refused(
+                "profile region",
+                AwsKmsProvider::from_uri(
+                    "aws-kms://alias/a",
+                    Arc::new(env),
+                    &AwsOptions::default(),
+                ),
+            );
+        }
+        refused(
+            "the review's ARN",
+            provider(
+                "aws-kms://arn:aws:kms:x@evil.example/:1:key/k",
+                &[],
+                AwsOptions::default(),
+            ),
+        );
+        refused(
+            "escape sequences",
+            provider(
+                "aws-kms://arn:aws:kms:\u{1b}[2J:1:key/k",
+                &[],
+                AwsOptions::default(),
+            ),
+        );
+        for partition in ["evil", "aws.evil.example", "aws-cn@x"] {
+            refused(
+                "partition",
+                provider(
+                    &format!("aws-kms://arn:{partition}:kms:us-east-1:1:key/k"),
+                    &[],
+                    AwsOptions::default(),
+                ),
+            );
+        }
+        for url in [
+            "file:///etc/passwd",
+            "https://u:p@kms.example",
+            "kms.example",
+            "https://h/?a=1",
+        ] {
+            for var in ["AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL"] {
+                refused(
+                    var,
+                    provider(
+                        "aws-kms://alias/a?region=us-east-1",
+                        &[(var, url)],
+                        AwsOptions::default(),
+                    ),
+                );
+            }
+        }
+        // Every accepted endpoint has exactly the expected host.
+        let ok = provider(
+            "aws-kms://arn:aws-us-gov:kms:us-gov-west-1:1:key/k",
+            &[],
+            AwsOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(ok.endpoint(), "https://kms.us-gov-west-1.amazonaws.com/");
     }
 
     #[test]
