@@ -1,7 +1,8 @@
 //! Plain HTTP request and response values exchanged with the caller's transport.
 
 use std::fmt;
-use zeroize::Zeroize;
+use std::io::Write;
+use zeroize::{Zeroize, Zeroizing};
 
 /// HTTP method of a KMS request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,8 +28,13 @@ impl Method {
 
 /// A fully built (and, where the provider needs it, signed) request.
 ///
-/// The body can carry a plaintext data key (a KMS `Encrypt` of a DEK), so it is
-/// zeroized on drop and never printed by `Debug`; neither are credential headers.
+/// The body can carry a plaintext data key (a KMS `Encrypt` of a DEK) or a web
+/// identity token, so it is built in a buffer that wipes what it outgrows,
+/// zeroized on drop and never printed by `Debug`; neither are credential
+/// headers. A transport that sends it should take the body into a buffer that
+/// is wiped when the HTTP stack lets go of it (dekbox-transport wraps it in a
+/// zeroizing `Bytes` owner); copies made inside a TLS or HTTP library are
+/// beyond dekbox's reach.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     /// Method.
@@ -61,7 +67,9 @@ impl HttpRequest {
 /// A response as the transport received it.
 ///
 /// The body can carry a plaintext data key (a KMS `Decrypt` answer), so it is
-/// zeroized on drop and never printed by `Debug`.
+/// zeroized on drop and never printed by `Debug`. dekbox-transport reads it
+/// chunk by chunk into a zeroizing buffer (at most 4 MiB) and wipes each
+/// chunk it receives once nothing else holds it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     /// Status code.
@@ -141,5 +149,64 @@ impl Drop for HttpRequest {
 impl Drop for HttpResponse {
     fn drop(&mut self) {
         self.body.zeroize();
+    }
+}
+
+/// A writer into a zeroizing buffer that wipes each allocation it outgrows, so
+/// no copy of a secret-bearing request body is left behind in freed memory.
+pub(crate) struct SecretWriter(Zeroizing<Vec<u8>>);
+
+impl SecretWriter {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self(Zeroizing::new(Vec::with_capacity(n)))
+    }
+
+    pub(crate) fn into_inner(self) -> Zeroizing<Vec<u8>> {
+        self.0
+    }
+}
+
+impl Write for SecretWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let need = self.0.len() + buf.len();
+        if need > self.0.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity(need.max(2 * self.0.capacity())));
+            bigger.extend_from_slice(&self.0);
+            // The old buffer is wiped (its whole capacity) as it drops.
+            self.0 = bigger;
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serializes a request body that may hold a secret (a data key, a token)
+/// into a zeroizing buffer, with no unwiped intermediate copies.
+pub(crate) fn secret_json<T: serde::Serialize>(value: &T) -> Zeroizing<Vec<u8>> {
+    let mut w = SecretWriter::with_capacity(512);
+    // Invariant: structs of strings and string maps always serialize.
+    if serde_json::to_writer(&mut w, value).is_err() {
+        return Zeroizing::new(Vec::new());
+    }
+    w.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_writer_keeps_every_byte_across_growth() {
+        let mut w = SecretWriter::with_capacity(1);
+        for chunk in [&b"ab"[..], b"cdefgh", &[b'x'; 1000]] {
+            w.write_all(chunk).unwrap();
+        }
+        let out = w.into_inner();
+        assert_eq!(out.len(), 1008);
+        assert_eq!(&out[..8], b"abcdefgh");
     }
 }

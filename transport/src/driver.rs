@@ -1,6 +1,7 @@
 //! Drivers for `dekbox-core` operations over HTTP.
 
 use crate::os::system_now;
+use bytes::Bytes;
 use dekbox_core::http::{HttpRequest, HttpResponse, Method};
 use dekbox_core::op::{Operation, Step};
 use dekbox_core::random::fork_generation;
@@ -9,6 +10,7 @@ use dekbox_core::{Error, Result};
 use std::sync::Mutex;
 use std::time::Duration;
 use web_time::Instant;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Timeouts and retries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +50,10 @@ const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 /// An HTTP client built once per process. After `fork()` the inherited one
 /// depends on threads and connections that exist only in the parent (reqwest's
 /// blocking client runs its own runtime thread), so a child builds its own.
+///
+/// The lock is held only to read or swap the slot, never while a client is
+/// built (which starts a thread): a fork can never leave it held by a thread
+/// that is doing something slow.
 struct PerProcess<T>(Mutex<Option<(u64, T)>>);
 
 impl<T> Default for PerProcess<T> {
@@ -79,20 +85,36 @@ impl<T> Drop for PerProcess<T> {
 impl<T: Clone> PerProcess<T> {
     fn get(&self, make: impl FnOnce() -> Result<T>) -> Result<T> {
         let generation = fork_generation();
-        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((g, client)) = slot.as_ref() {
-            if *g == generation {
-                return Ok(client.clone());
-            }
+        if let Some(client) = self.current(generation) {
+            return Ok(client);
         }
         let client = make()?;
-        // The parent's client is leaked, not dropped: dropping it would wait
-        // for a runtime thread that does not exist in this process.
-        if let Some(stale) = slot.take() {
-            std::mem::forget(stale);
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            // Another thread built one meanwhile: use it, and drop ours
+            // (built in this process, so dropping it is safe) after unlocking.
+            Some((g, theirs)) if *g == generation => {
+                let theirs = theirs.clone();
+                drop(slot);
+                drop(client);
+                Ok(theirs)
+            }
+            _ => {
+                // The parent's client is leaked, not dropped: dropping it would
+                // wait for a runtime thread that does not exist in this process.
+                if let Some(stale) = slot.replace((generation, client.clone())) {
+                    std::mem::forget(stale);
+                }
+                Ok(client)
+            }
         }
-        *slot = Some((generation, client.clone()));
-        Ok(client)
+    }
+
+    fn current(&self, generation: u64) -> Option<T> {
+        let slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        slot.as_ref()
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, c)| c.clone())
     }
 }
 
@@ -213,6 +235,37 @@ fn too_large(url: &str) -> Error {
     ))
 }
 
+/// Redirects are never followed: a KMS or credential endpoint has no reason
+/// to send one, and following it would resend a body that may hold a data key
+/// (and the session token) to another host, possibly over plain http.
+fn redirect_refused(status: u16, url: &str) -> Error {
+    Error::Kms {
+        code: format!("HTTP {status}"),
+        message: format!("{url} answered with a redirect, which dekbox does not follow"),
+    }
+}
+
+/// A request body that is wiped when the HTTP stack lets go of it: request
+/// bodies can hold a plaintext data key (a KMS `Encrypt` of a data key) or a
+/// web identity token.
+fn secret_body(body: &mut Vec<u8>) -> Bytes {
+    Bytes::from_owner(Zeroizing::new(std::mem::take(body)))
+}
+
+/// Appends a received chunk to `body`, refusing to grow past [`MAX_RESPONSE`],
+/// and wipes the chunk when nothing else holds it (a KMS `Decrypt` answer
+/// holds a plaintext data key).
+fn append_chunk(body: &mut Zeroizing<Vec<u8>>, chunk: Bytes, url: &str) -> Result<()> {
+    let fits = body.len() + chunk.len() <= MAX_RESPONSE;
+    if fits {
+        body.extend_from_slice(&chunk);
+    }
+    if let Ok(mut owned) = chunk.try_into_mut() {
+        owned.zeroize();
+    }
+    if fits { Ok(()) } else { Err(too_large(url)) }
+}
+
 impl Transport {
     /// A transport with this policy.
     pub fn new(policy: RetryPolicy) -> Self {
@@ -304,10 +357,12 @@ impl Transport {
 
     #[cfg(not(target_arch = "wasm32"))]
     fn send_blocking(&self, mut req: HttpRequest, timeout: Duration) -> Result<HttpResponse> {
+        use std::io::Read as _;
         let client = self.blocking.get(|| {
             reqwest::blocking::Client::builder()
                 .connect_timeout(self.policy.connect_timeout)
                 .pool_idle_timeout(Duration::from_secs(60))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::Config(format!("cannot start the HTTP client: {e}")))
         })?;
@@ -318,14 +373,22 @@ impl Transport {
         for (k, v) in &req.headers {
             b = b.header(k, v);
         }
-        let resp = b
-            .body(std::mem::take(&mut req.body))
+        let mut resp = b
+            .body(reqwest::blocking::Body::from(secret_body(&mut req.body)))
             .send()
             .map_err(|e| transport_error(&e, &url))?;
-        check_length(resp.content_length(), &url)?;
-        let (status, headers) = (resp.status().as_u16(), header_pairs(resp.headers()));
-        let body = resp.bytes().map_err(|e| transport_error(&e, &url))?;
-        response(status, headers, &body, &url)
+        let (status, headers) =
+            check_head(resp.status(), resp.content_length(), resp.headers(), &url)?;
+        // Read at most one byte past the cap, whatever the peer announced.
+        let mut body = Zeroizing::new(Vec::new());
+        (&mut resp)
+            .take(MAX_RESPONSE as u64 + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| read_error(&e, &url))?;
+        if body.len() > MAX_RESPONSE {
+            return Err(too_large(&url));
+        }
+        Ok(response(status, headers, body))
     }
 
     async fn send(&self, mut req: HttpRequest, timeout: Duration) -> Result<HttpResponse> {
@@ -334,7 +397,8 @@ impl Transport {
             #[cfg(not(target_arch = "wasm32"))]
             let builder = builder
                 .connect_timeout(self.policy.connect_timeout)
-                .pool_idle_timeout(Duration::from_secs(60));
+                .pool_idle_timeout(Duration::from_secs(60))
+                .redirect(reqwest::redirect::Policy::none());
             builder
                 .build()
                 .map_err(|e| Error::Config(format!("cannot start the HTTP client: {e}")))
@@ -347,14 +411,14 @@ impl Transport {
             b = b.header(k, v);
         }
         let resp = b
-            .body(std::mem::take(&mut req.body))
+            .body(secret_body(&mut req.body))
             .send()
             .await
             .map_err(|e| transport_error(&e, &url))?;
-        check_length(resp.content_length(), &url)?;
-        let (status, headers) = (resp.status().as_u16(), header_pairs(resp.headers()));
-        let body = resp.bytes().await.map_err(|e| transport_error(&e, &url))?;
-        response(status, headers, &body, &url)
+        let (status, headers) =
+            check_head(resp.status(), resp.content_length(), resp.headers(), &url)?;
+        let body = read_body(resp, &url).await?;
+        Ok(response(status, headers, body))
     }
 }
 
@@ -376,26 +440,86 @@ fn header_pairs(h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Refuses an answer that announces more than [`MAX_RESPONSE`] bytes.
-fn check_length(announced: Option<u64>, url: &str) -> Result<()> {
-    match announced {
-        Some(n) if n > MAX_RESPONSE as u64 => Err(too_large(url)),
-        _ => Ok(()),
+/// Status and headers of an answer, refusing redirects and answers that
+/// announce more than [`MAX_RESPONSE`] bytes before reading any body.
+fn check_head(
+    status: reqwest::StatusCode,
+    announced: Option<u64>,
+    headers: &reqwest::header::HeaderMap,
+    url: &str,
+) -> Result<(u16, Vec<(String, String)>)> {
+    if status.is_redirection() {
+        return Err(redirect_refused(status.as_u16(), url));
     }
+    if announced.is_some_and(|n| n > MAX_RESPONSE as u64) {
+        return Err(too_large(url));
+    }
+    Ok((status.as_u16(), header_pairs(headers)))
 }
 
+/// Reads an answer chunk by chunk, stopping at the cap: a peer that announces
+/// no length (chunked) cannot make us buffer more than [`MAX_RESPONSE`].
+#[cfg(not(target_arch = "wasm32"))]
+async fn read_body(mut resp: reqwest::Response, url: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let mut body = Zeroizing::new(Vec::new());
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(&e, url))? {
+        append_chunk(&mut body, chunk, url)?;
+    }
+    Ok(body)
+}
+
+/// In the browser, `fetch` hands over the whole answer; it is checked
+/// against the cap all the same.
+#[cfg(target_arch = "wasm32")]
+async fn read_body(resp: reqwest::Response, url: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let bytes = resp.bytes().await.map_err(|e| transport_error(&e, url))?;
+    let mut body = Zeroizing::new(Vec::new());
+    append_chunk(&mut body, bytes, url)?;
+    Ok(body)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn read_error(e: &std::io::Error, url: &str) -> Error {
+    let what = if e.kind() == std::io::ErrorKind::TimedOut {
+        "timed out"
+    } else {
+        "transport error"
+    };
+    Error::KmsUnavailable(format!("{what} reading the answer from {url}"))
+}
+
+/// The response, its body moved (not copied) out of the zeroizing buffer;
+/// `HttpResponse` wipes it on drop.
 fn response(
     status: u16,
     headers: Vec<(String, String)>,
-    body: &[u8],
-    url: &str,
-) -> Result<HttpResponse> {
-    if body.len() > MAX_RESPONSE {
-        return Err(too_large(url));
-    }
-    Ok(HttpResponse {
+    mut body: Zeroizing<Vec<u8>>,
+) -> HttpResponse {
+    HttpResponse {
         status,
         headers,
-        body: body.to_vec(),
-    })
+        body: std::mem::take(&mut *body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_bodies_leave_no_copy_in_the_request() {
+        let mut body = b"{\"Plaintext\":\"c2VjcmV0\"}".to_vec();
+        let sent = secret_body(&mut body);
+        assert!(body.is_empty() && body.capacity() == 0, "the request kept the body");
+        assert_eq!(&sent[..], b"{\"Plaintext\":\"c2VjcmV0\"}");
+    }
+
+    #[test]
+    fn answers_stop_at_the_cap() {
+        let mut body = Zeroizing::new(Vec::new());
+        append_chunk(&mut body, Bytes::from(vec![1u8; MAX_RESPONSE - 1]), "u").unwrap();
+        append_chunk(&mut body, Bytes::from(vec![2u8; 1]), "u").unwrap();
+        assert!(append_chunk(&mut body, Bytes::from(vec![3u8; 1]), "u").is_err());
+        assert_eq!(body.len(), MAX_RESPONSE);
+    }
 }

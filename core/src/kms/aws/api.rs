@@ -3,10 +3,12 @@
 
 use crate::context::EncryptionContext;
 use crate::http::HttpResponse;
+use crate::http::secret_json;
 use crate::{Error, Result};
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 fn b64() -> &'static base64::engine::GeneralPurpose {
@@ -38,31 +40,36 @@ impl Action {
     }
 }
 
-fn context_json(ctx: &EncryptionContext) -> Value {
-    Value::Object(
-        ctx.iter()
-            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-            .collect::<Map<_, _>>(),
-    )
+/// A KMS request body. Fields left `None` (and empty contexts and grant
+/// lists) are not sent. The plaintext is borrowed from a zeroizing buffer and
+/// the whole body is written into one (see [`crate::http::secret_json`]).
+#[derive(Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_spec: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plaintext: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ciphertext_blob: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination_key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encryption_context: Option<&'a BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_encryption_context: Option<&'a BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination_encryption_context: Option<&'a BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    grant_tokens: &'a [String],
 }
 
-fn with_common(
-    mut body: Map<String, Value>,
-    ctx: &EncryptionContext,
-    grants: &[String],
-) -> Map<String, Value> {
-    if !ctx.is_empty() {
-        body.insert("EncryptionContext".into(), context_json(ctx));
-    }
-    if !grants.is_empty() {
-        body.insert("GrantTokens".into(), json!(grants));
-    }
-    body
-}
-
-fn to_bytes(body: Map<String, Value>) -> Zeroizing<Vec<u8>> {
-    // Invariant: a map of strings always serializes.
-    Zeroizing::new(serde_json::to_vec(&Value::Object(body)).unwrap_or_default())
+fn context(ctx: &EncryptionContext) -> Option<&BTreeMap<String, String>> {
+    (!ctx.is_empty()).then(|| ctx.as_map())
 }
 
 /// `GenerateDataKey` body.
@@ -71,10 +78,13 @@ pub fn generate_data_key(
     ctx: &EncryptionContext,
     grants: &[String],
 ) -> Zeroizing<Vec<u8>> {
-    let mut m = Map::new();
-    m.insert("KeyId".into(), json!(key_id));
-    m.insert("KeySpec".into(), json!("AES_256"));
-    to_bytes(with_common(m, ctx, grants))
+    secret_json(&Body {
+        key_id: Some(key_id),
+        key_spec: Some("AES_256"),
+        encryption_context: context(ctx),
+        grant_tokens: grants,
+        ..Body::default()
+    })
 }
 
 /// `Encrypt` body (the plaintext is a data key or a legacy value).
@@ -84,11 +94,14 @@ pub fn encrypt(
     ctx: &EncryptionContext,
     grants: &[String],
 ) -> Zeroizing<Vec<u8>> {
-    let mut m = Map::new();
-    m.insert("KeyId".into(), json!(key_id));
     let pt = Zeroizing::new(b64().encode(plaintext));
-    m.insert("Plaintext".into(), json!(pt.as_str()));
-    to_bytes(with_common(m, ctx, grants))
+    secret_json(&Body {
+        key_id: Some(key_id),
+        plaintext: Some(pt.as_str()),
+        encryption_context: context(ctx),
+        grant_tokens: grants,
+        ..Body::default()
+    })
 }
 
 /// `Decrypt` body; `KeyId` is always sent so KMS refuses blobs of other keys.
@@ -98,10 +111,14 @@ pub fn decrypt(
     ctx: &EncryptionContext,
     grants: &[String],
 ) -> Zeroizing<Vec<u8>> {
-    let mut m = Map::new();
-    m.insert("KeyId".into(), json!(key_id));
-    m.insert("CiphertextBlob".into(), json!(b64().encode(blob)));
-    to_bytes(with_common(m, ctx, grants))
+    let blob = b64().encode(blob);
+    secret_json(&Body {
+        key_id: Some(key_id),
+        ciphertext_blob: Some(&blob),
+        encryption_context: context(ctx),
+        grant_tokens: grants,
+        ..Body::default()
+    })
 }
 
 /// `ReEncrypt` body, same context on both sides.
@@ -112,18 +129,16 @@ pub fn re_encrypt(
     ctx: &EncryptionContext,
     grants: &[String],
 ) -> Zeroizing<Vec<u8>> {
-    let mut m = Map::new();
-    m.insert("CiphertextBlob".into(), json!(b64().encode(blob)));
-    m.insert("SourceKeyId".into(), json!(source_key_id));
-    m.insert("DestinationKeyId".into(), json!(destination_key_id));
-    if !ctx.is_empty() {
-        m.insert("SourceEncryptionContext".into(), context_json(ctx));
-        m.insert("DestinationEncryptionContext".into(), context_json(ctx));
-    }
-    if !grants.is_empty() {
-        m.insert("GrantTokens".into(), json!(grants));
-    }
-    to_bytes(m)
+    let blob = b64().encode(blob);
+    secret_json(&Body {
+        ciphertext_blob: Some(&blob),
+        source_key_id: Some(source_key_id),
+        destination_key_id: Some(destination_key_id),
+        source_encryption_context: context(ctx),
+        destination_encryption_context: context(ctx),
+        grant_tokens: grants,
+        ..Body::default()
+    })
 }
 
 #[derive(Deserialize)]
@@ -318,6 +333,8 @@ mod tests {
         assert!(!e(400, r#"{"__type":"AccessDeniedException"}"#).is_retryable());
     }
 
+    use serde_json::json;
+
     #[test]
     fn bodies_carry_context_and_grants() {
         let ctx = EncryptionContext::from_pairs([("tenant", "a")]).unwrap();
@@ -330,6 +347,19 @@ mod tests {
         let b = decrypt("k", b"\x01\x02", &EncryptionContext::empty(), &[]);
         let v: Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(v, json!({"KeyId":"k","CiphertextBlob":"AQI="}));
+        let b = encrypt("k", &[7u8; 32], &ctx, &[]);
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(
+            v,
+            json!({"KeyId":"k","Plaintext":b64().encode([7u8; 32]),"EncryptionContext":{"tenant":"a"}})
+        );
+        let b = re_encrypt("a", "b", b"\x01", &ctx, &[]);
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(
+            v,
+            json!({"CiphertextBlob":"AQ==","SourceKeyId":"a","DestinationKeyId":"b",
+                   "SourceEncryptionContext":{"tenant":"a"},"DestinationEncryptionContext":{"tenant":"a"}})
+        );
     }
 
     #[test]

@@ -853,13 +853,21 @@ const FORM_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
     .remove(b'_')
     .remove(b'~');
 
+/// A form body, written into a zeroizing buffer: it can hold a web identity
+/// token.
 fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, FORM_SET)))
-        .collect::<Vec<_>>()
-        .join("&")
-        .into_bytes()
+    use std::io::Write as _;
+    let mut w = crate::http::SecretWriter::with_capacity(1024);
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        let sep: &[u8] = if i == 0 { b"" } else { b"&" };
+        // Invariant: writing to memory cannot fail.
+        let _ = w.write_all(sep).and_then(|()| write!(w, "{k}="));
+        for piece in percent_encoding::utf8_percent_encode(v, FORM_SET) {
+            let _ = w.write_all(piece.as_bytes());
+        }
+    }
+    // Moved out; the request that owns it wipes it on drop.
+    std::mem::take(&mut *w.into_inner())
 }
 
 impl StsCall {
