@@ -277,7 +277,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 .build()?
                 .inspect(&data)?;
             let (kind, name) = match &i.key_ref {
-                Some((k, n)) => (format!("{k:?}").to_lowercase(), n.clone()),
+                Some((k, n)) => (format!("{k:?}").to_lowercase(), printable(n)),
                 None => ("none".into(), "(JSON envelopes name no key)".into()),
             };
             println!("form:            {:?}", i.form);
@@ -305,4 +305,18 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Demo { records } => demo::run(records),
     }
+}
+
+/// `s` with control characters (C0, DEL and C1) escaped, for text from an
+/// input that is shown on a terminal.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

@@ -361,3 +361,48 @@ fn inspect_shows_no_secrets() {
     assert!(out.contains("key commitment:  yes"));
     assert!(!out.contains("top secret"));
 }
+
+/// Security review finding 6: a key reference holding terminal escapes was
+/// printed raw by `dekbox inspect`.
+#[test]
+fn inspect_never_prints_terminal_controls() {
+    let o = dekbox(
+        &[
+            "encrypt",
+            "--key",
+            "insecure-test-key",
+            "--format",
+            "binary",
+        ],
+        Some(b"x"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sealed = o.stdout;
+    // Replace the key reference (kind, u16 length, name) after the 81-byte
+    // fixed header with a label of the attacker's choosing.
+    let name_len = u16::from_be_bytes([sealed[82], sealed[83]]) as usize;
+    let rest = &sealed[84 + name_len..];
+    let with_label = |label: &[u8]| {
+        let mut m = sealed[..81].to_vec();
+        m.push(0x01);
+        m.extend_from_slice(&(label.len() as u16).to_be_bytes());
+        m.extend_from_slice(label);
+        m.extend_from_slice(rest);
+        m
+    };
+    let controls = |out: &[u8]| {
+        out.iter().any(|&b| b == 0x1b || b == 0x07) || out.windows(2).any(|w| w == [0xc2, 0x9b])
+    };
+
+    // ASCII controls: the message is malformed, and nothing of it is echoed.
+    let o = dekbox(&["inspect"], Some(&with_label(b"\x1b]0;pwned\x07\x1b[2J")));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("control character"), "{}", stderr(&o));
+    assert!(!controls(&o.stdout) && !controls(&o.stderr));
+
+    // A C1 control (U+009B, CSI) is valid UTF-8 and parses; it is shown escaped.
+    let o = dekbox(&["inspect"], Some(&with_label("v\u{9b}2J".as_bytes())));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!controls(&o.stdout), "{:?}", stdout(&o));
+    assert!(stdout(&o).contains("v\\u{9b}2J"), "{}", stdout(&o));
+}

@@ -126,6 +126,10 @@ pub enum Malformed {
     /// An unknown key reference kind byte.
     #[error("unknown key reference kind {0}")]
     BadKeyRefKind(u8),
+    /// A text field holds a control character (key references must be
+    /// printable: they are shown to people).
+    #[error("{0} contains a control character")]
+    ControlCharacter(Field),
     /// A text field that must be UTF-8 is not.
     #[error("{0} is not valid UTF-8")]
     InvalidUtf8(Field),

@@ -157,6 +157,11 @@ impl KeyringBuilder {
                     "keyring labels must be 1..={MAX_KEY_REF_LEN} bytes"
                 )));
             }
+            if label.chars().any(char::is_control) {
+                return Err(Error::Config(format!(
+                    "keyring label {label:?} contains a control character"
+                )));
+            }
             if entries.iter().any(|e| e.label.as_deref() == Some(&label)) {
                 return Err(Error::Config(format!(
                     "keyring label {label:?} is used twice"

@@ -142,7 +142,9 @@ fn every_single_bit_flip_is_rejected() {
                 }
                 (
                     "unknown-key",
-                    Error::UnknownKey(_) | Error::Malformed(Malformed::InvalidUtf8(_)),
+                    Error::UnknownKey(_)
+                    | Error::Malformed(Malformed::InvalidUtf8(_))
+                    | Error::Malformed(Malformed::ControlCharacter(_)),
                 ) => true,
                 _ => false,
             };

@@ -187,4 +187,25 @@ fn keyring_validation() {
             .is_err()
     );
     assert!(Keyring::builder().add("", local(1)).build().is_err());
+    // Labels and URIs are written into every header and shown by `inspect`.
+    assert!(
+        Keyring::builder()
+            .add("v1\x1b[2J", local(1))
+            .build()
+            .is_err()
+    );
+    assert!(
+        Keyring::builder()
+            .add("v\u{9b}1", local(1))
+            .build()
+            .is_err()
+    );
+    let env: std::sync::Arc<dyn dekbox_core::env::Environment> =
+        std::sync::Arc::new(dekbox_core::env::MapEnvironment::default());
+    let r = dekbox_core::provider::from_uri(
+        "local://env/K\x07",
+        env,
+        &dekbox_core::provider::ProviderOptions::default(),
+    );
+    assert!(matches!(r, Err(Error::Config(m)) if m.contains("control character")));
 }

@@ -510,7 +510,10 @@ mod tests {
     fn secret_bodies_leave_no_copy_in_the_request() {
         let mut body = b"{\"Plaintext\":\"c2VjcmV0\"}".to_vec();
         let sent = secret_body(&mut body);
-        assert!(body.is_empty() && body.capacity() == 0, "the request kept the body");
+        assert!(
+            body.is_empty() && body.capacity() == 0,
+            "the request kept the body"
+        );
         assert_eq!(&sent[..], b"{\"Plaintext\":\"c2VjcmV0\"}");
     }
 

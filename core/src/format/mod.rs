@@ -200,6 +200,7 @@ pub fn parse(input: &[u8], max_plaintext: usize) -> Result<Message<'_>, Malforme
         other => return Err(Malformed::BadKeyRefKind(other)),
     };
     let key_ref_raw = r.len_prefixed(Field::KeyRef, MAX_KEY_REF_LEN)?;
+    check_key_ref(key_ref_raw)?;
     let wrapped_dek = r.len_prefixed(Field::WrappedDek, MAX_WRAPPED_DEK_LEN)?;
     let body = r.rest();
     if body.len() < TAG_LEN {
@@ -239,6 +240,16 @@ pub(crate) fn fixed_prefix(
 }
 
 /// The rewrappable middle of the header: key reference and wrapped data key.
+/// A key reference contains no ASCII control character (bytes 0x00-0x1f and
+/// 0x7f): key references are printed by `dekbox inspect` and in logs, and a
+/// message must not be able to drive the reader's terminal.
+pub(crate) fn check_key_ref(name: &[u8]) -> Result<(), Malformed> {
+    if name.iter().any(|b| b.is_ascii_control()) {
+        return Err(Malformed::ControlCharacter(Field::KeyRef));
+    }
+    Ok(())
+}
+
 pub(crate) fn key_section(key_ref: KeyRef<'_>, wrapped_dek: &[u8]) -> Result<Vec<u8>, Malformed> {
     let name = key_ref.name.as_bytes();
     if name.is_empty() || name.len() > MAX_KEY_REF_LEN {
@@ -248,6 +259,7 @@ pub(crate) fn key_section(key_ref: KeyRef<'_>, wrapped_dek: &[u8]) -> Result<Vec
             max: MAX_KEY_REF_LEN,
         });
     }
+    check_key_ref(name)?;
     if wrapped_dek.is_empty() || wrapped_dek.len() > MAX_WRAPPED_DEK_LEN {
         return Err(Malformed::LengthOutOfRange {
             field: Field::WrappedDek,

@@ -108,6 +108,11 @@ pub fn from_uri(
     env: Arc<dyn Environment>,
     options: &ProviderOptions,
 ) -> Result<Arc<dyn KeyProvider>> {
+    if uri.chars().any(char::is_control) {
+        return Err(Error::Config(format!(
+            "key URI {uri:?} contains a control character"
+        )));
+    }
     if uri == INSECURE_TEST_KEY_URI {
         return Ok(Arc::new(LocalProvider::insecure_test_key()));
     }
