@@ -34,10 +34,57 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Client {
     engine: Engine,
     transport: Transport,
-    warmed: AtomicBool,
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    warm_lock: std::sync::Mutex<()>,
-    warm_lock_async: tokio::sync::Mutex<()>,
+    warm_up: WarmUp,
+}
+
+/// The one-time credential warm-up, coordinated without holding a lock across
+/// its network I/O: a caller records a claim (fork generation and start time)
+/// under a short lock, releases it, resolves, and marks the warm-up done.
+/// Others wait for a live claim a bounded time; a claim from another fork
+/// generation was made by a thread that does not exist in this process, and a
+/// forked child ignores it (it would otherwise block for good).
+#[derive(Default)]
+struct WarmUp {
+    done: AtomicBool,
+    claim: std::sync::Mutex<Option<(u64, web_time::Instant)>>,
+}
+
+/// What a caller of [`WarmUp::claim`] should do.
+enum Warm {
+    Done,
+    Mine,
+    Wait,
+}
+
+/// How long callers wait for another caller's warm-up before doing their own
+/// (the warm-up is best effort; each operation resolves credentials anyway).
+const WARM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often a waiting caller looks again.
+const WARM_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
+impl WarmUp {
+    fn claim(&self) -> Warm {
+        if self.done.load(Ordering::Acquire) {
+            return Warm::Done;
+        }
+        let generation = dekbox_core::random::fork_generation();
+        let mut claim = self.claim.lock().unwrap_or_else(|p| p.into_inner());
+        if self.done.load(Ordering::Acquire) {
+            return Warm::Done;
+        }
+        match *claim {
+            Some((g, since)) if g == generation && since.elapsed() < WARM_WAIT => Warm::Wait,
+            _ => {
+                *claim = Some((generation, web_time::Instant::now()));
+                Warm::Mine
+            }
+        }
+    }
+
+    fn finish(&self) {
+        self.done.store(true, Ordering::Release);
+        *self.claim.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -176,9 +223,7 @@ impl ClientBuilder {
         Ok(Client {
             engine,
             transport: Transport::new(self.policy),
-            warmed: AtomicBool::new(false),
-            warm_lock: std::sync::Mutex::new(()),
-            warm_lock_async: tokio::sync::Mutex::new(()),
+            warm_up: WarmUp::default(),
         })
     }
 }
@@ -212,42 +257,45 @@ impl Client {
         self.engine.cache_stats()
     }
 
-    /// Resolves credentials for every AWS key once, under a lock, so that
-    /// concurrent first calls do not each walk the credential chain. Later
-    /// refreshes happen ahead of expiry inside the operations.
+    /// Resolves credentials for every AWS key once, so that concurrent first
+    /// calls do not each walk the credential chain (see [`WarmUp`]: no lock
+    /// is held while it runs). Later refreshes happen ahead of expiry inside
+    /// the operations.
     ///
     /// Best effort: a failure here fails nothing. An operation that really
     /// needs the key resolves (and reports) credentials itself, so a keyring
     /// holding an AWS key this machine cannot reach still serves its other keys.
     #[cfg(not(target_arch = "wasm32"))]
     fn warm_blocking(&self) -> Result<()> {
-        if self.warmed.load(Ordering::Acquire) {
-            return Ok(());
+        loop {
+            match self.warm_up.claim() {
+                Warm::Done => return Ok(()),
+                Warm::Wait => std::thread::sleep(WARM_POLL),
+                Warm::Mine => {
+                    for p in aws_providers(&self.engine) {
+                        let _ = self.transport.run_blocking(&mut p.warm_credentials());
+                    }
+                    self.warm_up.finish();
+                    return Ok(());
+                }
+            }
         }
-        let _g = self.warm_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if self.warmed.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        for p in aws_providers(&self.engine) {
-            let _ = self.transport.run_blocking(&mut p.warm_credentials());
-        }
-        self.warmed.store(true, Ordering::Release);
-        Ok(())
     }
 
     async fn warm(&self) -> Result<()> {
-        if self.warmed.load(Ordering::Acquire) {
-            return Ok(());
+        loop {
+            match self.warm_up.claim() {
+                Warm::Done => return Ok(()),
+                Warm::Wait => crate::driver::sleep(WARM_POLL).await,
+                Warm::Mine => {
+                    for p in aws_providers(&self.engine) {
+                        let _ = self.transport.run(&mut p.warm_credentials()).await;
+                    }
+                    self.warm_up.finish();
+                    return Ok(());
+                }
+            }
         }
-        let _g = self.warm_lock_async.lock().await;
-        if self.warmed.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        for p in aws_providers(&self.engine) {
-            let _ = self.transport.run(&mut p.warm_credentials()).await;
-        }
-        self.warmed.store(true, Ordering::Release);
-        Ok(())
     }
 }
 

@@ -422,7 +422,7 @@ impl Transport {
     }
 }
 
-async fn sleep(d: Duration) {
+pub(crate) async fn sleep(d: Duration) {
     #[cfg(not(target_arch = "wasm32"))]
     tokio::time::sleep(d).await;
     #[cfg(target_arch = "wasm32")]
