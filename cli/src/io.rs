@@ -116,16 +116,50 @@ pub fn write_output(path: Option<&Path>, data: &[u8], binary: bool) -> Result<()
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), CliError> {
+    write_new_file(path, data, true)
+}
+
+/// Writes `data` to a new mode-0600 temporary file beside `path`, syncs it,
+/// renames it over `path` (or, with `replace` false, links it there only if
+/// nothing exists at `path`), and syncs the directory so the rename survives
+/// a crash. Nothing is written through an existing file or symlink: a symlink
+/// at `path` is replaced, never followed, and whoever had the old file open
+/// never sees the new contents.
+pub fn write_new_file(path: &Path, data: &[u8], replace: bool) -> Result<(), CliError> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let err = |e: std::io::Error| CliError::Io(format!("cannot write {}: {e}", path.display()));
+    // tempfile creates with O_EXCL and mode 0600.
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     tmp.write_all(data)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
+    if replace {
+        tmp.persist(path).map_err(|e| err(e.error))?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                CliError::Io(format!(
+                    "{} exists; pass --force to overwrite it",
+                    path.display()
+                ))
+            } else {
+                err(e.error)
+            }
+        })?;
+    }
+    sync_dir(dir).map_err(err)
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_: &Path) -> std::io::Result<()> {
     Ok(())
 }
 

@@ -7,7 +7,6 @@ use dekbox_core::provider::{INSECURE_TEST_KEY_URI, encode_key_file};
 use dekbox_core::random::os_random;
 use dekbox_core::{DataKey, Error, Options};
 use dekbox_transport::Client;
-use std::io::Write;
 use std::path::Path;
 
 #[derive(Args, Clone)]
@@ -94,35 +93,9 @@ pub fn keygen(path: &Path, force: bool) -> Result<String, CliError> {
     os_random(&mut bytes[..])?;
     let key = DataKey::from_slice(&bytes[..]).ok_or(Error::ApiMisuse("key length"))?;
     let text = encode_key_file(&key);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true);
-    if force {
-        opts.create(true).truncate(true);
-    } else {
-        opts.create_new(true);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(|e| {
-        CliError::Io(if e.kind() == std::io::ErrorKind::AlreadyExists {
-            format!("{} exists; pass --force to overwrite it", path.display())
-        } else {
-            format!("cannot write {}: {e}", path.display())
-        })
-    })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // An existing file overwritten with --force keeps its old mode otherwise.
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| CliError::Io(format!("cannot chmod {}: {e}", path.display())))?;
-    }
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
+    // A new 0600 file renamed into place: --force replaces what is there (a
+    // symlink included) instead of writing through it.
+    crate::io::write_new_file(path, text.as_bytes(), force)?;
     let abs = std::fs::canonicalize(path)
         .map_err(|e| CliError::Io(format!("cannot resolve {}: {e}", path.display())))?;
     Ok(format!("local://{}", abs.display()))

@@ -30,7 +30,8 @@ enum Command {
         /// Where to write the key.
         #[arg(short, long, default_value = "dekbox.key")]
         out: PathBuf,
-        /// Overwrite an existing file.
+        /// Replace an existing file (a new 0600 file is renamed over it; a
+        /// symlink there is replaced, not followed).
         #[arg(long)]
         force: bool,
     },
@@ -64,7 +65,10 @@ enum Command {
         context: Vec<(String, String)>,
         #[command(flatten)]
         io: io::IoArgs,
-        /// Rewrap these files in place (each holds one sealed value), atomically.
+        /// Rewrap these files in place (each holds one sealed value),
+        /// atomically: each is replaced by a new file of mode 0600 (a symlink
+        /// is replaced by a regular file, not followed), and the directory is
+        /// synced after the rename.
         #[arg(long = "in-place", value_name = "FILE", num_args = 1.., conflicts_with_all = ["input", "output", "lines"])]
         in_place: Vec<PathBuf>,
     },

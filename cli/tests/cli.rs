@@ -406,3 +406,37 @@ fn inspect_never_prints_terminal_controls() {
     assert!(!controls(&o.stdout), "{:?}", stdout(&o));
     assert!(stdout(&o).contains("v\\u{9b}2J"), "{}", stdout(&o));
 }
+
+/// Issue 16, finding 4: `keygen --force` truncated the existing path in place,
+/// writing the new key into a symlink's target (readable by anyone who had
+/// opened it before the chmod).
+#[cfg(unix)]
+#[test]
+fn keygen_force_replaces_a_symlink_instead_of_writing_through_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("world-readable");
+    std::fs::write(&target, b"someone else's file\n").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let link = dir.path().join("dekbox.key");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+
+    // Without --force an existing symlink (even a dangling one) is refused.
+    let o = dekbox(&["keygen", "-o", link.to_str().unwrap()], None);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+
+    let o = dekbox(&["keygen", "-o", link.to_str().unwrap(), "--force"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&target).unwrap(), b"someone else's file\n");
+    let meta = std::fs::symlink_metadata(&link).unwrap();
+    assert!(meta.file_type().is_file(), "the symlink was not replaced");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        stdout(&o).trim(),
+        format!(
+            "local://{}",
+            std::fs::canonicalize(&link).unwrap().display()
+        )
+    );
+}
