@@ -440,3 +440,21 @@ fn keygen_force_replaces_a_symlink_instead_of_writing_through_it() {
         )
     );
 }
+
+/// Issue 16, finding 5: a key file other users can read is refused with a
+/// configuration error that says how to fix it.
+#[cfg(unix)]
+#[test]
+fn shared_key_files_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let uri = keygen(dir.path(), "k");
+    std::fs::set_permissions(dir.path().join("k"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = dekbox(&["encrypt", "--key", &uri], Some(b"x"));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("configuration error"), "{}", stderr(&o));
+    let o = dekbox(&["encrypt", "--key", "local:///dev/zero"], Some(b"x"));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+}

@@ -16,6 +16,18 @@ pub trait Environment: Send + Sync {
     /// leading `~/` means the user's home directory.
     fn read_file(&self, path: &str) -> Result<Zeroizing<Vec<u8>>, String>;
 
+    /// The contents of a file that holds a secret (a local key), at most
+    /// `max_len` bytes. Implementations backed by a real file system also
+    /// refuse anything but a regular file, and a file that other users can
+    /// read or that belongs to another user; the error says how to fix it.
+    fn read_secret_file(&self, path: &str, max_len: usize) -> Result<Zeroizing<Vec<u8>>, String> {
+        let data = self.read_file(path)?;
+        if data.len() > max_len {
+            return Err(format!("larger than {max_len} bytes: not a key file"));
+        }
+        Ok(data)
+    }
+
     /// Runs a shell command and returns its standard output (AWS
     /// `credential_process`). Environments that cannot run processes say so.
     fn run_process(&self, command: &str) -> Result<Zeroizing<Vec<u8>>, String> {

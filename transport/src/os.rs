@@ -20,6 +20,32 @@ impl Environment for OsEnvironment {
             .map_err(|e| e.to_string())
     }
 
+    fn read_secret_file(&self, path: &str, max_len: usize) -> Result<Zeroizing<Vec<u8>>, String> {
+        use std::io::Read as _;
+        let path = expand_home(path);
+        // Symlinks are followed (secret stores mount keys through them); what
+        // is checked is the file actually opened.
+        let f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+        let meta = f.metadata().map_err(|e| e.to_string())?;
+        if !meta.is_file() {
+            return Err("not a regular file".into());
+        }
+        #[cfg(unix)]
+        check_private(
+            &path,
+            &meta,
+            std::env::var_os(ALLOW_SHARED_KEY_FILE).is_some_and(|v| v == "1"),
+        )?;
+        let mut data = Zeroizing::new(Vec::new());
+        f.take(max_len as u64 + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| e.to_string())?;
+        if data.len() > max_len {
+            return Err(format!("larger than {max_len} bytes: not a key file"));
+        }
+        Ok(data)
+    }
+
     #[cfg(unix)]
     fn run_process(&self, command: &str) -> Result<Zeroizing<Vec<u8>>, String> {
         let out = std::process::Command::new("/bin/sh")
@@ -34,6 +60,37 @@ impl Environment for OsEnvironment {
         }
         Ok(Zeroizing::new(out.stdout))
     }
+}
+
+/// Set to `1` to accept key files that other users can read or that belong
+/// to another user (a secret store that mounts them so). Off by default.
+pub const ALLOW_SHARED_KEY_FILE: &str = "DEKBOX_ALLOW_SHARED_KEY_FILE";
+
+/// A key file must be readable by its owner only, and owned by this user or
+/// root (as OpenSSH requires of private keys).
+#[cfg(unix)]
+fn check_private(path: &str, meta: &std::fs::Metadata, allow_shared: bool) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    if allow_shared {
+        return Ok(());
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "it is readable or writable by other users (mode {mode:03o}); run `chmod 600 {path}` \
+             (or set {ALLOW_SHARED_KEY_FILE}=1 if a secret store mounts it this way)"
+        ));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let owner = meta.uid();
+    if owner != me && owner != 0 {
+        return Err(format!(
+            "it belongs to user id {owner}, not to this user ({me}) or root; \
+             run `chown {me} {path}` (or set {ALLOW_SHARED_KEY_FILE}=1)"
+        ));
+    }
+    Ok(())
 }
 
 fn expand_home(path: &str) -> String {
@@ -55,6 +112,59 @@ pub fn system_now() -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 16, finding 5: key files were loaded whatever their mode, owner
+    /// or kind; `/dev/zero` read until memory ran out.
+    #[cfg(unix)]
+    #[test]
+    fn key_files_must_be_private_regular_and_small() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k");
+        std::fs::write(&key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").unwrap();
+        let path = key.to_str().unwrap();
+        let env = OsEnvironment;
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = env.read_secret_file(path, 4096).unwrap_err();
+            assert!(e.contains(&format!("chmod 600 {path}")), "{mode:o}: {e}");
+        }
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(env.read_secret_file(path, 4096).is_ok());
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(env.read_secret_file(path, 4096).is_ok());
+        // Not regular files: a device that never ends, a directory.
+        assert_eq!(
+            env.read_secret_file("/dev/zero", 4096).unwrap_err(),
+            "not a regular file"
+        );
+        assert!(
+            env.read_secret_file(dir.path().to_str().unwrap(), 4096)
+                .is_err()
+        );
+        // Only a few KiB are ever read.
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'A'; 1 << 20]).unwrap();
+        std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(
+            env.read_secret_file(big.to_str().unwrap(), 4096)
+                .unwrap_err()
+                .contains("larger than 4096")
+        );
+        // The explicit opt-out for secret stores that mount keys shared.
+        let meta = std::fs::metadata(&key).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let meta644 = std::fs::metadata(&key).unwrap();
+        assert!(check_private(path, &meta644, true).is_ok());
+        assert!(check_private(path, &meta, false).is_ok());
+        // A file of another user (root can make one; CI runs as root).
+        if unsafe { libc::geteuid() } == 0 {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::os::unix::fs::chown(&key, Some(1234), None).unwrap();
+            let e = env.read_secret_file(path, 4096).unwrap_err();
+            assert!(e.contains("belongs to user id 1234"), "{e}");
+        }
+    }
 
     #[test]
     fn reads_files_vars_and_processes() {

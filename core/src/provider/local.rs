@@ -41,6 +41,8 @@ pub const INSECURE_TEST_KEY_URI: &str = "insecure-test-key";
 const SALT_LEN: usize = 32;
 const BLOB_OVERHEAD: usize = 1 + SALT_LEN + NONCE_LEN + TAG_LEN;
 const WRAP_INFO: &[u8] = b"dekbox local v1 wrap key";
+/// Largest key file read: a key is 32 bytes, 44 in base64, 64 in hex.
+const MAX_KEY_FILE_LEN: usize = 4096;
 /// Largest value `encrypt_direct` / `decrypt_direct` accept (legacy values are small).
 const MAX_DIRECT_LEN: usize = 64 * 1024 * 1024;
 
@@ -130,8 +132,8 @@ impl LocalProvider {
             })?;
             Zeroizing::new(v.into_bytes())
         } else if rest.starts_with('/') || rest.starts_with("./") || rest.starts_with("../") {
-            env.read_file(rest)
-                .map_err(|e| Error::Config(format!("cannot read local key file {rest}: {e}")))?
+            env.read_secret_file(rest, MAX_KEY_FILE_LEN)
+                .map_err(|e| Error::Config(format!("cannot use local key file {rest}: {e}")))?
         } else {
             return Err(Error::Config(format!(
                 "{uri:?}: use local:///absolute/path, local://./relative/path or local://env/VAR"
