@@ -1,7 +1,7 @@
 //! Python arguments to Rust values, with clear TypeErrors.
 
 use dekbox_core::EncryptionContext;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyMapping, PyMemoryView, PyString};
 use std::borrow::Cow;
@@ -80,8 +80,7 @@ fn convert_context(obj: Option<&Bound<'_, PyAny>>) -> PyResult<EncryptionContext
         for (k, v) in d.iter() {
             pairs.push(pair(&k, &v)?);
         }
-        return EncryptionContext::from_pairs(pairs)
-            .map_err(|e| PyValueError::new_err(e.to_string()));
+        return EncryptionContext::from_pairs(pairs).map_err(|e| crate::errors::to_py(e.into()));
     }
     let map = obj.cast::<PyMapping>().map_err(|_| {
         PyTypeError::new_err(format!(
@@ -106,7 +105,7 @@ fn convert_context(obj: Option<&Bound<'_, PyAny>>) -> PyResult<EncryptionContext
         })?;
         pairs.push((key, value));
     }
-    EncryptionContext::from_pairs(pairs).map_err(|e| PyValueError::new_err(e.to_string()))
+    EncryptionContext::from_pairs(pairs).map_err(|e| crate::errors::to_py(e.into()))
 }
 
 /// `None` or bytes/str.

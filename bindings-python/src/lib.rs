@@ -262,7 +262,7 @@ impl Batch {
 #[pymethods]
 impl PyBox {
     #[new]
-    #[pyo3(signature = (key=None, *, keys=None, primary=None, endpoint=None, region=None, profile=None, fips=false, grant_tokens=None, cache=None, accept_json=false, legacy_fallback=false, max_plaintext=None))]
+    #[pyo3(signature = (key=None, *, keys=None, primary=None, endpoint=None, region=None, profile=None, fips=false, grant_tokens=None, cache=None, accept_json=false, legacy_fallback=false, legacy_allow_key_sized=false, max_plaintext=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         key: Option<String>,
@@ -276,11 +276,13 @@ impl PyBox {
         cache: Option<Bound<'_, CacheConfig>>,
         accept_json: bool,
         legacy_fallback: bool,
+        legacy_allow_key_sized: bool,
         max_plaintext: Option<usize>,
     ) -> PyResult<Self> {
         let mut options = Options {
             accept_json,
             legacy_fallback,
+            legacy_allow_key_sized,
             ..Options::default()
         };
         if let Some(c) = cache {

@@ -26,6 +26,10 @@ pub struct KeyArgs {
     /// Decrypt values in no dekbox form directly with the key (pre-envelope data).
     #[arg(long)]
     legacy_fallback: bool,
+    /// With --legacy-fallback, accept legacy values of exactly 32 bytes (refused
+    /// by default: they may be another tool's wrapped data keys).
+    #[arg(long, requires = "legacy_fallback")]
+    legacy_allow_key_sized: bool,
     /// AWS KMS endpoint URL (VPC endpoints, local test servers).
     #[arg(long, value_name = "URL")]
     aws_endpoint: Option<String>,
@@ -49,6 +53,7 @@ impl KeyArgs {
             .options(Options {
                 accept_json: self.accept_json,
                 legacy_fallback: self.legacy_fallback,
+                legacy_allow_key_sized: self.legacy_allow_key_sized,
                 ..Options::default()
             })
             .aws(AwsOptions {

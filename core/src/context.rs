@@ -29,12 +29,20 @@ pub const PURPOSE_DATA_KEY: &str = "data-key";
 ///
 /// Keys must be non-empty and must not start with [`RESERVED_PREFIX`]; the
 /// canonical encoding (sorted by key, each string length-prefixed) is at most
-/// [`MAX_CONTEXT_BYTES`].
+/// [`MAX_CONTEXT_BYTES`] less 26 bytes (kept for the purpose entry dekbox adds
+/// for key providers).
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct EncryptionContext {
     map: BTreeMap<String, String>,
     encoded: Vec<u8>,
+    /// Built by dekbox for a key provider (carries a reserved entry); never
+    /// accepted by an engine operation.
+    reserved: bool,
 }
+
+/// Room kept for the purpose entry: caller contexts are at most
+/// `MAX_CONTEXT_BYTES - PURPOSE_ROOM` bytes, so adding it never fails.
+const PURPOSE_ROOM: usize = 2 + PURPOSE_KEY.len() + 2 + PURPOSE_DATA_KEY.len();
 
 impl EncryptionContext {
     /// The empty context.
@@ -64,7 +72,7 @@ impl EncryptionContext {
                 "keys starting with \"dekbox:\" are reserved for dekbox",
             ));
         }
-        Self::encode(map)
+        Self::encode(map, MAX_CONTEXT_BYTES - PURPOSE_ROOM, false)
     }
 
     /// This context plus dekbox's data-key purpose entry: what is sent to a
@@ -73,10 +81,20 @@ impl EncryptionContext {
     pub(crate) fn for_data_key(&self) -> Result<Self, Malformed> {
         let mut map = self.map.clone();
         map.insert(PURPOSE_KEY.into(), PURPOSE_DATA_KEY.into());
-        Self::encode(map)
+        Self::encode(map, MAX_CONTEXT_BYTES, true)
     }
 
-    fn encode(map: BTreeMap<String, String>) -> Result<Self, Malformed> {
+    /// Whether this context carries a reserved entry (it was built for a key
+    /// provider). Engine operations refuse such contexts.
+    pub fn is_reserved(&self) -> bool {
+        self.reserved
+    }
+
+    fn encode(
+        map: BTreeMap<String, String>,
+        max: usize,
+        reserved: bool,
+    ) -> Result<Self, Malformed> {
         if map.len() > usize::from(u16::MAX) {
             return Err(Malformed::Context("too many entries"));
         }
@@ -92,11 +110,15 @@ impl EncryptionContext {
                 encoded.extend_from_slice(&len.to_be_bytes());
                 encoded.extend_from_slice(s.as_bytes());
             }
-            if encoded.len() > MAX_CONTEXT_BYTES {
+            if encoded.len() > max {
                 return Err(Malformed::Context("larger than 16 KiB"));
             }
         }
-        Ok(Self { map, encoded })
+        Ok(Self {
+            map,
+            encoded,
+            reserved,
+        })
     }
 
     /// The entries, sorted by key.

@@ -61,8 +61,15 @@ pub struct Options {
     /// the compatibility domain (JSON envelopes,
     /// [`generate_data_key`](Engine::generate_data_key)) are wrapped as other
     /// tools wrap them, indistinguishable at the KMS from a directly encrypted
-    /// value, so an engine with the fallback refuses to handle them.
+    /// value, so an engine with the fallback refuses to handle them; and since
+    /// other tools (or another engine) may wrap such keys under the same KMS
+    /// key and context, a legacy value that decrypts to exactly 32 bytes (the
+    /// size of a data key) is refused unless
+    /// [`legacy_allow_key_sized`](Self::legacy_allow_key_sized) is set.
     pub legacy_fallback: bool,
+    /// Accept legacy values of exactly 32 bytes. Set it only when no tool
+    /// wraps data keys under the compatibility key with the same contexts.
+    pub legacy_allow_key_sized: bool,
     /// Keyring label of the key used for JSON envelopes and legacy values;
     /// `None` means the primary.
     pub compat_key: Option<String>,
@@ -75,6 +82,7 @@ impl Default for Options {
             max_plaintext: format::DEFAULT_MAX_PLAINTEXT,
             accept_json: false,
             legacy_fallback: false,
+            legacy_allow_key_sized: false,
             compat_key: None,
         }
     }
@@ -158,7 +166,13 @@ impl EngineBuilder {
 /// Why an engine with `legacy_fallback` refuses compatibility-domain data keys.
 const LEGACY_WITH_COMPAT_KEYS: &str = "legacy_fallback cannot be combined with JSON envelopes or \
      generate_data_key/unwrap_data_key: their wrapped keys look, to the KMS, like directly \
-     encrypted values, and the fallback would return them as plaintext; use a separate Box";
+     encrypted values, and the fallback would return them as plaintext";
+
+/// Why a 32-byte legacy value is refused by default.
+const LEGACY_KEY_SIZED: &str = "a legacy value decrypted to exactly 32 bytes, the size of a data \
+     key, and was refused: it may be another tool's wrapped data key. If your legacy values can \
+     be 32 bytes and nothing wraps data keys under this key and context, set \
+     legacy_allow_key_sized";
 
 /// The two families of wrapped data keys an engine handles.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -177,6 +191,21 @@ enum KeyDomain {
 /// least 0xFF00, far beyond what fits in 16 KiB), so the domains never share
 /// a cache entry.
 const COMPAT_CACHE_TAG: u8 = 0xFF;
+// Each entry takes at least 5 bytes (two u16 lengths and a non-empty key), so
+// a context within its size limit has far fewer than 0xFF00 entries.
+const _: () = assert!(crate::context::MAX_CONTEXT_BYTES / 5 < 0xFF00);
+
+/// Refuses a context that was built for a key provider (it carries the
+/// reserved purpose entry): given to the engine, it would let the legacy path
+/// send a message's data-key context to the KMS.
+fn caller_context(ctx: &EncryptionContext) -> Result<()> {
+    if ctx.is_reserved() {
+        return Err(Error::ApiMisuse(
+            "a context built for a key provider (with a reserved dekbox: entry) was given to the engine",
+        ));
+    }
+    Ok(())
+}
 
 impl KeyDomain {
     fn of_form(form: Form) -> Self {
@@ -353,6 +382,9 @@ impl Engine {
         if self.options.legacy_fallback {
             return Ready::boxed(Err(Error::Config(LEGACY_WITH_COMPAT_KEYS.into())));
         }
+        if let Err(e) = caller_context(context) {
+            return Ready::boxed(Err(e));
+        }
         Counters::bump(&self.counters.provider_calls);
         Counters::bump(&self.counters.data_keys_generated);
         self.keyring
@@ -373,6 +405,7 @@ impl Engine {
         if self.options.legacy_fallback {
             return Err(Error::Config(LEGACY_WITH_COMPAT_KEYS.into()));
         }
+        caller_context(context)?;
         let entry = match label {
             Some(l) => self
                 .keyring
@@ -395,6 +428,7 @@ impl Engine {
         context: &EncryptionContext,
         now: Timestamp,
     ) -> Result<Option<SealPlan<'_>>> {
+        caller_context(context)?;
         if plaintext_len > self.options.max_plaintext {
             return Ok(None);
         }
@@ -423,6 +457,7 @@ impl Engine {
         context: &EncryptionContext,
         now: Timestamp,
     ) -> Result<Option<OpenPlan<'_>>> {
+        caller_context(context)?;
         if format::detect(sealed) != Detected::Binary {
             return Ok(None);
         }
@@ -504,6 +539,16 @@ impl Engine {
         now: Timestamp,
     ) -> Result<Rewrapped> {
         drive(&mut self.rewrap(sealed, context), || now, no_network)
+    }
+
+    /// The key new data of a domain is sealed under: the primary for
+    /// messages, the compatibility key for JSON envelopes (so an engine reads
+    /// back what it writes).
+    fn writer(&self, domain: KeyDomain) -> &KeyringEntry {
+        match domain {
+            KeyDomain::Envelope => self.keyring.primary(),
+            KeyDomain::Compat => self.compat_entry(),
+        }
     }
 
     fn compat_entry(&self) -> &KeyringEntry {
@@ -846,6 +891,10 @@ impl<'a> Operation for EncryptOp<'a> {
         loop {
             match &mut self.state {
                 EncState::Start => {
+                    if let Err(err) = caller_context(self.context) {
+                        self.state = EncState::Finished;
+                        return Err(err);
+                    }
                     if self.plaintext.len() > e.options.max_plaintext {
                         self.state = EncState::Finished;
                         return Err(Malformed::TooLarge {
@@ -854,8 +903,8 @@ impl<'a> Operation for EncryptOp<'a> {
                         }
                         .into());
                     }
-                    let primary = e.keyring.primary();
                     let domain = KeyDomain::of_form(self.form);
+                    let writer = e.writer(domain);
                     if domain == KeyDomain::Compat && e.options.legacy_fallback {
                         self.state = EncState::Finished;
                         return Err(Error::Config(LEGACY_WITH_COMPAT_KEYS.into()));
@@ -887,7 +936,7 @@ impl<'a> Operation for EncryptOp<'a> {
                     Counters::bump(&e.counters.data_keys_generated);
                     let provider_ctx = domain.provider_context(self.context)?;
                     self.state = EncState::Generating(
-                        primary.provider().generate_data_key(&provider_ctx, &*e.rng),
+                        writer.provider().generate_data_key(&provider_ctx, &*e.rng),
                     );
                 }
                 EncState::Generating(op) => match op.poll(now)? {
@@ -895,9 +944,8 @@ impl<'a> Operation for EncryptOp<'a> {
                     Step::Wait(d) => return Ok(Step::Wait(d)),
                     Step::Done(gk) => {
                         self.state = EncState::Finished;
-                        let primary = e.keyring.primary();
-                        let section = format::key_section(primary.key_ref(), &gk.wrapped)?;
                         let domain = KeyDomain::of_form(self.form);
+                        let section = format::key_section(e.writer(domain).key_ref(), &gk.wrapped)?;
                         let sealer = Arc::new(Sealer::new(
                             gk.plaintext,
                             gk.wrapped,
@@ -1011,6 +1059,7 @@ impl<'a> Operation for DecryptOp<'a> {
             match &mut self.state {
                 DecState::Start => {
                     self.state = DecState::Finished;
+                    caller_context(self.context)?;
                     enum Next<'a> {
                         Unwrap(BoxOp<'a, DataKey>, Vec<u8>, &'a str, KeyDomain),
                         Wait,
@@ -1076,18 +1125,6 @@ impl<'a> Operation for DecryptOp<'a> {
                             if !e.options.legacy_fallback {
                                 return Err(Malformed::NotDekbox.into());
                             }
-                            // Only a context built for a provider carries a
-                            // reserved entry; sent here it would unwrap a
-                            // message's data key as a legacy value.
-                            if self
-                                .context
-                                .iter()
-                                .any(|(k, _)| k.starts_with(crate::context::RESERVED_PREFIX))
-                            {
-                                return Err(Error::ApiMisuse(
-                                    "a context with a reserved dekbox: entry was passed to decrypt",
-                                ));
-                            }
                             Counters::bump(&e.counters.provider_calls);
                             self.state = DecState::Direct(
                                 e.compat_entry()
@@ -1130,6 +1167,10 @@ impl<'a> Operation for DecryptOp<'a> {
                     Step::Wait(d) => return Ok(Step::Wait(d)),
                     Step::Done(pt) => {
                         self.state = DecState::Finished;
+                        if pt.len() == crate::key::DATA_KEY_LEN && !e.options.legacy_allow_key_sized
+                        {
+                            return Err(Error::Config(LEGACY_KEY_SIZED.into()));
+                        }
                         return Ok(Step::Done(pt.to_vec()));
                     }
                 },
@@ -1159,7 +1200,7 @@ impl<'a> Operation for DecryptOp<'a> {
 
 enum RwState<'a> {
     Start,
-    Unwrapping(BoxOp<'a, DataKey>),
+    Unwrapping(BoxOp<'a, DataKey>, KeyDomain),
     Wrapping(BoxOp<'a, Vec<u8>>),
     Native(BoxOp<'a, Vec<u8>>),
     Finished,
@@ -1267,6 +1308,7 @@ impl<'a> Operation for RewrapOp<'a> {
             match &mut self.state {
                 RwState::Start => {
                     self.state = RwState::Finished;
+                    caller_context(self.context)?;
                     let primary = e.keyring.primary();
                     let (from, wrapped, domain): (&KeyringEntry, Vec<u8>, KeyDomain) =
                         match parse_input(e, self.input, &mut self.decoded)? {
@@ -1333,20 +1375,19 @@ impl<'a> Operation for RewrapOp<'a> {
                         ));
                         continue;
                     }
-                    self.state =
-                        RwState::Unwrapping(from.provider().unwrap(&wrapped, &provider_ctx));
+                    self.state = RwState::Unwrapping(
+                        from.provider().unwrap(&wrapped, &provider_ctx),
+                        domain,
+                    );
                 }
-                RwState::Unwrapping(op) => match op.poll(now)? {
+                RwState::Unwrapping(op, domain) => match op.poll(now)? {
                     Step::Send(req) => return Ok(Step::Send(req)),
                     Step::Wait(d) => return Ok(Step::Wait(d)),
                     Step::Done(dek) => {
+                        let domain = *domain;
                         self.state = RwState::Finished;
                         self.check_commitment(&dek)?;
                         Counters::bump(&e.counters.provider_calls);
-                        let domain = match parse_input(e, self.input, &mut self.decoded)? {
-                            Some(p) => KeyDomain::of(&p),
-                            None => return Err(Malformed::NotDekbox.into()),
-                        };
                         self.state = RwState::Wrapping(e.keyring.primary().provider().wrap(
                             &dek,
                             &*domain.provider_context(self.context)?,
@@ -1374,7 +1415,7 @@ impl<'a> Operation for RewrapOp<'a> {
 
     fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
         match &mut self.state {
-            RwState::Unwrapping(op) => op.handle_response(response),
+            RwState::Unwrapping(op, _) => op.handle_response(response),
             RwState::Wrapping(op) | RwState::Native(op) => op.handle_response(response),
             _ => Err(Error::ApiMisuse("no request outstanding")),
         }
@@ -1382,7 +1423,7 @@ impl<'a> Operation for RewrapOp<'a> {
 
     fn handle_failure(&mut self, error: Error) -> Result<()> {
         match &mut self.state {
-            RwState::Unwrapping(op) => op.handle_failure(error),
+            RwState::Unwrapping(op, _) => op.handle_failure(error),
             RwState::Wrapping(op) | RwState::Native(op) => op.handle_failure(error),
             _ => Err(error),
         }

@@ -68,8 +68,9 @@ impl HttpRequest {
 ///
 /// The body can carry a plaintext data key (a KMS `Decrypt` answer), so it is
 /// zeroized on drop and never printed by `Debug`. dekbox-transport reads it
-/// chunk by chunk into a zeroizing buffer (at most 4 MiB) and wipes each
-/// chunk it receives once nothing else holds it.
+/// into a [`SecretWriter`] (at most 4 MiB), which wipes every allocation it
+/// outgrows, and wipes the chunks it owns; buffers inside the HTTP and TLS
+/// libraries are beyond its reach.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     /// Status code.
@@ -153,15 +154,28 @@ impl Drop for HttpResponse {
 }
 
 /// A writer into a zeroizing buffer that wipes each allocation it outgrows, so
-/// no copy of a secret-bearing request body is left behind in freed memory.
-pub(crate) struct SecretWriter(Zeroizing<Vec<u8>>);
+/// no copy of a secret-bearing body (a request with a data key, a KMS answer
+/// with one) is left behind in freed memory.
+pub struct SecretWriter(Zeroizing<Vec<u8>>);
 
 impl SecretWriter {
-    pub(crate) fn with_capacity(n: usize) -> Self {
+    /// An empty buffer with room for `n` bytes.
+    pub fn with_capacity(n: usize) -> Self {
         Self(Zeroizing::new(Vec::with_capacity(n)))
     }
 
-    pub(crate) fn into_inner(self) -> Zeroizing<Vec<u8>> {
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The buffer.
+    pub fn into_inner(self) -> Zeroizing<Vec<u8>> {
         self.0
     }
 }

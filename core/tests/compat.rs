@@ -224,4 +224,55 @@ fn legacy_fallback_refuses_compatibility_data_keys() {
 fn reserved_context_keys_are_refused() {
     let r = dekbox_core::EncryptionContext::from_pairs([("dekbox:purpose", "data-key")]);
     assert!(matches!(r, Err(Malformed::Context(_))));
+    // A provider context (built by dekbox, with the entry) is refused by
+    // every engine operation.
+    let provider_ctx = dekbox_core::kat::data_key_context(&ctx(&[("tenant", "a")])).unwrap();
+    let e = compat_engine(false, true);
+    let sealed = e
+        .encrypt_local(b"x", &ctx(&[("tenant", "a")]), b"", Form::Binary, T0)
+        .unwrap();
+    assert!(matches!(
+        e.encrypt_local(b"x", &provider_ctx, b"", Form::Binary, T0),
+        Err(Error::ApiMisuse(_))
+    ));
+    for input in [&sealed[..], b"legacy"] {
+        assert!(matches!(
+            e.decrypt_local(input, &provider_ctx, b"", T0),
+            Err(Error::ApiMisuse(_))
+        ));
+    }
+    assert!(matches!(
+        e.rewrap_local(&sealed, &provider_ctx, T0),
+        Err(Error::ApiMisuse(_))
+    ));
+    assert!(matches!(
+        e.plan_encrypt(1, &provider_ctx, T0),
+        Err(Error::ApiMisuse(_))
+    ));
+}
+
+/// Review finding: JSON envelopes were written under the primary but read
+/// with the compatibility key, so an engine with `compat_key` set could not
+/// read its own JSON writes.
+#[test]
+fn json_envelopes_are_written_under_the_compatibility_key() {
+    let e = Engine::builder()
+        .keyring(keyring("v2"))
+        .options(Options {
+            accept_json: true,
+            compat_key: Some("v1".into()),
+            ..Options::default()
+        })
+        .build()
+        .unwrap();
+    let c = ctx(&[("tenant", "a")]);
+    let j = e.encrypt_local(b"json", &c, b"", Form::Json, T0).unwrap();
+    assert_eq!(e.decrypt_local(&j, &c, b"", T0).unwrap(), b"json");
+    // Binary messages still go to the primary.
+    let m = e.encrypt_local(b"bin", &c, b"", Form::Binary, T0).unwrap();
+    assert_eq!(
+        e.inspect(&m).unwrap().key_ref.unwrap().1,
+        "v2",
+        "messages are sealed under the primary"
+    );
 }

@@ -490,3 +490,70 @@ fn an_abandoned_fetch_hands_over_to_a_waiter() {
         .is_ok()
     );
 }
+
+/// Security review finding 1 with a KMS that, like AWS, wraps data keys and
+/// direct values the same way: only the `dekbox:purpose` context entry keeps
+/// the legacy fallback from decrypting a message's wrapped key.
+#[test]
+fn the_kms_refuses_a_message_data_key_on_the_legacy_path() {
+    let s = server();
+    let e = Engine::builder()
+        .key(Remote)
+        .options(dekbox_core::Options {
+            legacy_fallback: true,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let c = ctx(&[("tenant", "a")]);
+    let send = |r| s.handle(r);
+    let sealed = drive(
+        &mut e.encrypt(b"row", &c, b"r/1", Form::Binary),
+        || T0,
+        send,
+    )
+    .unwrap();
+    let wrapped = dekbox_core::format::parse(&sealed, 1 << 20)
+        .unwrap()
+        .wrapped_dek
+        .to_vec();
+    // The "KMS" decrypts the blob only under the context plus the purpose entry.
+    let r = drive(&mut e.decrypt(&wrapped, &c, b""), || T0, send);
+    assert!(matches!(r, Err(Error::KmsAccessDenied(_))), "{r:?}");
+    assert_eq!(
+        s.log.lock().unwrap().last().map(String::as_str),
+        Some("decrypt"),
+        "refused by the KMS"
+    );
+    // A genuine legacy value still falls back; one of exactly 32 bytes (a data
+    // key's size, possibly another tool's key) only when allowed.
+    let legacy = |pt: &[u8]| {
+        let mut op = Remote.encrypt_direct(pt, &c, &dekbox_core::random::SystemRandom);
+        drive(&mut *op, || T0, send).unwrap()
+    };
+    assert_eq!(
+        drive(
+            &mut e.decrypt(&legacy(b"before dekbox"), &c, b""),
+            || T0,
+            send
+        )
+        .unwrap(),
+        b"before dekbox"
+    );
+    let key_sized = legacy(&[7u8; 32]);
+    let r = drive(&mut e.decrypt(&key_sized, &c, b""), || T0, send);
+    assert!(matches!(r, Err(Error::Config(m)) if m.contains("32 bytes")));
+    let allowing = Engine::builder()
+        .key(Remote)
+        .options(dekbox_core::Options {
+            legacy_fallback: true,
+            legacy_allow_key_sized: true,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    assert_eq!(
+        drive(&mut allowing.decrypt(&key_sized, &c, b""), || T0, send).unwrap(),
+        [7u8; 32]
+    );
+}

@@ -6,7 +6,8 @@ faults, for dekbox's retry and error-mapping tests.
 
 Control endpoints (on the proxy itself):
     POST /__fault   {"throttle": 0.3, "error500": 0.1, "drop": 0.1,
-                     "respond": "DisabledException" | null, "seed": 7}
+                     "respond": "DisabledException" | null, "seed": 7,
+                     "delay": 1.5}   (seconds before each forwarded call)
     POST /__reset   clear faults and counters
     GET  /__stats   {"forwarded": {"TrentService.Decrypt": 1, ...},
                      "received": {...}, "faults": {"throttle": n, ...}}
@@ -20,6 +21,7 @@ import http.client
 import json
 import random
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -47,6 +49,7 @@ def reset():
             throttle=0.0,
             error500=0.0,
             drop=0.0,
+            delay=0.0,
             respond=None,
             rng=random.Random(1),
             forwarded={},
@@ -95,7 +98,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/__fault":
             cfg = json.loads(body or b"{}")
             with LOCK:
-                for k in ("throttle", "error500", "drop"):
+                for k in ("throttle", "error500", "drop", "delay"):
                     STATE[k] = float(cfg.get(k, 0.0))
                 STATE["respond"] = cfg.get("respond")
                 STATE["rng"] = random.Random(cfg.get("seed", 1))
@@ -109,6 +112,7 @@ class Handler(BaseHTTPRequestHandler):
             respond = STATE["respond"]
             roll = STATE["rng"].random()
             throttle, error500, drop = STATE["throttle"], STATE["error500"], STATE["drop"]
+            delay = STATE["delay"]
         if respond:
             status, message = KMS_ERRORS[respond]
             with LOCK:
@@ -129,6 +133,8 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 bump("faults", "error500")
             return self._reply(500, {"__type": "KMSInternalException", "message": "An internal error has occurred."})
+        if delay:
+            time.sleep(delay)
         up = urllib.parse.urlparse(self.server.upstream)
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
         conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)

@@ -2,7 +2,7 @@
 
 use crate::os::system_now;
 use bytes::Bytes;
-use dekbox_core::http::{HttpRequest, HttpResponse, Method};
+use dekbox_core::http::{HttpRequest, HttpResponse, Method, SecretWriter};
 use dekbox_core::op::{Operation, Step};
 use dekbox_core::random::fork_generation;
 use dekbox_core::random::{SecureRandom, SystemRandom};
@@ -252,18 +252,32 @@ fn secret_body(body: &mut Vec<u8>) -> Bytes {
     Bytes::from_owner(Zeroizing::new(std::mem::take(body)))
 }
 
-/// Appends a received chunk to `body`, refusing to grow past [`MAX_RESPONSE`],
-/// and wipes the chunk when nothing else holds it (a KMS `Decrypt` answer
-/// holds a plaintext data key).
-fn append_chunk(body: &mut Zeroizing<Vec<u8>>, chunk: Bytes, url: &str) -> Result<()> {
-    let fits = body.len() + chunk.len() <= MAX_RESPONSE;
-    if fits {
-        body.extend_from_slice(&chunk);
+/// A buffer for an answer body: it wipes every allocation it outgrows (a KMS
+/// `Decrypt` answer holds a plaintext data key). Callers stop it at
+/// [`MAX_RESPONSE`] with [`append`].
+fn body_buffer(announced: Option<u64>) -> SecretWriter {
+    SecretWriter::with_capacity(announced.map_or(0, |n| n.min(MAX_RESPONSE as u64) as usize))
+}
+
+/// Appends received bytes to `body`, refusing to grow past [`MAX_RESPONSE`].
+fn append(body: &mut SecretWriter, bytes: &[u8], url: &str) -> Result<()> {
+    use std::io::Write as _;
+    if body.len() + bytes.len() > MAX_RESPONSE {
+        return Err(too_large(url));
     }
+    // Writing to memory cannot fail.
+    let _ = body.write_all(bytes);
+    Ok(())
+}
+
+/// Appends a received chunk and wipes it if nothing else holds it. (Chunks
+/// that still share the HTTP stack's read buffer cannot be wiped from here.)
+fn append_chunk(body: &mut SecretWriter, chunk: Bytes, url: &str) -> Result<()> {
+    let r = append(body, &chunk, url);
     if let Ok(mut owned) = chunk.try_into_mut() {
         owned.zeroize();
     }
-    if fits { Ok(()) } else { Err(too_large(url)) }
+    r
 }
 
 impl Transport {
@@ -379,16 +393,20 @@ impl Transport {
             .map_err(|e| transport_error(&e, &url))?;
         let (status, headers) =
             check_head(resp.status(), resp.content_length(), resp.headers(), &url)?;
-        // Read at most one byte past the cap, whatever the peer announced.
-        let mut body = Zeroizing::new(Vec::new());
-        (&mut resp)
-            .take(MAX_RESPONSE as u64 + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| read_error(&e, &url))?;
-        if body.len() > MAX_RESPONSE {
-            return Err(too_large(&url));
+        // Through a fixed, wiped buffer into one that wipes what it outgrows,
+        // stopping at the cap whatever the peer announced.
+        let mut body = body_buffer(resp.content_length());
+        let mut buf = Zeroizing::new([0u8; 8192]);
+        loop {
+            let n = match resp.read(&mut buf[..]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_error(&e, &url)),
+            };
+            append(&mut body, &buf[..n], &url)?;
         }
-        Ok(response(status, headers, body))
+        Ok(response(status, headers, body.into_inner()))
     }
 
     async fn send(&self, mut req: HttpRequest, timeout: Duration) -> Result<HttpResponse> {
@@ -418,7 +436,7 @@ impl Transport {
         let (status, headers) =
             check_head(resp.status(), resp.content_length(), resp.headers(), &url)?;
         let body = read_body(resp, &url).await?;
-        Ok(response(status, headers, body))
+        Ok(response(status, headers, body.into_inner()))
     }
 }
 
@@ -460,8 +478,8 @@ fn check_head(
 /// Reads an answer chunk by chunk, stopping at the cap: a peer that announces
 /// no length (chunked) cannot make us buffer more than [`MAX_RESPONSE`].
 #[cfg(not(target_arch = "wasm32"))]
-async fn read_body(mut resp: reqwest::Response, url: &str) -> Result<Zeroizing<Vec<u8>>> {
-    let mut body = Zeroizing::new(Vec::new());
+async fn read_body(mut resp: reqwest::Response, url: &str) -> Result<SecretWriter> {
+    let mut body = body_buffer(resp.content_length());
     while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(&e, url))? {
         append_chunk(&mut body, chunk, url)?;
     }
@@ -471,9 +489,9 @@ async fn read_body(mut resp: reqwest::Response, url: &str) -> Result<Zeroizing<V
 /// In the browser, `fetch` hands over the whole answer; it is checked
 /// against the cap all the same.
 #[cfg(target_arch = "wasm32")]
-async fn read_body(resp: reqwest::Response, url: &str) -> Result<Zeroizing<Vec<u8>>> {
+async fn read_body(resp: reqwest::Response, url: &str) -> Result<SecretWriter> {
     let bytes = resp.bytes().await.map_err(|e| transport_error(&e, url))?;
-    let mut body = Zeroizing::new(Vec::new());
+    let mut body = body_buffer(Some(bytes.len() as u64));
     append_chunk(&mut body, bytes, url)?;
     Ok(body)
 }
@@ -519,7 +537,7 @@ mod tests {
 
     #[test]
     fn answers_stop_at_the_cap() {
-        let mut body = Zeroizing::new(Vec::new());
+        let mut body = body_buffer(None);
         append_chunk(&mut body, Bytes::from(vec![1u8; MAX_RESPONSE - 1]), "u").unwrap();
         append_chunk(&mut body, Bytes::from(vec![2u8; 1]), "u").unwrap();
         assert!(append_chunk(&mut body, Bytes::from(vec![3u8; 1]), "u").is_err());

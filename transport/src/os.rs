@@ -24,8 +24,16 @@ impl Environment for OsEnvironment {
         use std::io::Read as _;
         let path = expand_home(path);
         // Symlinks are followed (secret stores mount keys through them); what
-        // is checked is the file actually opened.
-        let f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+        // is checked is the file actually opened. Opening does not block (a
+        // FIFO would wait for a writer) and never takes a controlling terminal.
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+        }
+        let f = options.open(&path).map_err(|e| e.to_string())?;
         let meta = f.metadata().map_err(|e| e.to_string())?;
         if !meta.is_file() {
             return Err("not a regular file".into());
@@ -64,6 +72,7 @@ impl Environment for OsEnvironment {
 
 /// Set to `1` to accept key files that other users can read or that belong
 /// to another user (a secret store that mounts them so). Off by default.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub const ALLOW_SHARED_KEY_FILE: &str = "DEKBOX_ALLOW_SHARED_KEY_FILE";
 
 /// A key file must be readable by its owner only, and owned by this user or
@@ -133,7 +142,16 @@ mod tests {
         assert!(env.read_secret_file(path, 4096).is_ok());
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
         assert!(env.read_secret_file(path, 4096).is_ok());
-        // Not regular files: a device that never ends, a directory.
+        // Not regular files: a device that never ends, a directory, a FIFO
+        // (which must not block the open waiting for a writer).
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(
+            env.read_secret_file(fifo.to_str().unwrap(), 4096)
+                .unwrap_err(),
+            "not a regular file"
+        );
         assert_eq!(
             env.read_secret_file("/dev/zero", 4096).unwrap_err(),
             "not a regular file"

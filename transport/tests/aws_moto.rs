@@ -230,6 +230,64 @@ fn wrong_context_is_refused_by_the_kms() {
     );
 }
 
+/// Security review finding 1, at a real KMS: with the legacy fallback on, a
+/// message's wrapped data key submitted as a "legacy value" was decrypted by
+/// KMS and its 32 bytes returned as plaintext. The key is now wrapped under
+/// the context plus `dekbox:purpose`, which the legacy path never sends, so
+/// KMS itself refuses.
+#[test]
+#[ignore = "needs moto: ./scripts/test.sh starts it"]
+fn legacy_fallback_cannot_unwrap_a_message_data_key() {
+    let url = var("DEKBOX_TEST_MOTO_URL");
+    let uri = format!("aws-kms://{}", create_key(&url));
+    let box_with_fallback = || {
+        Client::builder()
+            .key(uri.as_str())
+            .aws(AwsOptions {
+                endpoint: Some(url.clone()),
+                credentials: Some(test_creds()),
+                ..AwsOptions::default()
+            })
+            .options(dekbox_core::Options {
+                legacy_fallback: true,
+                ..dekbox_core::Options::default()
+            })
+            .environment(Arc::new(MapEnvironment::default()))
+            .build()
+            .unwrap()
+    };
+    let writer = box_with_fallback();
+    let sealed = writer
+        .encrypt(b"row", &ctx("a"), b"users/1", Form::Binary)
+        .unwrap();
+    let wrapped = dekbox_core::format::parse(&sealed, 1 << 20)
+        .unwrap()
+        .wrapped_dek
+        .to_vec();
+    let reader = box_with_fallback();
+    assert_eq!(
+        reader.decrypt(&wrapped, &ctx("a"), b""),
+        Err(Error::Authentication)
+    );
+    assert_eq!(
+        reader.cache_stats().provider_calls,
+        1,
+        "the refusal came from KMS"
+    );
+    // What KMS was asked to bind: the context plus the purpose entry.
+    let direct = kms_admin(
+        &url,
+        "Decrypt",
+        json!({"CiphertextBlob": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &wrapped),
+               "EncryptionContext": {"tenant": "a", "dekbox:purpose": "data-key"}}),
+    );
+    assert!(direct["Plaintext"].is_string());
+    assert_eq!(
+        reader.decrypt(&sealed, &ctx("a"), b"users/1").unwrap(),
+        b"row"
+    );
+}
+
 #[test]
 #[ignore = "needs moto: ./scripts/test.sh starts it"]
 fn rewrap_uses_reencrypt_to_the_second_key() {

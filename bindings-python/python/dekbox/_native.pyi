@@ -116,6 +116,7 @@ class Box:
         cache: Optional[CacheConfig] = None,
         accept_json: bool = False,
         legacy_fallback: bool = False,
+        legacy_allow_key_sized: bool = False,
         max_plaintext: Optional[int] = None,
     ) -> None: ...
     @overload

@@ -839,12 +839,7 @@ fn sts_endpoint(env: &dyn Environment, region: &str) -> Result<String> {
     if let Some(url) = nonempty(env.var("AWS_ENDPOINT_URL")) {
         return super::endpoint::explicit_url("AWS_ENDPOINT_URL", &url);
     }
-    let suffix = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
-    super::endpoint::service_url("sts", region, suffix)
+    super::endpoint::service_url("sts", region, super::endpoint::region_suffix(region))
 }
 
 const FORM_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC

@@ -33,8 +33,7 @@ pub fn region(region: &str) -> Result<&str> {
         Ok(region)
     } else {
         Err(Error::Config(format!(
-            "{:?} is not an AWS region name (expected 1-{MAX_REGION_LEN} of a-z, 0-9, -)",
-            printable(region)
+            "{region:?} is not an AWS region name (expected 1-{MAX_REGION_LEN} of a-z, 0-9, -)"
         )))
     }
 }
@@ -47,11 +46,26 @@ pub fn partition_suffix(partition: &str) -> Result<&'static str> {
         .map(|(_, s)| *s)
         .ok_or_else(|| {
             Error::Config(format!(
-                "unknown AWS partition {:?} (known: aws, aws-us-gov, aws-cn, aws-iso, aws-iso-b; \
-                 for others set the endpoint explicitly)",
-                printable(partition)
+                "unknown AWS partition {partition:?} (known: aws, aws-us-gov, aws-cn, aws-iso, \
+                 aws-iso-b; for others set the endpoint explicitly)"
             ))
         })
+}
+
+/// The DNS suffix for a region named without an ARN (an alias URI, the STS
+/// endpoint), from its prefix: `cn-` is China, `us-iso-`/`us-isob-` the
+/// isolated partitions, anything else `amazonaws.com`.
+pub fn region_suffix(region: &str) -> &'static str {
+    let partition = if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    };
+    partition_suffix(partition).unwrap_or("amazonaws.com")
 }
 
 /// `https://{service}.{region}.{suffix}/`, with the host checked.
@@ -71,10 +85,11 @@ pub fn service_url(service: &str, region_name: &str, suffix: &str) -> Result<Str
 /// absolute `http`/`https` URL with a host, no user name or password, no
 /// query or fragment. Returned with one trailing slash.
 pub fn explicit_url(what: &str, given: &str) -> Result<String> {
+    // The URL is quoted without any user name or password it may carry.
     let bad = |why: &str| {
         Error::Config(format!(
             "{what} {:?} is not usable: {why}",
-            printable(given)
+            without_userinfo(given)
         ))
     };
     let url = Url::parse(given.trim()).map_err(|e| bad(&e.to_string()))?;
@@ -94,9 +109,22 @@ pub fn explicit_url(what: &str, given: &str) -> Result<String> {
     Ok(format!("{}/", s.trim_end_matches('/')))
 }
 
-/// Control characters escaped, for error messages about hostile input.
-fn printable(s: &str) -> String {
-    s.chars().flat_map(char::escape_default).take(200).collect()
+/// `given` with anything between `://` and an `@` in its authority replaced,
+/// so an error message never repeats a password.
+fn without_userinfo(given: &str) -> String {
+    let Some((scheme, rest)) = given.split_once("://") else {
+        return given.chars().take(200).collect();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("<redacted>@{host}"),
+        None => authority.to_string(),
+    };
+    format!("{scheme}://{host}{path}")
+        .chars()
+        .take(200)
+        .collect()
 }
 
 #[cfg(test)]
@@ -147,6 +175,14 @@ mod tests {
             .unwrap(),
             "https://vpce-1.kms.eu-west-1.vpce.amazonaws.com/"
         );
+        let e = explicit_url("AWS_ENDPOINT_URL", "https://user:hunter2@kms.example/").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = explicit_url("AWS_ENDPOINT_URL", "https://user:hunter2@[bad/").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert_eq!(region_suffix("cn-north-1"), "amazonaws.com.cn");
+        assert_eq!(region_suffix("us-iso-east-1"), "c2s.ic.gov");
+        assert_eq!(region_suffix("us-isob-east-1"), "sc2s.sgov.gov");
+        assert_eq!(region_suffix("eu-west-1"), "amazonaws.com");
         for bad in [
             "kms.example",
             "file:///etc/passwd",

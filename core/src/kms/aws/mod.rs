@@ -50,11 +50,6 @@ pub struct AwsOptions {
     pub profile: Option<String>,
 }
 
-/// Control characters escaped, for messages quoting a hostile key URI.
-fn printable(s: &str) -> String {
-    s.chars().flat_map(char::escape_default).take(300).collect()
-}
-
 /// An AWS KMS key.
 pub struct AwsKmsProvider {
     uri: String,
@@ -100,14 +95,13 @@ impl AwsKmsProvider {
             let parts: Vec<&str> = arn.splitn(5, ':').collect();
             if parts.len() != 5 || parts[1] != "kms" || parts[2].is_empty() {
                 return Err(Error::Config(format!(
-                    "{:?}: expected arn:PARTITION:kms:REGION:ACCOUNT:key/ID",
-                    printable(uri)
+                    "{uri:?}: expected arn:PARTITION:kms:REGION:ACCOUNT:key/ID"
                 )));
             }
             let suffix = endpoint::partition_suffix(parts[0])?;
-            (Some(endpoint::region(parts[2])?.to_string()), suffix)
+            (Some(endpoint::region(parts[2])?.to_string()), Some(suffix))
         } else {
-            (None, endpoint::partition_suffix("aws")?)
+            (None, None)
         };
         let profile_region = || {
             let set = config_file::ProfileSet::load(env.as_ref());
@@ -127,8 +121,7 @@ impl AwsKmsProvider {
             .or_else(profile_region)
             .ok_or_else(|| {
                 Error::Config(format!(
-                    "{:?}: no region (use an ARN, ?region=, the region option or AWS_REGION)",
-                    printable(uri)
+                    "{uri:?}: no region (use an ARN, ?region=, the region option or AWS_REGION)"
                 ))
             })?;
         // Wherever it came from, the region becomes part of a host name and of
@@ -146,7 +139,7 @@ impl AwsKmsProvider {
             None => endpoint::service_url(
                 if options.fips { "kms-fips" } else { "kms" },
                 &region,
-                suffix,
+                suffix.unwrap_or_else(|| endpoint::region_suffix(&region)),
             )?,
         };
         let mut chain = CredentialChain::new(env, options.profile.clone(), Some(region.clone()));
