@@ -74,36 +74,24 @@ fn convert_context(obj: Option<&Bound<'_, PyAny>>) -> PyResult<EncryptionContext
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(EncryptionContext::empty());
     };
-    // Fast path for dicts: no items() list, no tuples.
+    let mut pairs = Vec::new();
+    // Dicts are read directly (no items() list, no tuples); other mappings
+    // through items().
     if let Ok(d) = obj.cast::<pyo3::types::PyDict>() {
-        let mut pairs = Vec::with_capacity(d.len());
         for (k, v) in d.iter() {
             pairs.push(pair(&k, &v)?);
         }
-        return EncryptionContext::from_pairs(pairs).map_err(|e| crate::errors::to_py(e.into()));
-    }
-    let map = obj.cast::<PyMapping>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "context must be a mapping of str to str, not {}",
-            obj.get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default()
-        ))
-    })?;
-    let mut pairs = Vec::new();
-    for item in map.items()?.iter() {
-        let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
-        let key: String = k.extract().map_err(|_| {
-            PyTypeError::new_err(format!("context keys must be str, not {}", type_name(&k)))
-        })?;
-        let value: String = v.extract().map_err(|_| {
+    } else {
+        let map = obj.cast::<PyMapping>().map_err(|_| {
             PyTypeError::new_err(format!(
-                "context value for {key:?} must be str, not {}",
-                type_name(&v)
+                "context must be a mapping of str to str, not {}",
+                type_name(obj)
             ))
         })?;
-        pairs.push((key, value));
+        for item in map.items()?.iter() {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+            pairs.push(pair(&k, &v)?);
+        }
     }
     EncryptionContext::from_pairs(pairs).map_err(|e| crate::errors::to_py(e.into()))
 }

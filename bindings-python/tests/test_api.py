@@ -110,8 +110,8 @@ def test_configuration_errors():
         dekbox.Box("ftp://nope")
     with pytest.raises(dekbox.ConfigError, match="local key file"):
         dekbox.Box("local:///definitely/missing.key")
-    with pytest.raises(ValueError, match="or keys="):
-        dekbox.Box()
+    with pytest.raises(dekbox.ConfigError, match="not both"):
+        dekbox.Box("insecure-test-key", keys={"v1": "insecure-test-key"})
     with pytest.raises(dekbox.ConfigError, match="needs a primary"):
         dekbox.Box(keys={"v1": "insecure-test-key", "v2": "insecure-test-key"})
     with pytest.raises(dekbox.ConfigError, match="max_messages"):
@@ -132,7 +132,7 @@ def test_batches():
     mixed = box.decrypt_many(sealed, context=CTX, aads=bad, return_exceptions=True)
     assert isinstance(mixed[5], dekbox.AuthenticationError)
     assert mixed[4] == rows[4] and mixed[6] == rows[6]
-    with pytest.raises(ValueError, match="aads has 2 entries for 100 values"):
+    with pytest.raises(dekbox.InvalidArgumentError, match="aads has 2 entries for 100 values"):
         box.encrypt_many(rows, aads=aads[:2])
     stats = box.cache_stats()
     assert stats.data_keys_generated == 1 and stats.kms_calls == 2
@@ -215,3 +215,26 @@ def test_prepared_context_is_the_same_as_a_mapping():
     with pytest.raises(TypeError, match="context value"):
         dekbox.Context({"tenant": 1})
     assert box.encrypt_many([b"a"], context=ctx)
+
+
+def test_the_key_comes_from_dekbox_key_when_none_is_given(monkeypatch):
+    """The same convention in every runtime: the CLI, Box(), Node, Ruby."""
+    monkeypatch.delenv("DEKBOX_KEY", raising=False)
+    with pytest.raises(dekbox.ConfigError, match="DEKBOX_KEY"):
+        dekbox.Box()
+    monkeypatch.setenv("DEKBOX_KEY", "insecure-test-key")
+    box = dekbox.Box()
+    assert "insecure-test-key" in repr(box)
+    assert box.decrypt(dekbox.Box("insecure-test-key").encrypt(b"x")) == b"x"
+
+
+def test_every_error_class_comes_from_one_table():
+    assert issubclass(dekbox.UnknownKeyError, dekbox.ConfigError)
+    for cls in (dekbox.ApiMisuseError, dekbox.InvalidArgumentError):
+        assert issubclass(cls, dekbox.Error) and issubclass(cls, ValueError)
+    for cls in (dekbox.AuthenticationError, dekbox.MalformedError, dekbox.KmsThrottled, dekbox.ConfigError):
+        assert issubclass(cls, dekbox.Error) and not issubclass(cls, ValueError)
+        assert cls.__module__ == "dekbox" and cls.__doc__
+    with pytest.raises(dekbox.MalformedError) as e:
+        dekbox.Box("insecure-test-key").decrypt(b"garbage")
+    assert e.value.code == "MALFORMED"

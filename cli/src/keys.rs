@@ -2,17 +2,17 @@
 
 use crate::CliError;
 use clap::Args;
-use dekbox_core::kms::aws::AwsOptions;
 use dekbox_core::provider::{INSECURE_TEST_KEY_URI, encode_key_file};
 use dekbox_core::random::os_random;
-use dekbox_core::{DataKey, Error, Options};
-use dekbox_transport::Client;
+use dekbox_core::{DataKey, Error};
+use dekbox_facade::{Config, Dekbox};
 use std::path::Path;
 
 #[derive(Args, Clone)]
 pub struct KeyArgs {
-    /// Key URI for a single key (local:///path, local://env/VAR, aws-kms://..., insecure-test-key).
-    #[arg(long, env = "DEKBOX_KEY", conflicts_with = "keyring")]
+    /// Key URI for a single key (local:///path, local://env/VAR, aws-kms://...,
+    /// insecure-test-key); with neither --key nor --keyring, DEKBOX_KEY.
+    #[arg(long, conflicts_with = "keyring")]
     key: Option<String>,
     /// A labelled keyring entry LABEL=URI, repeatable (new data uses --primary).
     #[arg(long = "keyring", value_name = "LABEL=URI", value_parser = crate::parse_pair)]
@@ -48,41 +48,28 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
-    pub fn client(&self) -> Result<Client, CliError> {
-        let mut b = Client::builder()
-            .options(Options {
-                accept_json: self.accept_json,
-                legacy_fallback: self.legacy_fallback,
-                legacy_allow_key_sized: self.legacy_allow_key_sized,
-                ..Options::default()
-            })
-            .aws(AwsOptions {
-                endpoint: self.aws_endpoint.clone(),
-                region: self.aws_region.clone(),
-                fips: self.aws_fips,
-                grant_tokens: self.grant_tokens.clone(),
-                profile: self.aws_profile.clone(),
-                credentials: None,
-            });
-        if !self.keyring.is_empty() {
-            for (label, uri) in &self.keyring {
-                warn_if_test_key(uri);
-                b = b.labeled_key(label.clone(), uri.clone());
-            }
-            if let Some(p) = &self.primary {
-                b = b.primary(p.clone());
-            }
-        } else {
-            let uri = self.key.as_deref().ok_or_else(|| {
-                Error::Config(
-                    "no key: pass --key URI (or set DEKBOX_KEY); `dekbox keygen` makes a local key"
-                        .into(),
-                )
-            })?;
+    /// Opens the keys through the facade's `Config` (the same validation,
+    /// defaults and `DEKBOX_KEY` convention as every binding).
+    pub fn open(&self) -> Result<Dekbox, CliError> {
+        let keys = (!self.keyring.is_empty()).then(|| self.keyring.iter().cloned().collect());
+        for uri in self.keyring.iter().map(|(_, u)| u).chain(&self.key) {
             warn_if_test_key(uri);
-            b = b.key(uri);
         }
-        Ok(b.build()?)
+        let config = Config {
+            key: self.key.clone(),
+            keys,
+            primary: self.primary.clone(),
+            endpoint: self.aws_endpoint.clone(),
+            region: self.aws_region.clone(),
+            profile: self.aws_profile.clone(),
+            fips: self.aws_fips,
+            grant_tokens: self.grant_tokens.clone(),
+            accept_json: self.accept_json,
+            legacy_fallback: self.legacy_fallback,
+            legacy_allow_key_sized: self.legacy_allow_key_sized,
+            ..Config::default()
+        };
+        Ok(config.open()?)
     }
 }
 

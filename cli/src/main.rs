@@ -167,14 +167,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Exit codes: 1 other, 2 usage (clap), 3 authentication, 4 malformed, 5 KMS, 6 configuration.
+/// Exit codes from dekbox-core's error table: 1 other, 2 usage, 3
+/// authentication, 4 malformed, 5 KMS, 6 configuration.
 fn exit_code(e: &CliError) -> u8 {
     match e {
-        CliError::Dekbox(Error::Authentication) => 3,
-        CliError::Dekbox(Error::Malformed(_)) => 4,
-        CliError::Dekbox(Error::Config(_) | Error::UnknownKey(_)) => 6,
-        CliError::Dekbox(e) if e.code().starts_with("KMS") || e.code().starts_with("KEY") => 5,
-        _ => 1,
+        CliError::Dekbox(e) => e.info().exit_code,
+        CliError::Io(_) => 1,
     }
 }
 
@@ -235,7 +233,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             io,
             format,
         } => {
-            let client = keys.client()?;
+            let dekbox = keys.open()?;
+            let client = dekbox.client();
             let (context, aad, form) = (bind.context()?, bind.aad()?, Form::from(format));
             let max_in = client.engine().options().max_plaintext;
             io.transform(
@@ -246,9 +245,10 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Decrypt { keys, bind, io } => {
-            let client = keys.client()?;
+            let dekbox = keys.open()?;
+            let client = dekbox.client();
             let (context, aad) = (bind.context()?, bind.aad()?);
-            let max_in = max_sealed(&client);
+            let max_in = max_sealed(client);
             io.transform(
                 max_in,
                 |input| Ok(client.decrypt(input, &context, &aad)?),
@@ -262,9 +262,10 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             io,
             in_place,
         } => {
-            let client = keys.client()?;
+            let dekbox = keys.open()?;
+            let client = dekbox.client();
             let context = context_of(&context)?;
-            let max_in = max_sealed(&client);
+            let max_in = max_sealed(client);
             let rewrap = |input: &[u8]| -> Result<Rewrapped, CliError> {
                 Ok(client.rewrap(input, &context)?)
             };

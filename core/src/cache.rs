@@ -35,10 +35,14 @@ use std::time::Duration;
 /// random-nonce bound of AES-GCM (collision probability under 2^-36).
 pub const MAX_MESSAGES_CEILING: u64 = 1 << 30;
 
-/// Cache limits.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Cache limits. (De)serializes as a map whose durations are seconds
+/// (`{"max_age": 60, "max_messages": 1000}`); missing fields keep their
+/// defaults.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     /// Longest time a data key is used to encrypt after it was generated.
+    #[serde(deserialize_with = "seconds", serialize_with = "as_seconds")]
     pub max_age: Duration,
     /// Most messages one data key encrypts (at most [`MAX_MESSAGES_CEILING`]).
     pub max_messages: u64,
@@ -49,7 +53,19 @@ pub struct CacheConfig {
     /// Most unwrapped data keys kept for decryption.
     pub decrypt_capacity: usize,
     /// How long an unwrapped data key is kept for decryption.
+    #[serde(deserialize_with = "seconds", serialize_with = "as_seconds")]
     pub decrypt_ttl: Duration,
+}
+
+fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// A non-negative number of seconds.
+fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+    let secs = <f64 as serde::Deserialize>::deserialize(d)?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| serde::de::Error::custom("must be a non-negative number of seconds"))
 }
 
 impl Default for CacheConfig {
@@ -92,8 +108,9 @@ impl CacheConfig {
     }
 }
 
-/// A snapshot of cache and provider counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A snapshot of cache and provider counters. Serializes with
+/// `provider_calls` named `kms_calls`, as the bindings show it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CacheStats {
     /// Encryptions that reused a cached data key.
     pub encrypt_hits: u64,
@@ -105,6 +122,7 @@ pub struct CacheStats {
     pub decrypt_misses: u64,
     /// Calls to a key provider (generate, unwrap, wrap, rewrap, direct decrypt).
     /// For a KMS, the number of KMS operations (retries not counted).
+    #[serde(rename = "kms_calls")]
     pub provider_calls: u64,
     /// Data keys generated.
     pub data_keys_generated: u64,

@@ -514,9 +514,9 @@ impl Engine {
         drive(&mut self.decrypt(sealed, context, aad), || now, no_network)
     }
 
-    /// Opens a binary message whose data key is cached, without building an
-    /// operation: the common case, for drivers to try first. `None` means
-    /// the full [`decrypt`](Self::decrypt) operation is needed.
+    /// Opens a binary or text message whose data key is cached, without
+    /// building an operation: the common case, for drivers to try first.
+    /// `None` means the full [`decrypt`](Self::decrypt) operation is needed.
     pub fn decrypt_cached(
         &self,
         sealed: &[u8],
@@ -524,8 +524,42 @@ impl Engine {
         aad: &[u8],
         now: Timestamp,
     ) -> Option<Result<Vec<u8>>> {
-        match self.plan_decrypt(sealed, context, now) {
-            Ok(Some(plan)) => Some(plan.open_to_vec(sealed, context, aad)),
+        let decoded;
+        let binary = match format::detect(sealed) {
+            Detected::Binary => sealed,
+            Detected::Text => match format::text::decode(sealed, self.options.max_plaintext) {
+                Ok(b) => {
+                    decoded = b;
+                    &decoded[..]
+                }
+                Err(e) => return Some(Err(e.into())),
+            },
+            _ => return None,
+        };
+        match self.plan_decrypt(binary, context, now) {
+            Ok(Some(plan)) => Some(plan.open_to_vec(binary, context, aad)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Seals a binary or text message with a cached data key, without
+    /// building an operation. `None` means the full
+    /// [`encrypt`](Self::encrypt) operation is needed (a miss, a key near its
+    /// limits, or the JSON form).
+    pub fn encrypt_cached(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        form: Form,
+        now: Timestamp,
+    ) -> Option<Result<Vec<u8>>> {
+        if form == Form::Json {
+            return None;
+        }
+        match self.plan_encrypt(plaintext.len(), context, now) {
+            Ok(Some(plan)) => Some(self.seal_with(&plan.sealer, plaintext, context, aad, form)),
             Ok(None) => None,
             Err(e) => Some(Err(e)),
         }

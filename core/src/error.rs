@@ -62,29 +62,152 @@ pub enum Error {
     /// The API was called in a way that can never work (a bug in the caller).
     #[error("API misuse: {0}")]
     ApiMisuse(&'static str),
+
+    /// An argument is unusable as given (a batch whose aads do not match its
+    /// items, say); the message says which and why.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+/// The kinds of [`Error`], one per row of [`ERRORS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::Malformed`]
+    Malformed,
+    /// [`Error::Authentication`]
+    Authentication,
+    /// [`Error::KmsAccessDenied`]
+    KmsAccessDenied,
+    /// [`Error::KmsThrottled`]
+    KmsThrottled,
+    /// [`Error::KmsUnavailable`]
+    KmsUnavailable,
+    /// [`Error::KeyDisabled`]
+    KeyDisabled,
+    /// [`Error::KeyNotFound`]
+    KeyNotFound,
+    /// [`Error::Kms`]
+    Kms,
+    /// [`Error::Config`]
+    Config,
+    /// [`Error::UnknownKey`]
+    UnknownKey,
+    /// [`Error::ApiMisuse`]
+    ApiMisuse,
+    /// [`Error::InvalidArgument`]
+    InvalidArgument,
+}
+
+/// What every language binding needs to know about one kind of error: the
+/// stable code, the class name bindings give it, its parent class (`None`:
+/// the binding's base `dekbox` error), whether it is retryable, whether it is
+/// also an argument error (Python `ValueError`, JS `TypeError`-like), the CLI's
+/// exit status, and a one-line description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// The kind.
+    pub kind: ErrorKind,
+    /// Stable, language-neutral code, e.g. `AUTHENTICATION`.
+    pub code: &'static str,
+    /// Class name in the bindings, e.g. `AuthenticationError`.
+    pub class: &'static str,
+    /// The kind whose class this one derives from (`None`: the base class).
+    pub parent: Option<ErrorKind>,
+    /// Whether repeating the same request later may succeed.
+    pub retryable: bool,
+    /// A misuse of the API rather than a failure (bindings also derive the
+    /// class from their language's argument error).
+    pub argument_error: bool,
+    /// `dekbox` command-line exit status.
+    pub exit_code: u8,
+    /// One-line description (the class docstring).
+    pub doc: &'static str,
+}
+
+macro_rules! error_table {
+    ($($kind:ident, $code:literal, $class:literal, $parent:expr, $retry:literal, $arg:literal, $exit:literal, $doc:literal;)*) => {
+        /// Every kind of error, parents before children.
+        pub static ERRORS: &[ErrorInfo] = &[$(ErrorInfo {
+            kind: ErrorKind::$kind,
+            code: $code,
+            class: $class,
+            parent: $parent,
+            retryable: $retry,
+            argument_error: $arg,
+            exit_code: $exit,
+            doc: $doc,
+        }),*];
+    };
+}
+
+// Exit codes: 1 other, 2 usage, 3 authentication, 4 malformed, 5 KMS, 6 configuration.
+error_table! {
+    Malformed, "MALFORMED", "MalformedError", None, false, false, 4,
+        "Input is not a well-formed dekbox value: truncated, a bad length, unknown version, too large.";
+    Authentication, "AUTHENTICATION", "AuthenticationError", None, false, false, 3,
+        "Wrong key, wrong context or aad, or altered data (deliberately indistinguishable).";
+    KmsAccessDenied, "KMS_ACCESS_DENIED", "KmsAccessDenied", None, false, false, 5,
+        "The KMS refused the credentials or permissions.";
+    KmsThrottled, "KMS_THROTTLED", "KmsThrottled", None, true, false, 5,
+        "The KMS rate-limited the request (retried with backoff before this is raised).";
+    KmsUnavailable, "KMS_UNAVAILABLE", "KmsUnavailable", None, true, false, 5,
+        "The KMS could not be reached, timed out, or failed internally.";
+    KeyDisabled, "KEY_DISABLED", "KeyDisabled", None, false, false, 5,
+        "The key exists but is disabled or pending deletion.";
+    KeyNotFound, "KEY_NOT_FOUND", "KeyNotFound", None, false, false, 5,
+        "The KMS does not know the key.";
+    Kms, "KMS_ERROR", "KmsError", None, false, false, 5,
+        "Any other KMS error; the message carries the service's error type.";
+    Config, "CONFIG", "ConfigError", None, false, false, 6,
+        "Invalid configuration: a bad key URI, unreadable key file, no credentials.";
+    UnknownKey, "UNKNOWN_KEY", "UnknownKeyError", Some(ErrorKind::Config), false, false, 6,
+        "The value names a key that is not in this keyring.";
+    ApiMisuse, "API_MISUSE", "ApiMisuseError", None, false, true, 2,
+        "The API was called in a way that can never work (a bug in the caller).";
+    InvalidArgument, "INVALID_ARGUMENT", "InvalidArgumentError", None, false, true, 2,
+        "An argument is unusable as given.";
+}
+
+impl ErrorKind {
+    /// This kind's row of [`ERRORS`].
+    pub fn info(self) -> &'static ErrorInfo {
+        ERRORS.iter().find(|i| i.kind == self).unwrap_or(&ERRORS[0])
+    }
 }
 
 impl Error {
+    /// The kind of error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Malformed(_) => ErrorKind::Malformed,
+            Error::Authentication => ErrorKind::Authentication,
+            Error::UnknownKey(_) => ErrorKind::UnknownKey,
+            Error::KmsAccessDenied(_) => ErrorKind::KmsAccessDenied,
+            Error::KmsThrottled(_) => ErrorKind::KmsThrottled,
+            Error::KmsUnavailable(_) => ErrorKind::KmsUnavailable,
+            Error::KeyDisabled(_) => ErrorKind::KeyDisabled,
+            Error::KeyNotFound(_) => ErrorKind::KeyNotFound,
+            Error::Kms { .. } => ErrorKind::Kms,
+            Error::Config(_) => ErrorKind::Config,
+            Error::ApiMisuse(_) => ErrorKind::ApiMisuse,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+        }
+    }
+
+    /// This error's row of [`ERRORS`].
+    pub fn info(&self) -> &'static ErrorInfo {
+        self.kind().info()
+    }
+
     /// A stable, language-neutral code for this kind of error.
     pub fn code(&self) -> &'static str {
-        match self {
-            Error::Malformed(_) => "MALFORMED",
-            Error::Authentication => "AUTHENTICATION",
-            Error::UnknownKey(_) => "UNKNOWN_KEY",
-            Error::KmsAccessDenied(_) => "KMS_ACCESS_DENIED",
-            Error::KmsThrottled(_) => "KMS_THROTTLED",
-            Error::KmsUnavailable(_) => "KMS_UNAVAILABLE",
-            Error::KeyDisabled(_) => "KEY_DISABLED",
-            Error::KeyNotFound(_) => "KEY_NOT_FOUND",
-            Error::Kms { .. } => "KMS_ERROR",
-            Error::Config(_) => "CONFIG",
-            Error::ApiMisuse(_) => "API_MISUSE",
-        }
+        self.info().code
     }
 
     /// Whether repeating the same request later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::KmsThrottled(_) | Error::KmsUnavailable(_))
+        self.info().retryable
     }
 }
 
@@ -197,5 +320,28 @@ impl fmt::Display for Field {
             Field::Context => "encryption context",
         };
         f.write_str(s)
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_row_and_parents_come_first() {
+        for (i, row) in ERRORS.iter().enumerate() {
+            assert_eq!(row.kind.info(), row);
+            assert_eq!(ERRORS.iter().filter(|r| r.kind == row.kind).count(), 1);
+            if let Some(p) = row.parent {
+                assert!(ERRORS[..i].iter().any(|r| r.kind == p), "{}", row.class);
+            }
+        }
+        assert_eq!(Error::Authentication.code(), "AUTHENTICATION");
+        assert!(Error::KmsThrottled(String::new()).is_retryable());
+        assert!(!Error::Config(String::new()).is_retryable());
+        assert_eq!(
+            Error::UnknownKey("v9".into()).info().parent,
+            Some(ErrorKind::Config)
+        );
     }
 }

@@ -55,7 +55,7 @@ mod time;
 
 pub use context::EncryptionContext;
 pub use engine::{Engine, EngineBuilder, Inspection, OpenPlan, Options, Rewrapped, SealPlan};
-pub use error::{Error, Malformed};
+pub use error::{ERRORS, Error, ErrorInfo, ErrorKind, Malformed};
 pub use format::Form;
 pub use key::{DataKey, GeneratedKey};
 pub use time::Timestamp;

@@ -309,6 +309,12 @@ impl Client {
         aad: &[u8],
         form: Form,
     ) -> Result<Vec<u8>> {
+        if let Some(r) = self
+            .engine
+            .encrypt_cached(plaintext, context, aad, form, system_now())
+        {
+            return r;
+        }
         self.warm_blocking()?;
         self.transport
             .run_blocking(&mut self.engine.encrypt(plaintext, context, aad, form))
@@ -372,7 +378,7 @@ impl Client {
         plaintexts
             .iter()
             .enumerate()
-            .map(|(i, p)| self.encrypt(p.as_ref(), context, aads.map_or(&[][..], |a| a[i]), form))
+            .map(|(i, p)| self.encrypt(p.as_ref(), context, aad_at(aads, i), form))
             .collect()
     }
 
@@ -388,7 +394,7 @@ impl Client {
         Ok(sealed
             .iter()
             .enumerate()
-            .map(|(i, s)| self.decrypt(s.as_ref(), context, aads.map_or(&[][..], |a| a[i])))
+            .map(|(i, s)| self.decrypt(s.as_ref(), context, aad_at(aads, i)))
             .collect())
     }
 }
@@ -402,6 +408,12 @@ impl Client {
         aad: &[u8],
         form: Form,
     ) -> Result<Vec<u8>> {
+        if let Some(r) = self
+            .engine
+            .encrypt_cached(plaintext, context, aad, form, system_now())
+        {
+            return r;
+        }
         self.warm().await?;
         self.transport
             .run(&mut self.engine.encrypt(plaintext, context, aad, form))
@@ -460,7 +472,7 @@ impl Client {
         check_batch(plaintexts.len(), aads)?;
         let mut out = Vec::with_capacity(plaintexts.len());
         for (i, p) in plaintexts.iter().enumerate() {
-            let aad = aads.map_or(&[][..], |a| a[i]);
+            let aad = aad_at(aads, i);
             out.push(self.encrypt_async(p.as_ref(), context, aad, form).await?);
         }
         Ok(out)
@@ -476,7 +488,7 @@ impl Client {
         check_batch(sealed.len(), aads)?;
         let mut out = Vec::with_capacity(sealed.len());
         for (i, s) in sealed.iter().enumerate() {
-            let aad = aads.map_or(&[][..], |a| a[i]);
+            let aad = aad_at(aads, i);
             out.push(self.decrypt_async(s.as_ref(), context, aad).await);
         }
         Ok(out)
@@ -501,9 +513,18 @@ const _: () = {
     send_sync::<Client>();
 };
 
-fn check_batch(n: usize, aads: Option<&[&[u8]]>) -> Result<()> {
+/// A batch's aads, if given, have one entry per value: validated here, once,
+/// for every binding.
+fn check_batch<A>(n: usize, aads: Option<&[A]>) -> Result<()> {
     match aads {
-        Some(a) if a.len() != n => Err(Error::ApiMisuse("aads must have one entry per item")),
+        Some(a) if a.len() != n => Err(Error::InvalidArgument(format!(
+            "aads has {} entries for {n} values",
+            a.len()
+        ))),
         _ => Ok(()),
     }
+}
+
+fn aad_at<'a>(aads: Option<&[&'a [u8]]>, i: usize) -> &'a [u8] {
+    aads.and_then(|a| a.get(i).copied()).unwrap_or_default()
 }

@@ -1,13 +1,12 @@
 //! Drivers for `dekbox-core` operations over HTTP.
 
 use crate::os::system_now;
+use crate::per_process::PerProcess;
 use bytes::Bytes;
 use dekbox_core::http::{HttpRequest, HttpResponse, Method, SecretWriter};
 use dekbox_core::op::{Operation, Step};
-use dekbox_core::random::fork_generation;
 use dekbox_core::random::{SecureRandom, SystemRandom};
 use dekbox_core::{Error, Result};
-use std::sync::Mutex;
 use std::time::Duration;
 use web_time::Instant;
 use zeroize::{Zeroize, Zeroizing};
@@ -46,77 +45,6 @@ impl Default for RetryPolicy {
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest answer accepted from a KMS or credential endpoint.
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
-
-/// An HTTP client built once per process. After `fork()` the inherited one
-/// depends on threads and connections that exist only in the parent (reqwest's
-/// blocking client runs its own runtime thread), so a child builds its own.
-///
-/// The lock is held only to read or swap the slot, never while a client is
-/// built (which starts a thread): a fork can never leave it held by a thread
-/// that is doing something slow.
-struct PerProcess<T>(Mutex<Option<(u64, T)>>);
-
-impl<T> Default for PerProcess<T> {
-    fn default() -> Self {
-        Self(Mutex::new(None))
-    }
-}
-
-impl<T> std::fmt::Debug for PerProcess<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PerProcess { .. }")
-    }
-}
-
-impl<T> Drop for PerProcess<T> {
-    fn drop(&mut self) {
-        let slot = self.0.get_mut().unwrap_or_else(|p| p.into_inner());
-        if let Some((g, client)) = slot.take() {
-            if g == fork_generation() {
-                drop(client);
-            } else {
-                // Inherited from the parent: see `get`.
-                std::mem::forget(client);
-            }
-        }
-    }
-}
-
-impl<T: Clone> PerProcess<T> {
-    fn get(&self, make: impl FnOnce() -> Result<T>) -> Result<T> {
-        let generation = fork_generation();
-        if let Some(client) = self.current(generation) {
-            return Ok(client);
-        }
-        let client = make()?;
-        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            // Another thread built one meanwhile: use it, and drop ours
-            // (built in this process, so dropping it is safe) after unlocking.
-            Some((g, theirs)) if *g == generation => {
-                let theirs = theirs.clone();
-                drop(slot);
-                drop(client);
-                Ok(theirs)
-            }
-            _ => {
-                // The parent's client is leaked, not dropped: dropping it would
-                // wait for a runtime thread that does not exist in this process.
-                if let Some(stale) = slot.replace((generation, client.clone())) {
-                    std::mem::forget(stale);
-                }
-                Ok(client)
-            }
-        }
-    }
-
-    fn current(&self, generation: u64) -> Option<T> {
-        let slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        slot.as_ref()
-            .filter(|(g, _)| *g == generation)
-            .map(|(_, c)| c.clone())
-    }
-}
 
 /// Sends operations' requests with retries. Cheap to share; clients are
 /// created on first use and reuse their connections.

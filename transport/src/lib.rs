@@ -9,11 +9,14 @@
 //!   reuse, per-request timeouts, an overall deadline, retries with
 //!   exponential backoff and full jitter on retryable errors only).
 //! - [`OsEnvironment`]: environment variables, files and `credential_process`.
+//! - [`PerProcess`]: a value (HTTP client, runtime) rebuilt in a forked child.
 
 mod client;
 mod driver;
 mod os;
+mod per_process;
 
 pub use client::{Client, ClientBuilder};
 pub use driver::{RetryPolicy, Transport};
 pub use os::{OsEnvironment, system_now};
+pub use per_process::PerProcess;

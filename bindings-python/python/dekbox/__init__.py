@@ -14,20 +14,16 @@ Errors derive from :class:`dekbox.Error`; a wrong key, context or aad and any
 tampering all raise :class:`dekbox.AuthenticationError`.
 """
 
-import asyncio
-import functools
-import os
-from typing import Mapping, Optional, Union
+from typing import Any, Mapping, NamedTuple, Optional, Union
 
 from . import _native
 from ._native import (
+    ApiMisuseError,
     AuthenticationError,
-    CacheConfig,
-    CacheStats,
     ConfigError,
     Context,
-    DataKey,
     Error,
+    InvalidArgumentError,
     KeyDisabled,
     KeyNotFound,
     KmsAccessDenied,
@@ -41,28 +37,83 @@ from ._native import (
 
 _Data = Union[bytes, bytearray, memoryview, str]
 
-# The *_async methods run on a Tokio runtime inside the extension. Its threads
-# do not survive fork(): in a child of a process that had started it, the same
-# calls run in the event loop's executor instead (the sync methods release the
-# GIL around I/O), so pre-forking servers keep working.
-_runtime = {"started": False, "inherited": False}
+
+def _resolve(future, ok, value):
+    """Completes an asyncio future from dekbox's runtime (on the loop's thread)."""
+    if not future.cancelled():
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
-def _after_fork_in_child() -> None:
-    if _runtime["started"]:
-        _runtime["inherited"] = True
+class CacheConfig:
+    """Data-key cache limits (times in seconds). Limits not given keep dekbox's
+    defaults; unknown names and negative durations raise ``ValueError``."""
+
+    __slots__ = ("_limits",)
+
+    def __init__(self, **limits: float) -> None:
+        self._limits = _native._cache_limits(**limits)
+
+    @classmethod
+    def disabled(cls) -> "CacheConfig":
+        """No data-key reuse and no unwrapped-key cache: every call reaches the KMS."""
+        config = cls.__new__(cls)
+        config._limits = _native._cache_disabled()
+        return config
+
+    @property
+    def max_age(self) -> float:
+        return self._limits["max_age"]
+
+    @property
+    def max_messages(self) -> int:
+        return self._limits["max_messages"]
+
+    @property
+    def max_bytes(self) -> int:
+        return self._limits["max_bytes"]
+
+    @property
+    def encrypt_capacity(self) -> int:
+        return self._limits["encrypt_capacity"]
+
+    @property
+    def decrypt_capacity(self) -> int:
+        return self._limits["decrypt_capacity"]
+
+    @property
+    def decrypt_ttl(self) -> float:
+        return self._limits["decrypt_ttl"]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CacheConfig) and other._limits == self._limits
+
+    def __repr__(self) -> str:
+        return "CacheConfig(" + ", ".join(f"{k}={v}" for k, v in self._limits.items()) + ")"
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+class CacheStats(NamedTuple):
+    """Counters of a Box's caches and KMS calls."""
+
+    encrypt_hits: int
+    encrypt_misses: int
+    decrypt_hits: int
+    decrypt_misses: int
+    kms_calls: int
+    data_keys_generated: int
 
 
-async def _call(native_async, sync, *args, **kwargs):
-    if not _runtime["inherited"]:
-        _runtime["started"] = True
-        return await native_async(*args, **kwargs)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, functools.partial(sync, *args, **kwargs))
+class DataKey(NamedTuple):
+    """A data key: ``plaintext`` (32 secret bytes: never log or store it) and
+    ``wrapped`` (store it next to your ciphertext)."""
+
+    plaintext: bytes
+    wrapped: bytes
+
+    def __repr__(self) -> str:
+        return f"DataKey(plaintext=<redacted>, wrapped=<{len(self.wrapped)} bytes>)"
 
 
 class Box(_native.Box):
@@ -71,56 +122,71 @@ class Box(_native.Box):
     ``key`` is one key URI (``local:///path``, ``local://env/VAR``,
     ``aws-kms://arn:aws:kms:...``, ``aws-kms://alias/NAME?region=R``,
     ``insecure-test-key``); or pass ``keys={"v1": uri, "v2": uri}`` and
-    ``primary="v2"``. See the package README for every option.
+    ``primary="v2"``; with neither, the ``DEKBOX_KEY`` environment variable
+    names the key. See the package README for every option.
 
     The ``*_async`` methods are coroutines for asyncio; the work runs on
-    dekbox's own Tokio runtime, not in a thread pool.
+    dekbox's own runtime (one per process, rebuilt after ``fork()``), not in a
+    thread pool.
     """
 
     __slots__ = ()
+
+    def __new__(cls, key: Optional[str] = None, **options: Any) -> "Box":
+        cache = options.get("cache")
+        if isinstance(cache, CacheConfig):
+            options["cache"] = cache._limits
+        return super().__new__(cls, key, **options)
+
+    def cache_stats(self) -> CacheStats:
+        """Cache and KMS counters."""
+        return CacheStats(**self._cache_stats())
+
+    def generate_data_key(self, *, context: Optional[Mapping[str, str]] = None) -> DataKey:
+        """A fresh data key under the primary key (not cached), for sealing data yourself."""
+        return DataKey(*super().generate_data_key(context=context))
 
     async def encrypt_async(
         self, data: _Data, *, context: Optional[Mapping[str, str]] = None,
         aad: Optional[Union[bytes, str]] = None, text: bool = False,
     ) -> Union[bytes, str]:
         """Async :meth:`encrypt`."""
-        return await _call(self._encrypt_async, self.encrypt, data, context=context, aad=aad, text=text)
+        return await self._encrypt_async(data, context=context, aad=aad, text=text)
 
     async def decrypt_async(
         self, data: _Data, *, context: Optional[Mapping[str, str]] = None,
         aad: Optional[Union[bytes, str]] = None,
     ) -> bytes:
         """Async :meth:`decrypt`."""
-        return await _call(self._decrypt_async, self.decrypt, data, context=context, aad=aad)
+        return await self._decrypt_async(data, context=context, aad=aad)
 
     async def rewrap_async(
         self, data: Union[bytes, str], *, context: Optional[Mapping[str, str]] = None,
     ) -> Union[bytes, str]:
         """Async :meth:`rewrap`."""
-        return await _call(self._rewrap_async, self.rewrap, data, context=context)
+        return await self._rewrap_async(data, context=context)
 
     async def generate_data_key_async(self, *, context: Optional[Mapping[str, str]] = None) -> DataKey:
         """Async :meth:`generate_data_key`."""
-        return await _call(self._generate_data_key_async, self.generate_data_key, context=context)
+        return DataKey(*(await self._generate_data_key_async(context=context)))
 
     async def unwrap_async(
         self, wrapped: bytes, *, context: Optional[Mapping[str, str]] = None, label: Optional[str] = None,
     ) -> bytes:
         """Async :meth:`unwrap`."""
-        return await _call(self._unwrap_async, self.unwrap, wrapped, context=context, label=label)
+        return await self._unwrap_async(wrapped, context=context, label=label)
 
     async def encrypt_many_async(self, items, *, context=None, aads=None, text=False):
-        """Async :meth:`encrypt_many` (the batch runs without holding the event loop)."""
-        return await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self.encrypt_many(items, context=context, aads=aads, text=text))
+        """Async :meth:`encrypt_many`."""
+        return await self._encrypt_many_async(items, context=context, aads=aads, text=text)
 
     async def decrypt_many_async(self, items, *, context=None, aads=None, return_exceptions=False):
-        """Async :meth:`decrypt_many` (the batch runs without holding the event loop)."""
-        return await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self.decrypt_many(items, context=context, aads=aads, return_exceptions=return_exceptions))
+        """Async :meth:`decrypt_many`."""
+        return await self._decrypt_many_async(items, context=context, aads=aads, return_exceptions=return_exceptions)
 
 
 __all__ = [
+    "ApiMisuseError",
     "AuthenticationError",
     "Box",
     "CacheConfig",
@@ -129,6 +195,7 @@ __all__ = [
     "Context",
     "DataKey",
     "Error",
+    "InvalidArgumentError",
     "KeyDisabled",
     "KeyNotFound",
     "KmsAccessDenied",

@@ -1,6 +1,6 @@
 """Type stubs for dekbox's native module (re-exported by ``dekbox``)."""
 
-from typing import Awaitable, Iterable, List, Literal, Mapping, Optional, Sequence, Union, overload
+from typing import Any, Awaitable, Dict, Tuple, Iterable, List, Literal, Mapping, Optional, Sequence, Union, overload
 
 _Data = Union[bytes, bytearray, memoryview, str]
 class Context:
@@ -49,50 +49,14 @@ class ConfigError(Error):
 class UnknownKeyError(ConfigError):
     """The value names a key that is not in this Box's keyring."""
 
-class CacheConfig:
-    """Data-key cache limits. Times are in seconds."""
-    def __init__(
-        self,
-        *,
-        max_age: float = 300.0,
-        max_messages: int = 1 << 20,
-        max_bytes: int = 1 << 36,
-        encrypt_capacity: int = 1024,
-        decrypt_capacity: int = 4096,
-        decrypt_ttl: float = 300.0,
-    ) -> None: ...
-    @staticmethod
-    def disabled() -> "CacheConfig":
-        """No data-key reuse and no unwrapped-key cache: every call reaches the KMS."""
-    @property
-    def max_age(self) -> float: ...
-    @property
-    def max_messages(self) -> int: ...
-    @property
-    def max_bytes(self) -> int: ...
-    @property
-    def encrypt_capacity(self) -> int: ...
-    @property
-    def decrypt_capacity(self) -> int: ...
-    @property
-    def decrypt_ttl(self) -> float: ...
+class ApiMisuseError(Error, ValueError):
+    """The API was called in a way that can never work (a bug in the caller)."""
 
-class CacheStats:
-    """Cache and KMS counters."""
-    encrypt_hits: int
-    encrypt_misses: int
-    decrypt_hits: int
-    decrypt_misses: int
-    kms_calls: int
-    data_keys_generated: int
-    def _asdict(self) -> dict: ...
+class InvalidArgumentError(Error, ValueError):
+    """An argument is unusable as given (e.g. ``aads`` of the wrong length)."""
 
-class DataKey:
-    """A data key: ``plaintext`` (32 secret bytes) and ``wrapped`` (store it with your data)."""
-    @property
-    def plaintext(self) -> bytes: ...
-    @property
-    def wrapped(self) -> bytes: ...
+def _cache_limits(**limits: float) -> Dict[str, Any]: ...
+def _cache_disabled() -> Dict[str, Any]: ...
 
 class Box:
     """Envelope encryption with cached data keys. One Box is safe to share across threads.
@@ -100,7 +64,8 @@ class Box:
     ``key`` is a single key URI (``local:///path``, ``local://env/VAR``,
     ``aws-kms://arn:aws:kms:...``, ``aws-kms://alias/NAME?region=R``,
     ``insecure-test-key``); or ``keys`` maps labels to URIs with ``primary``
-    naming the key new data is sealed under.
+    naming the key new data is sealed under. With neither, the ``DEKBOX_KEY``
+    environment variable names the key (no key at all: ``ConfigError``).
     """
     def __init__(
         self,
@@ -113,7 +78,7 @@ class Box:
         profile: Optional[str] = None,
         fips: bool = False,
         grant_tokens: Optional[Sequence[str]] = None,
-        cache: Optional[CacheConfig] = None,
+        cache: Optional[Mapping[str, float]] = None,
         accept_json: bool = False,
         legacy_fallback: bool = False,
         legacy_allow_key_sized: bool = False,
@@ -140,11 +105,13 @@ class Box:
     def rewrap(self, data: bytes, *, context: _Context = None) -> bytes: ...
     @overload
     def rewrap(self, data: str, *, context: _Context = None) -> str: ...
-    def generate_data_key(self, *, context: _Context = None) -> DataKey: ...
+    def generate_data_key(self, *, context: _Context = None) -> Tuple[bytes, bytes]: ...
     def unwrap(self, wrapped: bytes, *, context: _Context = None, label: Optional[str] = None) -> bytes: ...
-    def cache_stats(self) -> CacheStats: ...
+    def _cache_stats(self) -> Dict[str, int]: ...
     def _encrypt_async(self, data: _Data, *, context: _Context = None, aad: _Aad = None, text: bool = False) -> Awaitable[Union[bytes, str]]: ...
     def _decrypt_async(self, data: _Data, *, context: _Context = None, aad: _Aad = None) -> Awaitable[bytes]: ...
     def _rewrap_async(self, data: Union[bytes, str], *, context: _Context = None) -> Awaitable[Union[bytes, str]]: ...
-    def _generate_data_key_async(self, *, context: _Context = None) -> Awaitable[DataKey]: ...
+    def _generate_data_key_async(self, *, context: _Context = None) -> Awaitable[Tuple[bytes, bytes]]: ...
     def _unwrap_async(self, wrapped: bytes, *, context: _Context = None, label: Optional[str] = None) -> Awaitable[bytes]: ...
+    def _encrypt_many_async(self, items: Iterable[_Data], *, context: _Context = None, aads: Optional[Iterable[_Aad]] = None, text: bool = False) -> Awaitable[List[Union[bytes, str]]]: ...
+    def _decrypt_many_async(self, items: Iterable[_Data], *, context: _Context = None, aads: Optional[Iterable[_Aad]] = None, return_exceptions: bool = False) -> Awaitable[List[Union[bytes, Error]]]: ...

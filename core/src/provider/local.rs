@@ -259,6 +259,10 @@ impl KeyProvider for LocalProvider {
         &self.uri
     }
 
+    fn needs_network(&self) -> bool {
+        false
+    }
+
     fn generate_data_key(
         &self,
         context: &EncryptionContext,

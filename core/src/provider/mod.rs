@@ -77,6 +77,13 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
         None
     }
 
+    /// Whether operations on this key may wait on the network (a KMS). Local
+    /// keys answer at once; bindings use this to decide whether a call that
+    /// missed the cache should leave the host's lock (the GIL, the GVL).
+    fn needs_network(&self) -> bool {
+        true
+    }
+
     /// The concrete provider, for providers that recognise each other (native
     /// rewrap between two keys of one KMS).
     fn as_any(&self) -> Option<&dyn std::any::Any> {

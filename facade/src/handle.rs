@@ -1,0 +1,361 @@
+//! [`Dekbox`]: the handle every binding wraps.
+
+use crate::host::Host;
+use dekbox_core::cache::CacheStats;
+use dekbox_core::{DataKey, EncryptionContext, Form, GeneratedKey, Result, Rewrapped};
+use dekbox_transport::{Client, system_now};
+use std::future::Future;
+use std::sync::Arc;
+
+/// Inputs at least this large are sealed and opened off the host's lock even
+/// on a cache hit (the work itself takes long enough to be worth it).
+pub const RELEASE_ABOVE: usize = 4096;
+
+/// Envelope encryption with cached data keys, shared by reference counting:
+/// cheap to clone, `Send + Sync`, one per application.
+///
+/// Blocking methods take a [`Host`] and decide, per call and after the cache
+/// lookup, whether to leave the host's lock: a cache hit of a small value
+/// never pays a thread hand-off; a miss releases it when a key of this
+/// keyring needs the network ([`KeyProvider::needs_network`]).
+/// `*_async` methods take owned arguments and return `'static + Send`
+/// futures, for whatever executor the host uses (see [`crate::runtime`]).
+///
+/// [`KeyProvider::needs_network`]: dekbox_core::provider::KeyProvider::needs_network
+#[derive(Clone)]
+pub struct Dekbox(Arc<Inner>);
+
+struct Inner {
+    client: Client,
+    network: bool,
+}
+
+impl std::fmt::Debug for Dekbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dekbox")
+            .field("keys", &self.key_names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dekbox {
+    pub(crate) fn new(client: Client) -> Self {
+        let network = client
+            .engine()
+            .keyring()
+            .entries()
+            .iter()
+            .any(|e| e.provider().needs_network());
+        Self(Arc::new(Inner { client, network }))
+    }
+
+    /// The Rust client underneath (every operation, blocking and async).
+    pub fn client(&self) -> &Client {
+        &self.0.client
+    }
+
+    /// Whether any key of the keyring may need the network.
+    pub fn needs_network(&self) -> bool {
+        self.0.network
+    }
+
+    /// Each key's label, or its URI when unlabelled.
+    pub fn key_names(&self) -> Vec<String> {
+        self.0
+            .client
+            .engine()
+            .keyring()
+            .entries()
+            .iter()
+            .map(|e| {
+                e.label()
+                    .map(String::from)
+                    .unwrap_or_else(|| e.provider().uri().to_string())
+            })
+            .collect()
+    }
+
+    /// Cache and provider counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.0.client.cache_stats()
+    }
+
+    /// Runs work that missed the cache, off the host's lock when it may wait
+    /// on the network or is large.
+    fn slow<H: Host, T: Send>(
+        &self,
+        host: &H,
+        size: usize,
+        f: impl FnOnce(&Client) -> Result<T> + Send,
+    ) -> std::result::Result<T, H::Error> {
+        let client = &self.0.client;
+        let r = if self.0.network || size >= RELEASE_ABOVE {
+            host.release(|| f(client))
+        } else {
+            f(client)
+        };
+        r.map_err(|e| host.error(e))
+    }
+
+    /// Runs cache-hit work, off the host's lock only when it is large.
+    fn quick<H: Host, T: Send>(&self, host: &H, size: usize, f: impl FnOnce() -> T + Send) -> T {
+        if size >= RELEASE_ABOVE {
+            host.release(f)
+        } else {
+            f()
+        }
+    }
+
+    /// Seals `plaintext` into a new host byte string (binary form). On a
+    /// cache hit it is sealed in place, with no copy.
+    pub fn encrypt_into<H: Host>(
+        &self,
+        host: &H,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+    ) -> std::result::Result<H::Bytes, H::Error> {
+        let engine = self.0.client.engine();
+        let plan = engine
+            .plan_encrypt(plaintext.len(), context, system_now())
+            .map_err(|e| host.error(e))?;
+        if let Some(plan) = plan {
+            return host.new_bytes(plan.sealed_len(), |buf| {
+                self.quick(host, plaintext.len(), || {
+                    plan.seal_into_uninit(plaintext, context, aad, buf)
+                })
+                .map_err(|e| host.error(e))
+            });
+        }
+        let out = self.slow(host, plaintext.len(), |c| {
+            c.encrypt(plaintext, context, aad, Form::Binary)
+        })?;
+        host.bytes(&out)
+    }
+
+    /// Seals `plaintext` in any form.
+    pub fn encrypt<H: Host>(
+        &self,
+        host: &H,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        form: Form,
+    ) -> std::result::Result<Vec<u8>, H::Error> {
+        let engine = self.0.client.engine();
+        let cached = self.quick(host, plaintext.len(), || {
+            engine.encrypt_cached(plaintext, context, aad, form, system_now())
+        });
+        match cached {
+            Some(r) => r.map_err(|e| host.error(e)),
+            None => self.slow(host, plaintext.len(), |c| {
+                c.encrypt(plaintext, context, aad, form)
+            }),
+        }
+    }
+
+    /// Opens a sealed value (any accepted form) into a new host byte string.
+    /// A binary message whose data key is cached is opened in place.
+    pub fn decrypt_into<H: Host>(
+        &self,
+        host: &H,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+    ) -> std::result::Result<H::Bytes, H::Error> {
+        let engine = self.0.client.engine();
+        let plan = engine
+            .plan_decrypt(sealed, context, system_now())
+            .map_err(|e| host.error(e))?;
+        if let Some(plan) = plan {
+            return host.new_bytes(plan.plaintext_len(), |buf| {
+                self.quick(host, sealed.len(), || {
+                    plan.open_into_uninit(sealed, context, aad, buf)
+                })
+                .map_err(|e| host.error(e))
+            });
+        }
+        let cached = self.quick(host, sealed.len(), || {
+            engine.decrypt_cached(sealed, context, aad, system_now())
+        });
+        let out = match cached {
+            Some(r) => r.map_err(|e| host.error(e))?,
+            None => self.slow(host, sealed.len(), |c| c.decrypt(sealed, context, aad))?,
+        };
+        host.bytes(&out)
+    }
+
+    /// Moves a sealed value to the primary key without re-encrypting its data.
+    pub fn rewrap<H: Host>(
+        &self,
+        host: &H,
+        sealed: &[u8],
+        context: &EncryptionContext,
+    ) -> std::result::Result<Rewrapped, H::Error> {
+        self.slow(host, sealed.len(), |c| c.rewrap(sealed, context))
+    }
+
+    /// A fresh data key under the primary key (not cached).
+    pub fn generate_data_key<H: Host>(
+        &self,
+        host: &H,
+        context: &EncryptionContext,
+    ) -> std::result::Result<GeneratedKey, H::Error> {
+        self.slow(host, 0, |c| c.generate_data_key(context))
+    }
+
+    /// Unwraps a data key wrapped by keyring key `label` (or the primary).
+    pub fn unwrap_data_key<H: Host>(
+        &self,
+        host: &H,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+        label: Option<&str>,
+    ) -> std::result::Result<DataKey, H::Error> {
+        self.slow(host, 0, |c| c.unwrap_data_key(wrapped, context, label))
+    }
+
+    /// Seals many values under one context (one KMS call at most); `aads`,
+    /// if given, has one entry per value.
+    pub fn encrypt_many<H: Host>(
+        &self,
+        host: &H,
+        plaintexts: &[Vec<u8>],
+        context: &EncryptionContext,
+        aads: Option<&[Vec<u8>]>,
+        form: Form,
+    ) -> std::result::Result<Vec<Vec<u8>>, H::Error> {
+        let aads = aads.map(slices);
+        self.slow(host, batch_weight(plaintexts), |c| {
+            c.encrypt_many(plaintexts, context, aads.as_deref(), form)
+        })
+    }
+
+    /// Opens many values; one result per value.
+    pub fn decrypt_many<H: Host>(
+        &self,
+        host: &H,
+        sealed: &[Vec<u8>],
+        context: &EncryptionContext,
+        aads: Option<&[Vec<u8>]>,
+    ) -> std::result::Result<Vec<Result<Vec<u8>>>, H::Error> {
+        let aads = aads.map(slices);
+        self.slow(host, batch_weight(sealed), |c| {
+            c.decrypt_many(sealed, context, aads.as_deref())
+        })
+    }
+
+    /// Async [`encrypt`](Self::encrypt).
+    pub fn encrypt_async(
+        &self,
+        plaintext: Vec<u8>,
+        context: Arc<EncryptionContext>,
+        aad: Vec<u8>,
+        form: Form,
+    ) -> impl Future<Output = Result<Vec<u8>>> + Send + 'static {
+        let this = self.clone();
+        async move {
+            let c = &this.0.client;
+            c.encrypt_async(&plaintext, &context, &aad, form).await
+        }
+    }
+
+    /// Async [`decrypt_into`](Self::decrypt_into), to a `Vec`.
+    pub fn decrypt_async(
+        &self,
+        sealed: Vec<u8>,
+        context: Arc<EncryptionContext>,
+        aad: Vec<u8>,
+    ) -> impl Future<Output = Result<Vec<u8>>> + Send + 'static {
+        let this = self.clone();
+        async move { this.0.client.decrypt_async(&sealed, &context, &aad).await }
+    }
+
+    /// Async [`rewrap`](Self::rewrap).
+    pub fn rewrap_async(
+        &self,
+        sealed: Vec<u8>,
+        context: Arc<EncryptionContext>,
+    ) -> impl Future<Output = Result<Rewrapped>> + Send + 'static {
+        let this = self.clone();
+        async move { this.0.client.rewrap_async(&sealed, &context).await }
+    }
+
+    /// Async [`generate_data_key`](Self::generate_data_key).
+    pub fn generate_data_key_async(
+        &self,
+        context: Arc<EncryptionContext>,
+    ) -> impl Future<Output = Result<GeneratedKey>> + Send + 'static {
+        let this = self.clone();
+        async move { this.0.client.generate_data_key_async(&context).await }
+    }
+
+    /// Async [`unwrap_data_key`](Self::unwrap_data_key).
+    pub fn unwrap_data_key_async(
+        &self,
+        wrapped: Vec<u8>,
+        context: Arc<EncryptionContext>,
+        label: Option<String>,
+    ) -> impl Future<Output = Result<DataKey>> + Send + 'static {
+        let this = self.clone();
+        async move {
+            let c = &this.0.client;
+            c.unwrap_data_key_async(&wrapped, &context, label.as_deref())
+                .await
+        }
+    }
+
+    /// Async [`encrypt_many`](Self::encrypt_many).
+    pub fn encrypt_many_async(
+        &self,
+        plaintexts: Vec<Vec<u8>>,
+        context: Arc<EncryptionContext>,
+        aads: Option<Vec<Vec<u8>>>,
+        form: Form,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send + 'static {
+        let this = self.clone();
+        async move {
+            let c = &this.0.client;
+            let aads = aads.as_deref().map(slices);
+            c.encrypt_many_async(&plaintexts, &context, aads.as_deref(), form)
+                .await
+        }
+    }
+
+    /// Async [`decrypt_many`](Self::decrypt_many).
+    pub fn decrypt_many_async(
+        &self,
+        sealed: Vec<Vec<u8>>,
+        context: Arc<EncryptionContext>,
+        aads: Option<Vec<Vec<u8>>>,
+    ) -> impl Future<Output = Result<Vec<Result<Vec<u8>>>>> + Send + 'static {
+        let this = self.clone();
+        async move {
+            let c = &this.0.client;
+            let aads = aads.as_deref().map(slices);
+            c.decrypt_many_async(&sealed, &context, aads.as_deref())
+                .await
+        }
+    }
+}
+
+fn slices(v: &[Vec<u8>]) -> Vec<&[u8]> {
+    v.iter().map(Vec::as_slice).collect()
+}
+
+/// How much work a batch is, for the release decision: a batch of more than
+/// 16 values always leaves the host's lock.
+fn batch_weight(items: &[Vec<u8>]) -> usize {
+    let total: usize = items.iter().map(Vec::len).sum();
+    if items.len() > 16 {
+        total.max(RELEASE_ABOVE)
+    } else {
+        total
+    }
+}
+
+// Shared across threads by every binding.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Dekbox>();
+};
