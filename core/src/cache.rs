@@ -19,8 +19,9 @@
 //! Plaintext data keys are zeroized when evicted or dropped (the last `Arc`
 //! holding one drops it). [`CacheStats`] counts hits, misses and provider calls.
 
-use crate::crypto::aead::AeadKey;
+use crate::crypto::aead::{AeadKey, NONCE_LEN};
 use crate::crypto::kdf::{DerivedKeys, SALT_LEN};
+use crate::envelope::SealParts;
 use crate::key::DataKey;
 use crate::random::{SecureRandom, fork_generation};
 use crate::{Error, Result, Timestamp};
@@ -211,6 +212,16 @@ impl Sealer {
     pub(crate) fn raw_key(&self) -> &AeadKey {
         self.raw
             .get_or_init(|| AeadKey::new(self.dek.dangerous_bytes()))
+    }
+
+    /// What a message sealed under this key with `nonce` is made of.
+    pub(crate) fn parts<'a>(&'a self, nonce: &'a [u8; NONCE_LEN]) -> SealParts<'a> {
+        SealParts {
+            derived: &self.derived,
+            prefix: &self.prefix,
+            nonce,
+            key_section: &self.key_section,
+        }
     }
 
     /// The same data key under a fresh salt: a new AEAD key and a fresh nonce
@@ -702,5 +713,29 @@ impl DecryptCache {
 
     pub(crate) fn clear(&self) {
         lock(&self.map).lru.clear();
+    }
+}
+
+/// Rewrap results, by (source key, primary key, wrapped key, salt,
+/// commitment, context): bulk rewraps of messages sharing a data key make one
+/// provider call. Only results whose triple was checked against the
+/// commitment, or re-encrypted natively, are stored (see docs/FORMAT.md).
+pub(crate) struct RewrapCache(Mutex<LruCache<Vec<u8>, Vec<u8>>>);
+
+impl RewrapCache {
+    pub(crate) fn new(config: &CacheConfig) -> Self {
+        Self(Mutex::new(LruCache::new(nz(config.decrypt_capacity))))
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        lock(&self.0).get(key).cloned()
+    }
+
+    pub(crate) fn put(&self, key: Vec<u8>, new_wrapped: Vec<u8>) {
+        lock(&self.0).put(key, new_wrapped);
+    }
+
+    pub(crate) fn clear(&self) {
+        lock(&self.0).clear();
     }
 }

@@ -2,15 +2,17 @@
 //! nonce, bypassing providers and caches.
 //!
 //! They exist so every language binding can reproduce
-//! `tests/vectors/format-v1.json` byte for byte. **Never seal real data with a
+//! `tests/vectors/format-v1.json` byte for byte. They seal and open through
+//! the same byte assembler as the engine (`envelope`). **Never seal real data with a
 //! chosen nonce**: reusing a (data key, salt, nonce) triple breaks AES-GCM.
 
+use crate::Result;
 use crate::context::EncryptionContext;
 use crate::crypto::aead::{AeadKey, NONCE_LEN};
 use crate::crypto::kdf::{COMMITMENT_LEN, DerivedKeys, SALT_LEN};
+use crate::envelope::{self, SealParts};
 use crate::format::{self, Form, KeyRef};
 use crate::key::DataKey;
-use crate::{Error, Result, compat};
 
 /// Seals exactly as the engine does, with every random input given.
 #[allow(clippy::too_many_arguments)]
@@ -26,29 +28,19 @@ pub fn seal_with_parts(
     form: Form,
 ) -> Result<Vec<u8>> {
     if form == Form::Json {
-        let mut body = plaintext.to_vec();
-        let tag = AeadKey::new(dek.dangerous_bytes()).seal_in_place(nonce, aad, &mut body)?;
-        body.extend_from_slice(&tag);
-        return Ok(compat::encode_json(wrapped_dek, nonce, &body));
+        let raw = AeadKey::new(dek.dangerous_bytes());
+        return envelope::seal_json(&raw, nonce, wrapped_dek, aad, plaintext);
     }
     let derived = DerivedKeys::derive(dek.dangerous_bytes(), salt);
-    let mut out = format::fixed_prefix(salt, &derived.commitment).to_vec();
-    out.extend_from_slice(nonce);
-    out.extend_from_slice(&format::key_section(key_ref, wrapped_dek)?);
-    let body = out.len();
-    out.extend_from_slice(plaintext);
-    let (header, rest) = out.split_at_mut(body);
-    let tag = format::with_associated_data(
-        &header[..format::FIXED_HEADER_LEN],
-        context.canonical_bytes(),
-        aad,
-        |ad| derived.aead.seal_in_place(nonce, ad, rest),
-    )?;
-    out.extend_from_slice(&tag);
-    Ok(match form {
-        Form::Text => format::text::encode(&out),
-        _ => out,
-    })
+    let prefix = format::fixed_prefix(salt, &derived.commitment);
+    let key_section = format::key_section(key_ref, wrapped_dek)?;
+    let parts = SealParts {
+        derived: &derived,
+        prefix: &prefix,
+        nonce,
+        key_section: &key_section,
+    };
+    envelope::seal_to_vec(&parts, context.canonical_bytes(), aad, plaintext, form)
 }
 
 /// The context a key provider is given for the data key of a dekbox message:
@@ -83,12 +75,5 @@ pub fn open_with_dek(
     };
     let msg = format::parse(bin, max)?;
     let derived = DerivedKeys::derive(dek.dangerous_bytes(), msg.salt);
-    if !derived.commitment_matches(msg.commitment) {
-        return Err(Error::Authentication);
-    }
-    let mut buf = msg.body.to_vec();
-    format::with_associated_data(msg.fixed_header, context.canonical_bytes(), aad, |ad| {
-        derived.aead.open_in_place(msg.nonce, ad, &mut buf)
-    })?;
-    Ok(buf)
+    envelope::open_to_vec(&derived, &msg, context.canonical_bytes(), aad)
 }

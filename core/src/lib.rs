@@ -40,6 +40,7 @@ pub mod context;
 mod crypto;
 mod engine;
 pub mod env;
+mod envelope;
 pub mod error;
 pub mod format;
 pub mod http;
@@ -54,7 +55,10 @@ pub mod sigv4;
 mod time;
 
 pub use context::EncryptionContext;
-pub use engine::{Engine, EngineBuilder, Inspection, OpenPlan, Options, Rewrapped, SealPlan};
+pub use engine::{
+    DecryptOp, EncryptOp, Engine, EngineBuilder, Inspection, OpenPlan, Options, RewrapOp,
+    Rewrapped, SealPlan,
+};
 pub use error::{ERRORS, Error, ErrorInfo, ErrorKind, Malformed};
 pub use format::Form;
 pub use key::{DataKey, GeneratedKey};

@@ -156,7 +156,7 @@ fn kms_encrypted_key_values_unwrap() {
     assert!(stored.starts_with("v1:"));
     let parsed = parse_kms_encrypted_key(&stored).unwrap();
     assert_eq!(parsed.version, 1);
-    let mut op = e.unwrap_data_key(&parsed.wrapped_dek, &c, None).unwrap();
+    let mut op = e.unwrap_data_key(&parsed.wrapped_dek, &c, None);
     let dek = drive(&mut *op, || T0, no_network).unwrap();
     assert_eq!(dek.dangerous_bytes(), gk.plaintext.dangerous_bytes());
 }
@@ -213,7 +213,11 @@ fn legacy_fallback_refuses_compatibility_data_keys() {
         Err(Error::Config(_))
     ));
     assert!(matches!(
-        e.unwrap_data_key(&[0u8; 93], &c, None),
+        drive(
+            &mut *e.unwrap_data_key(&[0u8; 93], &c, None),
+            || T0,
+            no_network
+        ),
         Err(Error::Config(_))
     ));
 }

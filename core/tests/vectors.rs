@@ -1,14 +1,16 @@
 //! Known-answer vectors for format v1: `tests/vectors/format-v1.json`.
 //!
-//! Every binding re-derives the same bytes from the same inputs. The wrapped
-//! data keys are genuine `insecure-test-key` wraps, so a binding can also open
-//! the vectors through its ordinary decrypt path.
+//! The vectors are written by the engine that ships (fixed randomness, see
+//! `generate`), and every binding re-derives the same bytes from the same
+//! inputs. The wrapped data keys are genuine `insecure-test-key` wraps, so a
+//! binding can also open the vectors through its ordinary decrypt path.
 //!
 //! Regenerate (only when the format changes, which needs a new version):
 //! `DEKBOX_WRITE_VECTORS=1 cargo test -p dekbox-core --test vectors`.
 
 mod common;
 
+use base64::Engine as _;
 use common::*;
 use dekbox_core::format::{Form, KeyRef, KeyRefKind};
 use dekbox_core::kat;
@@ -19,7 +21,7 @@ use dekbox_core::random::{InsecureDeterministicRandom, SecureRandom};
 use dekbox_core::{DataKey, EncryptionContext, Engine, Options};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 const PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -114,43 +116,60 @@ fn context_of(v: &Value) -> EncryptionContext {
     EncryptionContext::from_map(m).unwrap()
 }
 
+/// Records everything a generator hands out, so the vectors can list the
+/// data key, salt and nonce the engine drew.
+struct Recording {
+    inner: InsecureDeterministicRandom,
+    drawn: Mutex<Vec<Vec<u8>>>,
+}
+
+impl SecureRandom for Recording {
+    fn fill(&self, dest: &mut [u8]) -> dekbox_core::Result<()> {
+        self.inner.fill(dest)?;
+        self.drawn.lock().unwrap().push(dest.to_vec());
+        Ok(())
+    }
+}
+
+/// Generates the vectors with the engine that ships: fixed randomness, no
+/// caching (every message draws a fresh data key), the test key named by URI
+/// or as label `v1`. The engine draws, in order: the data key (32), the local
+/// wrap's salt and nonce (44), the message salt (32) and nonce (12).
 fn generate() -> Value {
-    let rng = InsecureDeterministicRandom::from_seed(*b"dekbox format v1 known answers!!");
-    let kek = LocalProvider::insecure_test_key();
+    let rng = Arc::new(Recording {
+        inner: InsecureDeterministicRandom::from_seed(*b"dekbox format v1 known answers!!"),
+        drawn: Mutex::new(Vec::new()),
+    });
+    let engine = |kind: KeyRefKind| {
+        let k: Arc<dyn KeyProvider> = Arc::new(LocalProvider::insecure_test_key());
+        let keyring = match kind {
+            KeyRefKind::Label => Keyring::builder().add("v1", k).build().unwrap(),
+            _ => Keyring::single(k),
+        };
+        Engine::builder()
+            .keyring(keyring)
+            .rng(rng.clone())
+            .cache(dekbox_core::cache::CacheConfig::disabled())
+            .build()
+            .unwrap()
+    };
     let mut out = vec![];
     for case in cases() {
         let c = ctx(case.context);
-        let dek = DataKey::generate(&rng).unwrap();
-        let mut salt = [0u8; 32];
-        let mut nonce = [0u8; 12];
-        rng.fill(&mut salt).unwrap();
-        rng.fill(&mut nonce).unwrap();
-        // A message's data key is wrapped under the context plus dekbox's
-        // reserved purpose entry; a JSON envelope's under the context alone.
-        let wrap_ctx = if case.form == Form::Json {
-            c.clone()
-        } else {
-            kat::data_key_context(&c).unwrap()
-        };
-        let wrapped = drive(&mut *kek.wrap(&dek, &wrap_ctx, &rng), || T0, no_network).unwrap();
-        let key_ref = KeyRef {
-            kind: case.key_ref.0,
-            name: case.key_ref.1,
-        };
-        let seal = |form| {
-            kat::seal_with_parts(
-                &dek,
-                &salt,
-                &nonce,
-                key_ref,
-                &wrapped,
-                &c,
-                case.aad,
-                &case.plaintext,
-                form,
-            )
-            .unwrap()
-        };
+        rng.drawn.lock().unwrap().clear();
+        let sealed = engine(case.key_ref.0)
+            .encrypt_local(&case.plaintext, &c, case.aad, case.form, T0)
+            .unwrap();
+        let drawn = rng.drawn.lock().unwrap().clone();
+        assert_eq!(
+            drawn.iter().map(Vec::len).collect::<Vec<_>>(),
+            [32, 44, 32, 12],
+            "{}: the engine's draws",
+            case.name
+        );
+        let dek = DataKey::from_slice(&drawn[0]).unwrap();
+        let salt: [u8; 32] = drawn[2].clone().try_into().unwrap();
+        let nonce: [u8; 12] = drawn[3].clone().try_into().unwrap();
         let mut v = json!({
             "name": case.name,
             "form": if case.form == Form::Json { "json" } else { "binary+text" },
@@ -158,18 +177,41 @@ fn generate() -> Value {
             "key_ref": case.key_ref.1,
             "dek": hex(dek.dangerous_bytes()),
             "nonce": hex(&nonce),
-            "wrapped_dek": hex(&wrapped),
             "context": c.as_map(),
             "aad": hex(case.aad),
             "plaintext": hex(&case.plaintext),
         });
         if case.form == Form::Json {
-            v["json"] = json!(String::from_utf8(seal(Form::Json)).unwrap());
+            let json = String::from_utf8(sealed).unwrap();
+            let env: Value = serde_json::from_str(&json).unwrap();
+            let wrapped = base64::engine::general_purpose::STANDARD
+                .decode(env["encryptedDek"].as_str().unwrap())
+                .unwrap();
+            v["wrapped_dek"] = json!(hex(&wrapped));
+            v["json"] = json!(json);
         } else {
+            let msg = dekbox_core::format::parse(&sealed, 1 << 20).unwrap();
+            let key_ref = KeyRef {
+                kind: case.key_ref.0,
+                name: case.key_ref.1,
+            };
+            let text = kat::seal_with_parts(
+                &dek,
+                &salt,
+                &nonce,
+                key_ref,
+                msg.wrapped_dek,
+                &c,
+                case.aad,
+                &case.plaintext,
+                Form::Text,
+            )
+            .unwrap();
+            v["wrapped_dek"] = json!(hex(msg.wrapped_dek));
             v["salt"] = json!(hex(&salt));
             v["commitment"] = json!(hex(&kat::commitment(&dek, &salt)));
-            v["binary"] = json!(hex(&seal(Form::Binary)));
-            v["text"] = json!(String::from_utf8(seal(Form::Text)).unwrap());
+            v["binary"] = json!(hex(&sealed));
+            v["text"] = json!(String::from_utf8(text).unwrap());
         }
         out.push(v);
     }

@@ -360,7 +360,7 @@ impl Client {
         label: Option<&str>,
     ) -> Result<DataKey> {
         self.warm_blocking()?;
-        let mut op = self.engine.unwrap_data_key(wrapped, context, label)?;
+        let mut op = self.engine.unwrap_data_key(wrapped, context, label);
         self.transport.run_blocking(&mut *op)
     }
 
@@ -502,7 +502,7 @@ impl Client {
         label: Option<&str>,
     ) -> Result<DataKey> {
         self.warm().await?;
-        let mut op = self.engine.unwrap_data_key(wrapped, context, label)?;
+        let mut op = self.engine.unwrap_data_key(wrapped, context, label);
         self.transport.run(&mut *op).await
     }
 }

@@ -147,11 +147,30 @@ impl AeadKey {
 }
 
 /// Views initialised bytes as possibly-uninitialised ones, for passing to
-/// the `*_uninit` writers in this crate, which only ever store initialised
-/// values (so `out` stays initialised).
-pub(crate) fn as_uninit(out: &mut [u8]) -> &mut [MaybeUninit<u8>] {
-    // SAFETY: same layout; see the contract above.
+/// the `*_uninit` writers in this crate.
+///
+/// # Safety
+///
+/// The caller must only store initialised values through the returned slice
+/// (as every `*_uninit` writer in this crate does), so `out` stays
+/// initialised.
+pub(crate) unsafe fn as_uninit(out: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: same layout; the caller upholds the contract above.
     unsafe { &mut *(out as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
+
+/// A new `Vec` of exactly `len` bytes written by `fill`, with no zero-fill
+/// first. `fill` must write every byte when it succeeds (every writer in this
+/// crate does; the openers also zero their output when they fail).
+pub(crate) fn filled_vec(
+    len: usize,
+    fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> Result<()>,
+) -> Result<Vec<u8>> {
+    let mut v = Vec::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len])?;
+    // SAFETY: `fill` succeeded, so all `len` bytes are initialised.
+    unsafe { v.set_len(len) };
+    Ok(v)
 }
 
 impl std::fmt::Debug for AeadKey {

@@ -1,0 +1,124 @@
+//! Sealing into and opening into a caller's buffer on a cached data key:
+//! the fast path bindings use.
+
+use super::*;
+
+/// A reserved message on a cached data key; see [`Engine::plan_encrypt`].
+pub struct SealPlan<'a> {
+    pub(super) engine: &'a Engine,
+    pub(super) sealer: Arc<Sealer>,
+    pub(super) plaintext_len: usize,
+}
+
+impl SealPlan<'_> {
+    /// The exact length of the binary message.
+    pub fn sealed_len(&self) -> usize {
+        self.sealer
+            .parts(&[0; NONCE_LEN])
+            .sealed_len(self.plaintext_len)
+    }
+
+    /// Seals into `out`, which must be exactly [`sealed_len`](Self::sealed_len) bytes.
+    pub fn seal_into(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        // SAFETY: the sealer writes only initialised bytes into `out`.
+        let out = unsafe { crate::crypto::aead::as_uninit(out) };
+        self.seal_into_uninit(plaintext, context, aad, out)
+    }
+}
+
+impl SealPlan<'_> {
+    /// [`seal_into`](Self::seal_into) for memory the caller has not
+    /// initialised (a fresh `bytes` or `Buffer`): on success every byte of
+    /// `out` is written.
+    pub fn seal_into_uninit(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        out: &mut [MaybeUninit<u8>],
+    ) -> Result<()> {
+        if plaintext.len() != self.plaintext_len {
+            return Err(Error::ApiMisuse("plaintext does not match the plan"));
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        self.engine.rng.fill(&mut nonce)?;
+        let parts = self.sealer.parts(&nonce);
+        envelope::seal_into(&parts, context.canonical_bytes(), aad, plaintext, out)
+    }
+}
+
+impl OpenPlan<'_> {
+    /// [`open_into`](Self::open_into) for memory the caller has not
+    /// initialised: on success every byte is the plaintext, on failure zero.
+    pub fn open_into_uninit(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        out: &mut [MaybeUninit<u8>],
+    ) -> Result<()> {
+        let msg = match format::parse(sealed, self.engine.options.max_plaintext) {
+            Ok(m) => m,
+            Err(e) => {
+                out.fill(MaybeUninit::new(0));
+                return Err(e.into());
+            }
+        };
+        if out.len() != self.plaintext_len || msg.plaintext_len() != self.plaintext_len {
+            out.fill(MaybeUninit::new(0));
+            return Err(Error::ApiMisuse(
+                "buffer or message does not match the plan",
+            ));
+        }
+        self.opener.with_derived(msg.salt, |derived| {
+            envelope::open_into(derived, &msg, context.canonical_bytes(), aad, out)
+        })
+    }
+}
+
+/// A binary message whose data key is cached; see [`Engine::plan_decrypt`].
+pub struct OpenPlan<'a> {
+    pub(super) engine: &'a Engine,
+    pub(super) opener: Arc<Opener>,
+    pub(super) plaintext_len: usize,
+}
+
+impl OpenPlan<'_> {
+    /// Opens `sealed` into a new `Vec` (written in place, no zero-fill).
+    pub fn open_to_vec(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+    ) -> Result<Vec<u8>> {
+        let msg = format::parse(sealed, self.engine.options.max_plaintext)?;
+        self.engine.open_message(&self.opener, &msg, context, aad)
+    }
+
+    /// The plaintext length.
+    pub fn plaintext_len(&self) -> usize {
+        self.plaintext_len
+    }
+
+    /// Opens `sealed` (the message the plan was made for) into `out`, which
+    /// must be exactly [`plaintext_len`](Self::plaintext_len) bytes. On
+    /// failure `out` is zeroed.
+    pub fn open_into(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        // SAFETY: the opener writes only initialised bytes (plaintext, or
+        // zeros on failure) into `out`.
+        let out = unsafe { crate::crypto::aead::as_uninit(out) };
+        self.open_into_uninit(sealed, context, aad, out)
+    }
+}
