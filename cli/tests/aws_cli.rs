@@ -3,7 +3,7 @@
 //! the environment, as a user's would.
 
 use dekbox_core::http::{HttpRequest, Method};
-use dekbox_core::sigv4::{self, Credentials, Scope};
+use dekbox_core::provider::aws::sigv4::{self, Credentials, Scope};
 use std::process::{Command, Output, Stdio};
 
 fn moto() -> String {

@@ -7,9 +7,9 @@
 
 use dekbox_core::Timestamp;
 use dekbox_core::env::MapEnvironment;
-use dekbox_core::kms::aws::api::Action;
-use dekbox_core::kms::aws::{AwsKmsProvider, AwsOptions};
-use dekbox_core::sigv4::Credentials;
+use dekbox_core::provider::aws::api::Action;
+use dekbox_core::provider::aws::sigv4::Credentials;
+use dekbox_core::provider::aws::{AwsKmsProvider, AwsOptions};
 use std::io::Read;
 use std::sync::Arc;
 

@@ -4,6 +4,23 @@ use std::fmt;
 use std::io::Write;
 use zeroize::{Zeroize, Zeroizing};
 
+/// Largest answer body a provider accepts from a KMS or credential endpoint.
+/// Transports should stop reading there (dekbox-transport does, whatever the
+/// peer announces); providers refuse anything larger in `handle_response`, so
+/// a third-party driver or the browser's `fetch` gets the same bound.
+pub const MAX_RESPONSE_BODY: usize = 4 * 1024 * 1024;
+
+/// Refuses an answer larger than [`MAX_RESPONSE_BODY`].
+pub fn check_response_size(response: &HttpResponse) -> crate::Result<()> {
+    if response.body.len() > MAX_RESPONSE_BODY {
+        return Err(crate::Error::KmsUnavailable(format!(
+            "answer of {} bytes is larger than {MAX_RESPONSE_BODY}",
+            response.body.len()
+        )));
+    }
+    Ok(())
+}
+
 /// HTTP method of a KMS request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {

@@ -47,11 +47,9 @@ pub mod http;
 pub mod kat;
 pub mod key;
 pub mod keyring;
-pub mod kms;
 pub mod op;
 pub mod provider;
 pub mod random;
-pub mod sigv4;
 mod time;
 
 pub use context::EncryptionContext;

@@ -9,11 +9,11 @@
 use base64::Engine as _;
 use dekbox_core::env::MapEnvironment;
 use dekbox_core::http::HttpResponse;
-use dekbox_core::kms::aws::{AwsKmsProvider, AwsOptions};
 use dekbox_core::op::Step;
 use dekbox_core::provider::KeyProvider;
+use dekbox_core::provider::aws::sigv4::Credentials;
+use dekbox_core::provider::aws::{AwsKmsProvider, AwsOptions};
 use dekbox_core::random::SystemRandom;
-use dekbox_core::sigv4::Credentials;
 use dekbox_core::{DataKey, EncryptionContext, Timestamp};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -10,7 +10,7 @@
 
 use dekbox_core::Timestamp;
 use dekbox_core::http::{HttpRequest, Method};
-use dekbox_core::sigv4::{self, Credentials, Scope};
+use dekbox_core::provider::aws::sigv4::{self, Credentials, Scope};
 use std::path::{Path, PathBuf};
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";

@@ -4,7 +4,7 @@
 use crate::Dekbox;
 use dekbox_core::cache::CacheConfig;
 use dekbox_core::env::Environment;
-use dekbox_core::kms::aws::AwsOptions;
+use dekbox_core::provider::aws::AwsOptions;
 use dekbox_core::{Error, Options, Result};
 use dekbox_transport::{Client, OsEnvironment, RetryPolicy};
 use serde::Deserialize;

@@ -5,7 +5,7 @@ use crate::os::{OsEnvironment, system_now};
 use dekbox_core::cache::{CacheConfig, CacheStats};
 use dekbox_core::env::Environment;
 use dekbox_core::keyring::Keyring;
-use dekbox_core::kms::aws::{AwsKmsProvider, AwsOptions};
+use dekbox_core::provider::aws::AwsOptions;
 use dekbox_core::provider::{self, KeyProvider, ProviderOptions};
 use dekbox_core::{
     DataKey, EncryptionContext, Engine, Error, Form, GeneratedKey, Options, Result, Rewrapped,
@@ -228,14 +228,6 @@ impl ClientBuilder {
     }
 }
 
-fn aws_providers(engine: &Engine) -> impl Iterator<Item = &AwsKmsProvider> {
-    engine
-        .keyring()
-        .entries()
-        .iter()
-        .filter_map(|e| e.provider().as_any()?.downcast_ref::<AwsKmsProvider>())
-}
-
 impl Client {
     /// Starts building a client.
     pub fn builder() -> ClientBuilder {
@@ -272,8 +264,10 @@ impl Client {
                 Warm::Done => return Ok(()),
                 Warm::Wait => std::thread::sleep(WARM_POLL),
                 Warm::Mine => {
-                    for p in aws_providers(&self.engine) {
-                        let _ = self.transport.run_blocking(&mut p.warm_credentials());
+                    for e in self.engine.keyring().entries() {
+                        if let Some(mut op) = e.provider().warm_up() {
+                            let _ = self.transport.run_blocking(&mut *op);
+                        }
                     }
                     self.warm_up.finish();
                     return Ok(());
@@ -288,8 +282,10 @@ impl Client {
                 Warm::Done => return Ok(()),
                 Warm::Wait => crate::driver::sleep(WARM_POLL).await,
                 Warm::Mine => {
-                    for p in aws_providers(&self.engine) {
-                        let _ = self.transport.run(&mut p.warm_credentials()).await;
+                    for e in self.engine.keyring().entries() {
+                        if let Some(mut op) = e.provider().warm_up() {
+                            let _ = self.transport.run(&mut *op).await;
+                        }
                     }
                     self.warm_up.finish();
                     return Ok(());

@@ -44,7 +44,7 @@ impl Default for RetryPolicy {
 /// Timeout for discovery probes (instance metadata), which are never retried.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest answer accepted from a KMS or credential endpoint.
-const MAX_RESPONSE: usize = 4 * 1024 * 1024;
+const MAX_RESPONSE: usize = dekbox_core::http::MAX_RESPONSE_BODY;
 
 /// Sends operations' requests with retries. Cheap to share; clients are
 /// created on first use and reuse their connections.

@@ -13,8 +13,8 @@
 use dekbox_core::cache::CacheConfig;
 use dekbox_core::env::MapEnvironment;
 use dekbox_core::http::{HttpRequest, Method};
-use dekbox_core::kms::aws::AwsOptions;
-use dekbox_core::sigv4::{self, Credentials, Scope};
+use dekbox_core::provider::aws::AwsOptions;
+use dekbox_core::provider::aws::sigv4::{self, Credentials, Scope};
 use dekbox_core::{EncryptionContext, Error, Form};
 use dekbox_transport::{Client, RetryPolicy, system_now};
 use serde_json::{Value, json};
@@ -590,4 +590,38 @@ async fn async_client_round_trip_and_concurrency() {
         back.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
         vec![b"x".to_vec(), b"y".to_vec()]
     );
+}
+
+// ---- the provider contract (the same suite core runs on the local provider) --
+
+fn run_op<T>(op: &mut dyn dekbox_core::op::Operation<Output = T>) -> dekbox_core::Result<T> {
+    dekbox_transport::Transport::new(RetryPolicy::default()).run_blocking(op)
+}
+
+/// Two moto keys, created once for the suite.
+fn moto_key(which: usize) -> Arc<dyn dekbox_core::provider::KeyProvider> {
+    static KEYS: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    let url = var("DEKBOX_TEST_MOTO_URL");
+    let arns = KEYS.get_or_init(|| [create_key(&url), create_key(&url)]);
+    let options = dekbox_core::provider::ProviderOptions {
+        aws: AwsOptions {
+            endpoint: Some(url),
+            credentials: Some(test_creds()),
+            ..AwsOptions::default()
+        },
+    };
+    dekbox_core::provider::from_uri(
+        &format!("aws-kms://{}", arns[which]),
+        Arc::new(MapEnvironment::default()),
+        &options,
+    )
+    .unwrap()
+}
+
+dekbox_core::provider_conformance! {
+    #[ignore = "needs moto: ./scripts/test.sh starts it"]
+    mod aws_conformance;
+    provider: || moto_key(0),
+    other: || moto_key(1),
+    run: run_op,
 }

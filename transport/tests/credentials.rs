@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use dekbox_core::env::MapEnvironment;
-use dekbox_core::kms::aws::credentials::{Acquire, CachedCredentials, CredentialChain};
-use dekbox_core::sigv4::Credentials;
+use dekbox_core::provider::aws::credentials::{Acquire, CachedCredentials, CredentialChain};
+use dekbox_core::provider::aws::sigv4::Credentials;
 use dekbox_core::{Error, Timestamp};
 use dekbox_transport::{RetryPolicy, Transport};
 use std::sync::Arc;

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use dekbox_core::env::MapEnvironment;
-use dekbox_core::kms::aws::credentials::CredentialChain;
+use dekbox_core::provider::aws::credentials::CredentialChain;
 use dekbox_transport::{RetryPolicy, Transport};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

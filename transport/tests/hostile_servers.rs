@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use dekbox_core::env::MapEnvironment;
-use dekbox_core::kms::aws::AwsOptions;
-use dekbox_core::sigv4::Credentials;
+use dekbox_core::provider::aws::AwsOptions;
+use dekbox_core::provider::aws::sigv4::Credentials;
 use dekbox_core::{EncryptionContext, Error, Form};
 use dekbox_transport::{Client, RetryPolicy};
 use std::io::{BufRead, BufReader, Write};

@@ -4,20 +4,25 @@
 //! returns an [`Operation`](crate::op::Operation): a local key finishes on the
 //! first `poll`; a KMS yields HTTP requests. The engine and the transports
 //! never need to know which kind they hold.
+//!
+//! One folder (or file) per provider (`local`, [`aws`]); [`from_uri`] in
+//! `registry.rs` maps URI schemes to them, so a new KMS is one folder and one
+//! registry line.
 
 use crate::context::EncryptionContext;
-use crate::env::Environment;
 use crate::key::{DataKey, GeneratedKey};
 use crate::op::BoxOp;
 use crate::random::SecureRandom;
-use crate::{Error, Result};
 use std::fmt;
-use std::sync::Arc;
 use zeroize::Zeroizing;
 
+pub mod aws;
+mod conformance;
 mod local;
+mod registry;
 
 pub use local::{INSECURE_TEST_KEY_URI, LocalProvider, encode_key_file, parse_key_material};
+pub use registry::{ProviderOptions, from_uri};
 
 /// A key-encryption key (KEK) behind some service.
 ///
@@ -84,63 +89,17 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
         true
     }
 
+    /// An operation that prepares this key for concurrent use (resolving and
+    /// caching credentials), which a driver may run once before the first
+    /// operation so that concurrent first calls do not each do it. `None`: no
+    /// preparation. Failures are not final: operations retry on their own.
+    fn warm_up(&self) -> Option<BoxOp<'_, ()>> {
+        None
+    }
+
     /// The concrete provider, for providers that recognise each other (native
     /// rewrap between two keys of one KMS).
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }
-}
-
-/// Options for building providers from URIs.
-#[derive(Clone, Debug, Default)]
-pub struct ProviderOptions {
-    /// Options for `aws-kms://` keys.
-    pub aws: crate::kms::aws::AwsOptions,
-}
-
-/// Builds a provider from a key URI.
-///
-/// | scheme | meaning |
-/// |---|---|
-/// | `local:///abs/path`, `local://./rel/path` | 256-bit KEK from a key file |
-/// | `local://env/NAME` | 256-bit KEK from environment variable `NAME` |
-/// | `insecure-test-key` | a fixed, public KEK for tests only |
-///
-/// | `aws-kms://arn:aws:kms:…`, `aws-kms://alias/NAME?region=R` | AWS KMS (see [`crate::kms::aws`]) |
-///
-/// `gcp-kms://` and `vault://` are recognised and report that this build has
-/// no such provider yet.
-pub fn from_uri(
-    uri: &str,
-    env: Arc<dyn Environment>,
-    options: &ProviderOptions,
-) -> Result<Arc<dyn KeyProvider>> {
-    if uri.chars().any(char::is_control) {
-        return Err(Error::Config(format!(
-            "key URI {uri:?} contains a control character"
-        )));
-    }
-    if uri == INSECURE_TEST_KEY_URI {
-        return Ok(Arc::new(LocalProvider::insecure_test_key()));
-    }
-    if uri.starts_with("local://") {
-        return Ok(Arc::new(LocalProvider::from_uri(uri, env.as_ref())?));
-    }
-    if uri.starts_with("aws-kms://") {
-        return Ok(Arc::new(crate::kms::aws::AwsKmsProvider::from_uri(
-            uri,
-            env,
-            &options.aws,
-        )?));
-    }
-    for scheme in ["gcp-kms://", "vault://"] {
-        if uri.starts_with(scheme) {
-            return Err(Error::Config(format!(
-                "{scheme} keys are not supported by this build of dekbox-core yet"
-            )));
-        }
-    }
-    Err(Error::Config(format!(
-        "unrecognised key URI {uri:?}: expected local://, insecure-test-key, aws-kms://, gcp-kms:// or vault://"
-    )))
 }

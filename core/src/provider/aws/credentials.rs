@@ -22,11 +22,11 @@
 //! current credentials.
 
 use super::config_file::{Profile, ProfileSet};
+use super::sigv4::{self, Credentials, Scope};
 use super::xml;
 use crate::env::Environment;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::op::{Operation, Step};
-use crate::sigv4::{self, Credentials, Scope};
 use crate::{Error, Result, Timestamp};
 use serde::Deserialize;
 use std::collections::VecDeque;
@@ -189,6 +189,7 @@ impl Operation for ResolveCredentials {
     }
 
     fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        crate::http::check_response_size(&response)?;
         let src = self
             .current
             .as_mut()

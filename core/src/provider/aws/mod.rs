@@ -17,8 +17,10 @@ pub mod api;
 pub mod config_file;
 pub mod credentials;
 pub mod endpoint;
+pub mod sigv4;
 mod xml;
 
+use self::sigv4::{Credentials, Scope};
 use crate::context::EncryptionContext;
 use crate::env::Environment;
 use crate::http::{HttpRequest, HttpResponse, Method};
@@ -26,7 +28,6 @@ use crate::key::{DataKey, GeneratedKey};
 use crate::op::{BoxOp, Operation, Step};
 use crate::provider::KeyProvider;
 use crate::random::SecureRandom;
-use crate::sigv4::{self, Credentials, Scope};
 use crate::{Error, Result, Timestamp};
 use api::{Action, Answer};
 use credentials::{Acquire, CachedCredentials, CredentialChain, ResolveCredentials};
@@ -304,6 +305,7 @@ impl<T: Send> Operation for KmsCall<'_, T> {
     }
 
     fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        crate::http::check_response_size(&response)?;
         if let CredState::Resolving(op, _) = &mut self.creds {
             let r = op.handle_response(response);
             if r.as_ref().is_err_and(|e| !e.is_retryable()) {
@@ -351,6 +353,7 @@ impl Operation for WarmCredentials<'_> {
     }
 
     fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        crate::http::check_response_size(&response)?;
         match &mut self.inner {
             Some(CredState::Resolving(op, _)) => op.handle_response(response),
             _ => Err(Error::ApiMisuse("no request outstanding")),
@@ -488,6 +491,10 @@ impl KeyProvider for AwsKmsProvider {
 
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
+    }
+
+    fn warm_up(&self) -> Option<BoxOp<'_, ()>> {
+        Some(Box::new(self.warm_credentials()))
     }
 }
 
@@ -715,6 +722,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.endpoint(), "https://kms.us-gov-west-1.amazonaws.com/");
+    }
+
+    /// The 4 MiB answer bound holds in core, whatever driver sends requests.
+    #[test]
+    fn oversized_answers_are_refused_by_the_provider() {
+        let opts = AwsOptions {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            credentials: Some(Credentials::new("AKID", "secret", None, None, "test")),
+            ..AwsOptions::default()
+        };
+        let p = provider("aws-kms://arn:aws:kms:us-east-1:1:key/k", &[], opts).unwrap();
+        let mut op = p.unwrap(&[1, 2, 3], &EncryptionContext::empty());
+        assert!(matches!(
+            op.poll(Timestamp::from_unix_millis(0)),
+            Ok(Step::Send(_))
+        ));
+        let big = HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: vec![b' '; crate::http::MAX_RESPONSE_BODY + 1],
+        };
+        assert!(
+            matches!(op.handle_response(big), Err(Error::KmsUnavailable(m)) if m.contains("larger than"))
+        );
     }
 
     #[test]
