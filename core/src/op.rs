@@ -7,7 +7,10 @@
 //!    answer to [`Operation::handle_response`];
 //! 3. on [`Step::Wait`], wait about that long (another operation is fetching
 //!    the same data key) and poll again;
-//! 4. repeat until `poll` returns [`Step::Done`] or an error.
+//! 4. on [`Step::Run`], run the command (AWS `credential_process`) off any
+//!    async executor's threads and pass its output to
+//!    [`Operation::handle_process_output`];
+//! 5. repeat until `poll` returns [`Step::Done`] or an error.
 //!
 //! If `handle_response` returns an error for which [`Error::is_retryable`] is
 //! true (throttling, 5xx), the operation has not advanced: the next `poll`
@@ -23,6 +26,25 @@
 use crate::http::{HttpRequest, HttpResponse};
 use crate::{Error, Result, Timestamp};
 use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// A command an operation needs run (AWS `credential_process`), with its
+/// standard output handed back through [`Operation::handle_process_output`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProcessRequest {
+    /// The command line, run by `/bin/sh -c`.
+    pub command: String,
+}
+
+impl std::fmt::Debug for ProcessRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A command line may carry secrets in its arguments.
+        f.write_str("ProcessRequest { .. }")
+    }
+}
+
+/// The output of a [`ProcessRequest`]: standard output, or why it failed.
+pub type ProcessOutput = std::result::Result<Zeroizing<Vec<u8>>, String>;
 
 /// What an operation needs next.
 #[derive(Debug)]
@@ -33,8 +55,26 @@ pub enum Step<T> {
     /// concurrent cache misses make one KMS call): poll again after about this
     /// long. Nothing is outstanding.
     Wait(Duration),
+    /// Run this command and hand its output to
+    /// [`Operation::handle_process_output`]. Drivers run it where blocking
+    /// is allowed (dekbox-transport: the caller's thread, or Tokio's blocking
+    /// pool), never inside an async executor's worker.
+    Run(ProcessRequest),
     /// Finished with this value.
     Done(T),
+}
+
+impl<T> Step<T> {
+    /// `Ok(value)` for [`Step::Done`]; any other step, retyped, for an
+    /// operation that wraps another one to pass on.
+    pub fn into_done<U>(self) -> std::result::Result<T, Step<U>> {
+        match self {
+            Step::Done(v) => Ok(v),
+            Step::Send(r) => Err(Step::Send(r)),
+            Step::Wait(d) => Err(Step::Wait(d)),
+            Step::Run(p) => Err(Step::Run(p)),
+        }
+    }
 }
 
 /// A state machine that yields HTTP requests and accepts their responses.
@@ -58,6 +98,12 @@ pub trait Operation: Send {
     /// instance-metadata probe) may instead carry on, and then returns `Ok`.
     fn handle_failure(&mut self, error: Error) -> Result<()> {
         Err(error)
+    }
+
+    /// Feeds the output of the command last returned as [`Step::Run`].
+    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
+        let _ = output;
+        Err(Error::ApiMisuse("no process outstanding"))
     }
 }
 
@@ -118,6 +164,11 @@ pub fn drive<T>(
                 Ok(resp) => op.handle_response(resp)?,
                 Err(e) => op.handle_failure(e)?,
             },
+            Step::Run(_) => {
+                return Err(Error::Config(
+                    "this key runs a credential_process; drive it with dekbox-transport".into(),
+                ));
+            }
         }
     }
 }

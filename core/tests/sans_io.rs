@@ -267,7 +267,7 @@ fn retryable_errors_leave_the_operation_ready_to_resend() {
     let out = loop {
         match op.poll(now).unwrap() {
             Step::Done(v) => break v,
-            Step::Wait(_) => panic!("nothing else is fetching"),
+            Step::Wait(_) | Step::Run(_) => panic!("nothing else is fetching, nothing to run"),
             Step::Send(req) => {
                 attempts += 1;
                 // Re-built at the new time on every attempt.

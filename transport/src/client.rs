@@ -222,7 +222,7 @@ impl ClientBuilder {
             .build()?;
         Ok(Client {
             engine,
-            transport: Transport::new(self.policy),
+            transport: Transport::new(self.policy).with_environment(self.env),
             warm_up: WarmUp::default(),
         })
     }

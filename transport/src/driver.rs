@@ -1,12 +1,14 @@
 //! Drivers for `dekbox-core` operations over HTTP.
 
-use crate::os::system_now;
+use crate::os::{OsEnvironment, system_now};
 use crate::per_process::PerProcess;
 use bytes::Bytes;
+use dekbox_core::env::Environment;
 use dekbox_core::http::{HttpRequest, HttpResponse, Method, SecretWriter};
-use dekbox_core::op::{Operation, Step};
+use dekbox_core::op::{Operation, ProcessOutput, ProcessRequest, Step};
 use dekbox_core::random::{SecureRandom, SystemRandom};
 use dekbox_core::{Error, Result};
+use std::sync::Arc;
 use std::time::Duration;
 use web_time::Instant;
 use zeroize::{Zeroize, Zeroizing};
@@ -46,14 +48,23 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest answer accepted from a KMS or credential endpoint.
 const MAX_RESPONSE: usize = dekbox_core::http::MAX_RESPONSE_BODY;
 
-/// Sends operations' requests with retries. Cheap to share; clients are
-/// created on first use and reuse their connections.
-#[derive(Debug)]
+/// Sends operations' requests with retries, and runs the commands they ask
+/// for (`credential_process`) where blocking is allowed. Cheap to share;
+/// clients are created on first use and reuse their connections.
 pub struct Transport {
     policy: RetryPolicy,
+    env: Arc<dyn Environment>,
     #[cfg(not(target_arch = "wasm32"))]
     blocking: PerProcess<reqwest::blocking::Client>,
     nonblocking: PerProcess<reqwest::Client>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What to do after a failed exchange.
@@ -128,6 +139,78 @@ impl Attempts {
             .request_timeout
             .min(left)
             .max(Duration::from_millis(1))
+    }
+}
+
+/// What a driver does next for an operation.
+enum Action<T> {
+    /// Send this request with this timeout, then report with [`Driving::sent`].
+    Send(HttpRequest, Duration),
+    /// Sleep, then ask again.
+    Sleep(Duration),
+    /// Run this command, then report with [`Driving::ran`].
+    Run(ProcessRequest),
+    /// Finished.
+    Done(T),
+}
+
+/// The one retry state machine both drivers follow: they only do the I/O
+/// (send, sleep, run) it asks for.
+struct Driving<'o, O: ?Sized> {
+    op: &'o mut O,
+    attempts: Attempts,
+    probe: bool,
+}
+
+impl<'o, T, O: Operation<Output = T> + ?Sized> Driving<'o, O> {
+    fn new(op: &'o mut O, policy: &RetryPolicy) -> Self {
+        Self {
+            op,
+            attempts: Attempts::new(policy),
+            probe: false,
+        }
+    }
+
+    fn next(&mut self) -> Result<Action<T>> {
+        Ok(match self.op.poll(system_now())? {
+            Step::Done(v) => Action::Done(v),
+            Step::Wait(d) => Action::Sleep(self.attempts.wait(d)?),
+            Step::Run(p) => Action::Run(p),
+            Step::Send(req) => {
+                self.probe = req.probe;
+                let timeout = self.attempts.timeout(self.probe);
+                Action::Send(req, timeout)
+            }
+        })
+    }
+
+    /// Reports an exchange; `Some(delay)` means back off that long first.
+    fn sent(&mut self, outcome: Result<HttpResponse>) -> Result<Option<Duration>> {
+        let (error, unsent) = match outcome {
+            Ok(resp) => match self.op.handle_response(resp) {
+                Ok(()) => {
+                    self.attempts.succeeded();
+                    return Ok(None);
+                }
+                Err(e) => (e, false),
+            },
+            Err(e) => (e, true),
+        };
+        match self.attempts.after(error, self.probe) {
+            Next::RetryAfter(d) => Ok(Some(d)),
+            // A request that could not be sent at all: the operation may carry
+            // on without it (an instance-metadata probe).
+            Next::GiveUp(e) if unsent => {
+                self.op.handle_failure(e)?;
+                self.attempts.succeeded();
+                Ok(None)
+            }
+            Next::GiveUp(e) => Err(e),
+        }
+    }
+
+    fn ran(&mut self, output: ProcessOutput) -> Result<()> {
+        self.op.handle_process_output(output)
     }
 }
 
@@ -213,10 +296,17 @@ impl Transport {
     pub fn new(policy: RetryPolicy) -> Self {
         Self {
             policy,
+            env: Arc::new(OsEnvironment),
             #[cfg(not(target_arch = "wasm32"))]
             blocking: PerProcess::default(),
             nonblocking: PerProcess::default(),
         }
+    }
+
+    /// Runs the commands operations ask for (`Step::Run`) in `env`.
+    pub fn with_environment(mut self, env: Arc<dyn Environment>) -> Self {
+        self.env = env;
+        self
     }
 
     /// The policy.
@@ -227,74 +317,52 @@ impl Transport {
     /// Runs an operation to completion on this thread.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn run_blocking<T>(&self, op: &mut dyn Operation<Output = T>) -> Result<T> {
-        let mut attempts = Attempts::new(&self.policy);
+        let mut d = Driving::new(op, &self.policy);
         loop {
-            let req = match op.poll(system_now())? {
-                Step::Done(v) => return Ok(v),
-                Step::Wait(d) => {
-                    std::thread::sleep(attempts.wait(d)?);
-                    continue;
-                }
-                Step::Send(req) => req,
-            };
-            let probe = req.probe;
-            let timeout = attempts.timeout(probe);
-            let error = match self.send_blocking(req, timeout) {
-                Ok(resp) => match op.handle_response(resp) {
-                    Ok(()) => {
-                        attempts.succeeded();
-                        continue;
+            match d.next()? {
+                Action::Done(v) => return Ok(v),
+                Action::Sleep(t) => std::thread::sleep(t),
+                Action::Send(req, timeout) => {
+                    let outcome = self.send_blocking(req, timeout);
+                    if let Some(t) = d.sent(outcome)? {
+                        std::thread::sleep(t);
                     }
-                    Err(e) => (e, false),
-                },
-                Err(e) => (e, true),
-            };
-            match attempts.after(error.0, probe) {
-                Next::RetryAfter(d) => std::thread::sleep(d),
-                // A request that could not be sent at all: the operation may
-                // carry on without it (an instance-metadata probe).
-                Next::GiveUp(e) if error.1 => {
-                    op.handle_failure(e)?;
-                    attempts.succeeded();
                 }
-                Next::GiveUp(e) => return Err(e),
+                Action::Run(p) => d.ran(self.env.run_process(&p.command))?,
             }
         }
     }
 
-    /// Runs an operation to completion asynchronously (needs a Tokio runtime).
+    /// Runs an operation to completion asynchronously (needs a Tokio runtime;
+    /// commands run on its blocking pool).
     pub async fn run<T>(&self, op: &mut (dyn Operation<Output = T> + Send)) -> Result<T> {
-        let mut attempts = Attempts::new(&self.policy);
+        let mut d = Driving::new(op, &self.policy);
         loop {
-            let req = match op.poll(system_now())? {
-                Step::Done(v) => return Ok(v),
-                Step::Wait(d) => {
-                    sleep(attempts.wait(d)?).await;
-                    continue;
-                }
-                Step::Send(req) => req,
-            };
-            let probe = req.probe;
-            let timeout = attempts.timeout(probe);
-            let error = match self.send(req, timeout).await {
-                Ok(resp) => match op.handle_response(resp) {
-                    Ok(()) => {
-                        attempts.succeeded();
-                        continue;
+            match d.next()? {
+                Action::Done(v) => return Ok(v),
+                Action::Sleep(t) => sleep(t).await,
+                Action::Send(req, timeout) => {
+                    let outcome = self.send(req, timeout).await;
+                    if let Some(t) = d.sent(outcome)? {
+                        sleep(t).await;
                     }
-                    Err(e) => (e, false),
-                },
-                Err(e) => (e, true),
-            };
-            match attempts.after(error.0, probe) {
-                Next::RetryAfter(d) => sleep(d).await,
-                Next::GiveUp(e) if error.1 => {
-                    op.handle_failure(e)?;
-                    attempts.succeeded();
                 }
-                Next::GiveUp(e) => return Err(e),
+                Action::Run(p) => d.ran(self.run_process(p).await)?,
             }
         }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn run_process(&self, p: ProcessRequest) -> ProcessOutput {
+        let env = self.env.clone();
+        tokio::task::spawn_blocking(move || env.run_process(&p.command))
+            .await
+            .unwrap_or_else(|e| Err(format!("the command's thread failed: {e}")))
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    async fn run_process(&self, _: ProcessRequest) -> ProcessOutput {
+        Err("a browser cannot run credential_process".into())
     }
 
     #[cfg(not(target_arch = "wasm32"))]

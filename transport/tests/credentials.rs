@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use dekbox_core::env::MapEnvironment;
+use dekbox_core::op::{Operation, Step};
 use dekbox_core::provider::aws::credentials::{Acquire, CachedCredentials, CredentialChain};
 use dekbox_core::provider::aws::sigv4::Credentials;
 use dekbox_core::{Error, Timestamp};
@@ -36,8 +37,11 @@ fn env(vars: &[(&str, &str)]) -> MapEnvironment {
 }
 
 fn resolve(e: MapEnvironment) -> dekbox_core::Result<Credentials> {
-    let chain = CredentialChain::new(Arc::new(e), None, Some("us-east-1".into()));
-    transport().run_blocking(&mut chain.resolve())
+    let e = Arc::new(e);
+    let chain = CredentialChain::new(e.clone(), None, Some("us-east-1".into()));
+    transport()
+        .with_environment(e)
+        .run_blocking(&mut chain.resolve())
 }
 
 #[test]
@@ -195,9 +199,31 @@ fn credential_process() {
         "/usr/local/bin/get-creds --role x".into(),
         creds_json("ASIAPROC", LATER),
     );
-    let c = resolve(e).unwrap();
+    // The chain asks its driver to run the command (it never runs it inside
+    // `poll`, where an async executor's thread would block on it).
+    let e = Arc::new(e);
+    let chain = CredentialChain::new(e.clone(), None, Some("us-east-1".into()));
+    let mut op = chain.resolve();
+    match op.poll(Timestamp::from_unix_millis(0)).unwrap() {
+        Step::Run(p) => assert_eq!(p.command, "/usr/local/bin/get-creds --role x"),
+        other => panic!("expected Step::Run, got {other:?}"),
+    }
+    // Blocking driver: run on the caller's thread.
+    let c = transport()
+        .with_environment(e.clone())
+        .run_blocking(&mut chain.resolve())
+        .unwrap();
     assert_eq!(c.access_key_id, "ASIAPROC");
     assert!(c.expiration.is_some());
+    // Async driver: run on Tokio's blocking pool.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let c = rt
+        .block_on(transport().with_environment(e).run(&mut chain.resolve()))
+        .unwrap();
+    assert_eq!(c.access_key_id, "ASIAPROC");
 }
 
 #[test]

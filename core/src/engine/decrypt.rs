@@ -147,10 +147,9 @@ impl<'a> Operation for DecryptOp<'a> {
                     wrapped,
                     key_id,
                     domain,
-                } => match op.poll(now)? {
-                    Step::Send(req) => return Ok(Step::Send(req)),
-                    Step::Wait(d) => return Ok(Step::Wait(d)),
-                    Step::Done(dek) => {
+                } => match op.poll(now)?.into_done() {
+                    Err(pass) => return Ok(pass),
+                    Ok(dek) => {
                         let wrapped = std::mem::take(wrapped);
                         let opener = Arc::new(Opener::new(
                             dek,
@@ -170,10 +169,9 @@ impl<'a> Operation for DecryptOp<'a> {
                         return out.map(Step::Done);
                     }
                 },
-                DecState::Direct(op) => match op.poll(now)? {
-                    Step::Send(req) => return Ok(Step::Send(req)),
-                    Step::Wait(d) => return Ok(Step::Wait(d)),
-                    Step::Done(pt) => {
+                DecState::Direct(op) => match op.poll(now)?.into_done() {
+                    Err(pass) => return Ok(pass),
+                    Ok(pt) => {
                         self.state = DecState::Finished;
                         if pt.len() == crate::key::DATA_KEY_LEN && !e.options.legacy_allow_key_sized
                         {
@@ -202,6 +200,14 @@ impl<'a> Operation for DecryptOp<'a> {
             DecState::Unwrapping { op, .. } => op.handle_failure(error),
             DecState::Direct(op) => op.handle_failure(error),
             _ => Err(error),
+        }
+    }
+
+    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
+        match &mut self.state {
+            DecState::Unwrapping { op, .. } => op.handle_process_output(output),
+            DecState::Direct(op) => op.handle_process_output(output),
+            _ => Err(Error::ApiMisuse("no process outstanding")),
         }
     }
 }

@@ -88,10 +88,9 @@ impl<'a> Operation for EncryptOp<'a> {
                         writer.provider().generate_data_key(&provider_ctx, &*e.rng),
                     );
                 }
-                EncState::Generating(op) => match op.poll(now)? {
-                    Step::Send(req) => return Ok(Step::Send(req)),
-                    Step::Wait(d) => return Ok(Step::Wait(d)),
-                    Step::Done(gk) => {
+                EncState::Generating(op) => match op.poll(now)?.into_done() {
+                    Err(pass) => return Ok(pass),
+                    Ok(gk) => {
                         self.state = EncState::Finished;
                         let domain = KeyDomain::of_form(self.form);
                         let section = format::key_section(e.writer(domain).key_ref(), &gk.wrapped)?;
@@ -137,6 +136,13 @@ impl<'a> Operation for EncryptOp<'a> {
         match &mut self.state {
             EncState::Generating(op) => op.handle_failure(error),
             _ => Err(error),
+        }
+    }
+
+    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
+        match &mut self.state {
+            EncState::Generating(op) => op.handle_process_output(output),
+            _ => Err(Error::ApiMisuse("no process outstanding")),
         }
     }
 }

@@ -30,7 +30,7 @@ use crate::format::{self, Detected, Form, KeyRefKind, Message};
 use crate::http::HttpResponse;
 use crate::key::{DataKey, GeneratedKey};
 use crate::keyring::{Keyring, KeyringEntry};
-use crate::op::{BoxOp, Operation, Ready, Step, drive, no_network};
+use crate::op::{BoxOp, Operation, ProcessOutput, Ready, Step, drive, no_network};
 use crate::provider::KeyProvider;
 use crate::random::{SecureRandom, SystemRandom};
 use crate::{Error, Result, Timestamp};

@@ -194,10 +194,9 @@ impl<'a> Operation for RewrapOp<'a> {
                         domain,
                     );
                 }
-                RwState::Unwrapping(op, domain) => match op.poll(now)? {
-                    Step::Send(req) => return Ok(Step::Send(req)),
-                    Step::Wait(d) => return Ok(Step::Wait(d)),
-                    Step::Done(dek) => {
+                RwState::Unwrapping(op, domain) => match op.poll(now)?.into_done() {
+                    Err(pass) => return Ok(pass),
+                    Ok(dek) => {
                         let domain = *domain;
                         self.state = RwState::Finished;
                         self.check_commitment(&dek)?;
@@ -209,10 +208,9 @@ impl<'a> Operation for RewrapOp<'a> {
                         ));
                     }
                 },
-                RwState::Wrapping(op) | RwState::Native(op) => match op.poll(now)? {
-                    Step::Send(req) => return Ok(Step::Send(req)),
-                    Step::Wait(d) => return Ok(Step::Wait(d)),
-                    Step::Done(new_wrapped) => {
+                RwState::Wrapping(op) | RwState::Native(op) => match op.poll(now)?.into_done() {
+                    Err(pass) => return Ok(pass),
+                    Ok(new_wrapped) => {
                         self.state = RwState::Finished;
                         let rk = self.rewrap_cache_key()?;
                         let out = self.finish(&new_wrapped)?;
@@ -240,6 +238,14 @@ impl<'a> Operation for RewrapOp<'a> {
             RwState::Unwrapping(op, _) => op.handle_failure(error),
             RwState::Wrapping(op) | RwState::Native(op) => op.handle_failure(error),
             _ => Err(error),
+        }
+    }
+
+    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
+        match &mut self.state {
+            RwState::Unwrapping(op, _) => op.handle_process_output(output),
+            RwState::Wrapping(op) | RwState::Native(op) => op.handle_process_output(output),
+            _ => Err(Error::ApiMisuse("no process outstanding")),
         }
     }
 }

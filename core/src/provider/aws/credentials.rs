@@ -26,7 +26,7 @@ use super::sigv4::{self, Credentials, Scope};
 use super::xml;
 use crate::env::Environment;
 use crate::http::{HttpRequest, HttpResponse, Method};
-use crate::op::{Operation, Step};
+use crate::op::{Operation, ProcessOutput, ProcessRequest, Step};
 use crate::{Error, Result, Timestamp};
 use serde::Deserialize;
 use std::collections::VecDeque;
@@ -100,6 +100,7 @@ impl CredentialChain {
             sources,
             current: None,
             pending: None,
+            run: None,
             last: None,
             result: None,
             tried: Vec::new(),
@@ -110,6 +111,7 @@ impl CredentialChain {
 
 enum SourceStep {
     Send(HttpRequest),
+    Run(ProcessRequest),
     Done(Credentials),
 }
 
@@ -119,6 +121,11 @@ trait Source: Send {
     /// `None`: this source does not apply here; try the next.
     fn start(&mut self, now: Timestamp) -> Result<Option<SourceStep>>;
     fn on_response(&mut self, resp: HttpResponse, now: Timestamp) -> Result<SourceStep>;
+    /// The output of the command this source asked to run.
+    fn on_process_output(&mut self, output: ProcessOutput) -> Result<SourceStep> {
+        let _ = output;
+        Err(Error::ApiMisuse("no process outstanding"))
+    }
     /// The request could not be sent. `Ok(None)`: the source does not apply.
     fn on_failure(&mut self, error: Error) -> Result<Option<SourceStep>> {
         Err(error)
@@ -131,6 +138,7 @@ pub struct ResolveCredentials {
     sources: VecDeque<Box<dyn Source>>,
     current: Option<Box<dyn Source>>,
     pending: Option<HttpRequest>,
+    run: Option<ProcessRequest>,
     last: Option<HttpRequest>,
     result: Option<Credentials>,
     tried: Vec<&'static str>,
@@ -141,6 +149,7 @@ impl ResolveCredentials {
     fn apply(&mut self, step: Option<SourceStep>) {
         match step {
             Some(SourceStep::Send(r)) => self.pending = Some(r),
+            Some(SourceStep::Run(p)) => self.run = Some(p),
             Some(SourceStep::Done(c)) => {
                 self.result = Some(c);
                 self.current = None;
@@ -166,6 +175,10 @@ impl Operation for ResolveCredentials {
             if let Some(req) = self.pending.take() {
                 self.last = Some(req.clone());
                 return Ok(Step::Send(req));
+            }
+            if let Some(p) = &self.run {
+                // Kept until its output arrives: polling again re-issues it.
+                return Ok(Step::Run(p.clone()));
             }
             if self.current.is_some() {
                 // Polled again without an answer: the driver is retrying.
@@ -205,6 +218,26 @@ impl Operation for ResolveCredentials {
                 } else {
                     self.current = None;
                 }
+                Err(e)
+            }
+        }
+    }
+
+    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
+        if self.run.take().is_none() {
+            return Err(Error::ApiMisuse("no process outstanding"));
+        }
+        let src = self
+            .current
+            .as_mut()
+            .ok_or(Error::ApiMisuse("no process outstanding"))?;
+        match src.on_process_output(output) {
+            Ok(step) => {
+                self.apply(Some(step));
+                Ok(())
+            }
+            Err(e) => {
+                self.current = None;
                 Err(e)
             }
         }
@@ -462,19 +495,10 @@ impl Source for ProfileSource {
             return Ok(Some(SourceStep::Send(req)));
         }
         if let Some(cmd) = profile.get("credential_process") {
-            let out = env.run_process(cmd).map_err(|e| {
-                Error::Config(format!(
-                    "credential_process of profile {name:?} failed: {e}"
-                ))
-            })?;
-            let parsed: JsonCreds = serde_json::from_slice(&out).map_err(|_| {
-                Error::Config(format!(
-                    "credential_process of profile {name:?} printed no credentials JSON"
-                ))
-            })?;
-            return parsed
-                .into_credentials(format!("credential_process (profile {name})"))
-                .map(|c| Some(SourceStep::Done(c)));
+            // Run by the driver, off any async executor (see `Step::Run`).
+            return Ok(Some(SourceStep::Run(ProcessRequest {
+                command: cmd.to_string(),
+            })));
         }
         if let Some(c) = Self::static_keys(profile, format!("profile {name}")) {
             return Ok(Some(SourceStep::Done(c)));
@@ -493,6 +517,23 @@ impl Source for ProfileSource {
             .as_ref()
             .ok_or(Error::ApiMisuse("no request outstanding"))?;
         call.parse(&resp, format!("assumed role (profile {})", self.name))
+            .map(SourceStep::Done)
+    }
+
+    fn on_process_output(&mut self, output: ProcessOutput) -> Result<SourceStep> {
+        let name = &self.name;
+        let out = output.map_err(|e| {
+            Error::Config(format!(
+                "credential_process of profile {name:?} failed: {e}"
+            ))
+        })?;
+        let parsed: JsonCreds = serde_json::from_slice(&out).map_err(|_| {
+            Error::Config(format!(
+                "credential_process of profile {name:?} printed no credentials JSON"
+            ))
+        })?;
+        parsed
+            .into_credentials(format!("credential_process (profile {name})"))
             .map(SourceStep::Done)
     }
 }

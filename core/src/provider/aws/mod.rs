@@ -25,7 +25,7 @@ use crate::context::EncryptionContext;
 use crate::env::Environment;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::key::{DataKey, GeneratedKey};
-use crate::op::{BoxOp, Operation, Step};
+use crate::op::{BoxOp, Operation, ProcessOutput, Step};
 use crate::provider::KeyProvider;
 use crate::random::SecureRandom;
 use crate::{Error, Result, Timestamp};
@@ -233,12 +233,12 @@ enum CredState {
 }
 
 /// Gets credentials for a call: from the cache, or by driving the chain.
-/// Returns `Some(step)` when the chain needs a request sent.
-fn advance_credentials(
+/// Returns `Some(step)` when the chain needs a request sent or a command run.
+fn advance_credentials<U>(
     cache: &CachedCredentials,
     state: &mut CredState,
     now: Timestamp,
-) -> Result<Option<HttpRequest>> {
+) -> Result<Option<Step<U>>> {
     loop {
         match state {
             CredState::Have(_) => return Ok(None),
@@ -249,7 +249,8 @@ fn advance_credentials(
                 }
             }
             CredState::Resolving(op, fallback) => match op.poll(now) {
-                Ok(Step::Send(r)) => return Ok(Some(r)),
+                Ok(Step::Send(r)) => return Ok(Some(Step::Send(r))),
+                Ok(Step::Run(p)) => return Ok(Some(Step::Run(p))),
                 // The chain never shares work with other operations.
                 Ok(Step::Wait(_)) => {
                     return Err(Error::ApiMisuse("credential chain asked to wait"));
@@ -291,8 +292,8 @@ impl<T: Send> Operation for KmsCall<'_, T> {
         if let Some(v) = self.result.take() {
             return Ok(Step::Done(v));
         }
-        if let Some(req) = advance_credentials(&self.provider.credentials, &mut self.creds, now)? {
-            return Ok(Step::Send(req));
+        if let Some(step) = advance_credentials(&self.provider.credentials, &mut self.creds, now)? {
+            return Ok(step);
         }
         let CredState::Have(creds) = &self.creds else {
             return Err(Error::ApiMisuse("credentials not resolved"));
@@ -332,6 +333,17 @@ impl<T: Send> Operation for KmsCall<'_, T> {
         }
         Err(error)
     }
+
+    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
+        if let CredState::Resolving(op, _) = &mut self.creds {
+            let r = op.handle_process_output(output);
+            if r.is_err() {
+                self.provider.credentials.refresh_failed();
+            }
+            return r;
+        }
+        Err(Error::ApiMisuse("no process outstanding"))
+    }
 }
 
 /// Resolves a provider's credentials into its cache. See
@@ -347,7 +359,7 @@ impl Operation for WarmCredentials<'_> {
     fn poll(&mut self, now: Timestamp) -> Result<Step<()>> {
         let state = self.inner.get_or_insert(CredState::Need);
         match advance_credentials(&self.provider.credentials, state, now)? {
-            Some(r) => Ok(Step::Send(r)),
+            Some(step) => Ok(step),
             None => Ok(Step::Done(())),
         }
     }
@@ -364,6 +376,13 @@ impl Operation for WarmCredentials<'_> {
         match &mut self.inner {
             Some(CredState::Resolving(op, _)) => op.handle_failure(error),
             _ => Err(error),
+        }
+    }
+
+    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
+        match &mut self.inner {
+            Some(CredState::Resolving(op, _)) => op.handle_process_output(output),
+            _ => Err(Error::ApiMisuse("no process outstanding")),
         }
     }
 }
