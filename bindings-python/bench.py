@@ -12,6 +12,11 @@ and 64 KiB, against:
       committing suite AES_256_GCM_HKDF_SHA512_COMMIT_KEY, at 1 KiB.
 dekbox uses a local key with its data-key cache (the steady state of an
 application), binary form, a tenant context and a row aad.
+
+With DEKBOX_BENCH_MOTO_URL set (./scripts/bench.sh --python starts moto on
+127.0.0.1), it also compares a cached 1 KiB encrypt/decrypt on an AWS KMS key
+with the same on a local key: a cache hit must cost the same whatever the key
+(no GIL hand-off, no network).
 """
 
 import os
@@ -88,6 +93,10 @@ def main():
           f"cryptography {c_open * 1e6:.2f} µs -> {d_dict / c_open:.2f}x / {d_prep / c_open:.2f}x")
     print(f"RATIO lang=python size=64 op=open-prepared-context dekbox_us={d_prep*1e6:.3f} cryptography_us={c_open*1e6:.3f} ratio={d_prep / c_open:.3f}")
 
+    moto = os.environ.get("DEKBOX_BENCH_MOTO_URL")
+    if moto:
+        aws_vs_local(moto)
+
     try:
         import aws_encryption_sdk
         from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
@@ -116,6 +125,33 @@ def main():
     for op, d, e in (("seal", d_seal, e_seal), ("open", d_open, e_open)):
         print(f"{op:>6}: dekbox {d*1e6:8.2f} µs   ESDK {e*1e6:10.2f} µs   dekbox is {e / d:7.0f}x faster")
         print(f"RATIO lang=python size=1024 op={op} dekbox_us={d*1e6:.3f} esdk_us={e*1e6:.3f} speedup={e / d:.1f}")
+
+
+def aws_vs_local(url):
+    import botocore.session
+
+    kms = botocore.session.get_session().create_client(
+        "kms", region_name="us-east-1", endpoint_url=url,
+        aws_access_key_id="testing", aws_secret_access_key="testing")
+    arn = kms.create_key(Description="bench")["KeyMetadata"]["Arn"]
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    local = dekbox.Box("insecure-test-key")
+    aws = dekbox.Box(f"aws-kms://{arn}", endpoint=url)
+    pt = os.urandom(1024)
+    sealed = {b: b.encrypt(pt, context=CTX, aad=AAD) for b in (local, aws)}  # data keys now cached
+    for b in (local, aws):
+        assert b.decrypt(sealed[b], context=CTX, aad=AAD) == pt
+    l_seal, a_seal = compare(lambda: local.encrypt(pt, context=CTX, aad=AAD),
+                             lambda: aws.encrypt(pt, context=CTX, aad=AAD))
+    l_open, a_open = compare(lambda: local.decrypt(sealed[local], context=CTX, aad=AAD),
+                             lambda: aws.decrypt(sealed[aws], context=CTX, aad=AAD))
+    print("\n1 KiB, cached data key: AWS KMS key (moto) vs local key, same run")
+    for op, a, l in (("seal", a_seal, l_seal), ("open", a_open, l_open)):
+        print(f"{op:>6}: AWS key {a*1e6:6.2f} µs   local key {l*1e6:6.2f} µs   AWS/local {a / l:5.2f}x")
+        print(f"RATIO lang=python size=1024 op={op}-aws-vs-local aws_us={a*1e6:.3f} local_us={l*1e6:.3f} ratio={a / l:.3f}")
+    st = aws.cache_stats()
+    print(f"AWS key KMS calls during the measurement: {st.kms_calls} (1 GenerateDataKey + 1 Decrypt expected)")
 
 
 if __name__ == "__main__":

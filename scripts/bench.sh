@@ -74,5 +74,15 @@ if [ -n "$python" ]; then
     [ -x "$bench/bin/python" ] || python3 -m venv "$bench"
     "$bench/bin/pip" install -q --disable-pip-version-check cryptography 'aws-encryption-sdk[MPL]'
     "$bench/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels/dekbox-*.whl
-    "$bench/bin/python" bindings-python/bench.py
+    # moto on 127.0.0.1 for the AWS-key figures, stopped on exit.
+    [ -x "$tools/bin/moto_server" ] || "$tools/bin/pip" install -q 'moto[server]'
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+    "$tools/bin/moto_server" -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+    moto_pid=$!
+    trap 'kill "$moto_pid" 2>/dev/null; rm -f "$out"' EXIT
+    for _ in $(seq 1 100); do
+        python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null && break
+        sleep 0.2
+    done
+    DEKBOX_BENCH_MOTO_URL="http://127.0.0.1:$port" "$bench/bin/python" bindings-python/bench.py
 fi

@@ -1,0 +1,9 @@
+# Formatting, lints, and the wasm32 builds of core and transport.
+if [ -z "${DEKBOX_TEST_FAST:-}" ]; then
+    check "cargo fmt --check" cargo fmt --all -- --check
+    check "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
+    check "dekbox-core builds for wasm32-unknown-unknown" \
+        cargo build -p dekbox-core --target wasm32-unknown-unknown --locked
+    check "dekbox-transport builds for wasm32 (reqwest fetch backend)" \
+        cargo build -p dekbox-transport --target wasm32-unknown-unknown --locked
+fi
