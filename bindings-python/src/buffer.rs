@@ -27,6 +27,7 @@ impl<'py> Host for Gil<'py> {
     /// A new `bytes` of `len` bytes whose contents `fill` writes. The storage
     /// is handed out only as `MaybeUninit`, so nothing can read it before
     /// `fill` has written it; if `fill` fails, the object is released unseen.
+    #[inline]
     fn new_bytes(
         &self,
         len: usize,

@@ -78,6 +78,7 @@ fn convert_context(obj: Option<&Bound<'_, PyAny>>) -> PyResult<EncryptionContext
     // Dicts are read directly (no items() list, no tuples); other mappings
     // through items().
     if let Ok(d) = obj.cast::<pyo3::types::PyDict>() {
+        pairs.reserve_exact(d.len());
         for (k, v) in d.iter() {
             pairs.push(pair(&k, &v)?);
         }

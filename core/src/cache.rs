@@ -481,10 +481,13 @@ impl EncryptCache {
         let usable = now.since(entry.created) < self.config.max_age
             && entry.messages < self.config.max_messages
             && entry.bytes.saturating_add(len) <= self.config.max_bytes;
-        if !usable || (entry.sealer.compat && entry.sealer.fork_gen != fork_generation()) {
+        if !usable {
             return Ok(None);
         }
         if entry.sealer.fork_gen != fork_generation() {
+            if entry.sealer.compat {
+                return Ok(None);
+            }
             entry.sealer = Arc::new(entry.sealer.resalted(rng)?);
         }
         entry.messages += 1;

@@ -51,8 +51,8 @@ pub(crate) fn seal_into(
     header[69..].copy_from_slice(parts.nonce);
     let (head, body) = out.split_at_mut(format::FIXED_HEADER_LEN + parts.key_section.len());
     let (fixed, section) = head.split_at_mut(format::FIXED_HEADER_LEN);
-    write(fixed, &header);
-    write(section, parts.key_section);
+    aead::write_bytes(fixed, &header);
+    aead::write_bytes(section, parts.key_section);
     format::with_associated_data(&header, context, aad, |ad| {
         parts
             .derived
@@ -132,10 +132,4 @@ pub(crate) fn open_json(raw: &AeadKey, json: &JsonEnvelope, aad: &[u8]) -> Resul
     let mut out = Vec::with_capacity(json.ciphertext_and_tag.len());
     raw.open_append(&json.nonce, aad, &json.ciphertext_and_tag, &mut out)?;
     Ok(out)
-}
-
-fn write(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        d.write(*s);
-    }
 }

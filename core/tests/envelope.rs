@@ -362,11 +362,11 @@ fn plans_seal_and_open_into_caller_buffers() {
         .expect("cached by the decrypt above");
     assert_eq!(open.plaintext_len(), 11);
     let mut pt = vec![0u8; 11];
-    open.open_into(&out, &c, b"row", &mut pt).unwrap();
+    open.open_into(&c, b"row", &mut pt).unwrap();
     assert_eq!(&pt, b"hello plans");
     let mut pt = vec![0xAAu8; 11];
     assert_eq!(
-        open.open_into(&out, &c, b"other row", &mut pt),
+        open.open_into(&c, b"other row", &mut pt),
         Err(Error::Authentication)
     );
     assert!(
@@ -407,13 +407,13 @@ fn plans_write_uninitialised_buffers() {
 
     let open = e.plan_decrypt(&buf, &c, T0).unwrap().unwrap();
     let mut pt: Vec<u8> = Vec::with_capacity(5);
-    open.open_into_uninit(&buf, &c, b"aad", &mut pt.spare_capacity_mut()[..5])
+    open.open_into_uninit(&c, b"aad", &mut pt.spare_capacity_mut()[..5])
         .unwrap();
     unsafe { pt.set_len(5) };
     assert_eq!(pt, b"hello");
     let mut bad: Vec<u8> = Vec::with_capacity(5);
     assert_eq!(
-        open.open_into_uninit(&buf, &c, b"wrong", &mut bad.spare_capacity_mut()[..5]),
+        open.open_into_uninit(&c, b"wrong", &mut bad.spare_capacity_mut()[..5]),
         Err(Error::Authentication)
     );
     // On failure every byte was written (as zero), so reading them is sound.

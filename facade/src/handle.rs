@@ -82,6 +82,7 @@ impl Dekbox {
 
     /// Runs work that missed the cache, off the host's lock when it may wait
     /// on the network or is large.
+    #[inline]
     fn slow<H: Host, T: Send>(
         &self,
         host: &H,
@@ -98,6 +99,7 @@ impl Dekbox {
     }
 
     /// Runs cache-hit work, off the host's lock only when it is large.
+    #[inline]
     fn quick<H: Host, T: Send>(&self, host: &H, size: usize, f: impl FnOnce() -> T + Send) -> T {
         if size >= RELEASE_ABOVE {
             host.release(f)
@@ -108,6 +110,7 @@ impl Dekbox {
 
     /// Seals `plaintext` into a new host byte string (binary form). On a
     /// cache hit it is sealed in place, with no copy.
+    #[inline]
     pub fn encrypt_into<H: Host>(
         &self,
         host: &H,
@@ -156,6 +159,7 @@ impl Dekbox {
 
     /// Opens a sealed value (any accepted form) into a new host byte string.
     /// A binary message whose data key is cached is opened in place.
+    #[inline]
     pub fn decrypt_into<H: Host>(
         &self,
         host: &H,
@@ -170,7 +174,7 @@ impl Dekbox {
         if let Some(plan) = plan {
             return host.new_bytes(plan.plaintext_len(), |buf| {
                 self.quick(host, sealed.len(), || {
-                    plan.open_into_uninit(sealed, context, aad, buf)
+                    plan.open_into_uninit(context, aad, buf)
                 })
                 .map_err(|e| host.error(e))
             });

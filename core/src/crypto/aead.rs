@@ -159,6 +159,16 @@ pub(crate) unsafe fn as_uninit(out: &mut [u8]) -> &mut [MaybeUninit<u8>] {
     unsafe { &mut *(out as *mut [u8] as *mut [MaybeUninit<u8>]) }
 }
 
+/// Copies `src` into the first `src.len()` bytes of `dst` (one `memcpy`,
+/// where a byte loop over `MaybeUninit` does not always vectorise).
+#[inline]
+pub(crate) fn write_bytes(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and every initialised
+    // byte is a valid `MaybeUninit<u8>`; the view is read-only.
+    let src = unsafe { &*(src as *const [u8] as *const [MaybeUninit<u8>]) };
+    dst[..src.len()].copy_from_slice(src);
+}
+
 /// A new `Vec` of exactly `len` bytes written by `fill`, with no zero-fill
 /// first. `fill` must write every byte when it succeeds (every writer in this
 /// crate does; the openers also zero their output when they fail).

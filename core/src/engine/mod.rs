@@ -359,12 +359,12 @@ impl Engine {
     /// The fast path for opening into a caller's buffer: for a binary message
     /// whose data key is cached, the plaintext length and a plan to open it.
     /// `None` means: use [`decrypt`](Self::decrypt).
-    pub fn plan_decrypt(
-        &self,
-        sealed: &[u8],
+    pub fn plan_decrypt<'a>(
+        &'a self,
+        sealed: &'a [u8],
         context: &EncryptionContext,
         now: Timestamp,
-    ) -> Result<Option<OpenPlan<'_>>> {
+    ) -> Result<Option<OpenPlan<'a>>> {
         caller_context(context)?;
         if format::detect(sealed) != Detected::Binary {
             return Ok(None);
@@ -383,7 +383,7 @@ impl Engine {
         Ok(Some(OpenPlan {
             engine: self,
             opener,
-            plaintext_len: msg.plaintext_len(),
+            msg,
         }))
     }
 
@@ -445,7 +445,7 @@ impl Engine {
             _ => return None,
         };
         match self.plan_decrypt(binary, context, now) {
-            Ok(Some(plan)) => Some(plan.open_to_vec(binary, context, aad)),
+            Ok(Some(plan)) => Some(plan.open_to_vec(context, aad)),
             Ok(None) => None,
             Err(e) => Some(Err(e)),
         }

@@ -58,67 +58,43 @@ impl OpenPlan<'_> {
     /// initialised: on success every byte is the plaintext, on failure zero.
     pub fn open_into_uninit(
         &self,
-        sealed: &[u8],
         context: &EncryptionContext,
         aad: &[u8],
         out: &mut [MaybeUninit<u8>],
     ) -> Result<()> {
-        let msg = match format::parse(sealed, self.engine.options.max_plaintext) {
-            Ok(m) => m,
-            Err(e) => {
-                out.fill(MaybeUninit::new(0));
-                return Err(e.into());
-            }
-        };
-        if out.len() != self.plaintext_len || msg.plaintext_len() != self.plaintext_len {
-            out.fill(MaybeUninit::new(0));
-            return Err(Error::ApiMisuse(
-                "buffer or message does not match the plan",
-            ));
-        }
-        self.opener.with_derived(msg.salt, |derived| {
-            envelope::open_into(derived, &msg, context.canonical_bytes(), aad, out)
+        self.opener.with_derived(self.msg.salt, |derived| {
+            envelope::open_into(derived, &self.msg, context.canonical_bytes(), aad, out)
         })
     }
 }
 
-/// A binary message whose data key is cached; see [`Engine::plan_decrypt`].
+/// A binary message whose data key is cached, parsed once; see
+/// [`Engine::plan_decrypt`].
 pub struct OpenPlan<'a> {
     pub(super) engine: &'a Engine,
     pub(super) opener: Arc<Opener>,
-    pub(super) plaintext_len: usize,
+    pub(super) msg: Message<'a>,
 }
 
 impl OpenPlan<'_> {
-    /// Opens `sealed` into a new `Vec` (written in place, no zero-fill).
-    pub fn open_to_vec(
-        &self,
-        sealed: &[u8],
-        context: &EncryptionContext,
-        aad: &[u8],
-    ) -> Result<Vec<u8>> {
-        let msg = format::parse(sealed, self.engine.options.max_plaintext)?;
-        self.engine.open_message(&self.opener, &msg, context, aad)
+    /// Opens the message into a new `Vec` (written in place, no zero-fill).
+    pub fn open_to_vec(&self, context: &EncryptionContext, aad: &[u8]) -> Result<Vec<u8>> {
+        self.engine
+            .open_message(&self.opener, &self.msg, context, aad)
     }
 
     /// The plaintext length.
     pub fn plaintext_len(&self) -> usize {
-        self.plaintext_len
+        self.msg.plaintext_len()
     }
 
-    /// Opens `sealed` (the message the plan was made for) into `out`, which
-    /// must be exactly [`plaintext_len`](Self::plaintext_len) bytes. On
-    /// failure `out` is zeroed.
-    pub fn open_into(
-        &self,
-        sealed: &[u8],
-        context: &EncryptionContext,
-        aad: &[u8],
-        out: &mut [u8],
-    ) -> Result<()> {
+    /// Opens the message into `out`, which must be exactly
+    /// [`plaintext_len`](Self::plaintext_len) bytes. On failure `out` is
+    /// zeroed.
+    pub fn open_into(&self, context: &EncryptionContext, aad: &[u8], out: &mut [u8]) -> Result<()> {
         // SAFETY: the opener writes only initialised bytes (plaintext, or
         // zeros on failure) into `out`.
         let out = unsafe { crate::crypto::aead::as_uninit(out) };
-        self.open_into_uninit(sealed, context, aad, out)
+        self.open_into_uninit(context, aad, out)
     }
 }
