@@ -61,27 +61,35 @@ cargo_suite() {
     fi
 }
 
-# Sums pytest's closing line ("3 passed, 1 failed in 0.2s").
+# Sums pytest's closing line ("3 passed, 1 failed, 2 errors in 0.2s").
 count_pytest() {
-    local file=$1 p f
-    p=$(grep -Eo '[0-9]+ passed' "$file" | tail -1 | grep -Eo '[0-9]+')
-    f=$(grep -Eo '[0-9]+ (failed|error)' "$file" | tail -1 | grep -Eo '[0-9]+')
-    if [ -z "$p$f" ]; then
+    local file=$1 line p f e
+    line=$(grep -E '[0-9]+ (passed|failed|errors?) ' "$file" | tail -1)
+    p=$(grep -Eo '[0-9]+ passed' <<<"$line" | grep -Eo '[0-9]+')
+    f=$(grep -Eo '[0-9]+ failed' <<<"$line" | grep -Eo '[0-9]+')
+    e=$(grep -Eo '[0-9]+ errors?' <<<"$line" | grep -Eo '[0-9]+')
+    if [ -z "$p$f$e" ]; then
         fail "$file: pytest ran no test"
-        return
+        return 1
     fi
     passed=$((passed + ${p:-0}))
-    failed=$((failed + ${f:-0}))
+    failed=$((failed + ${f:-0} + ${e:-0}))
+    [ -z "$f$e" ]
 }
 
-# pytest_suite NAME CMD...: runs a command ending in pytest, counting its results.
+# pytest_suite NAME CMD...: runs a command ending in pytest, counting its
+# results; a non-zero exit with no failure counted (a crash at exit, a
+# failed build step) counts as one failure.
 pytest_suite() {
-    local name=$1 out
+    local name=$1 out status
     shift
     say "$name"
     out="$logs/pytest-$RANDOM.txt"
     "$@" 2>&1 | tee "$out"
-    count_pytest "$out"
+    status=${PIPESTATUS[0]}
+    if count_pytest "$out" && [ "$status" -ne 0 ]; then
+        fail "$name exited with $status"
+    fi
 }
 
 ensure_tools() {

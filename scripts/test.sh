@@ -18,12 +18,15 @@ source scripts/lib.sh
 say "tools"
 ensure_tools
 
+ran=0
 for suite in scripts/suites/*.sh; do
     if [ $# -gt 0 ] && [[ "$suite" != *"$1"* ]]; then
         continue
     fi
+    ran=$((ran + 1))
     source "$suite"
 done
+[ "$ran" -gt 0 ] || fail "no suite matches ${1:-}"
 
 echo
 if [ ${#failures[@]} -gt 0 ]; then

@@ -12,10 +12,11 @@ use dekbox_core::cache::CacheConfig as CoreCacheConfig;
 use dekbox_core::{Form, Rewrapped};
 use dekbox_facade::{Config, Dekbox};
 use errors::to_py;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use pythonize::{depythonize, pythonize};
+use std::collections::BTreeMap;
 use std::future::Future;
 
 /// Cache limits as a dict, every field present: dekbox-core's `CacheConfig`
@@ -98,7 +99,8 @@ fn bytes_out(py: Python<'_>, bytes: Vec<u8>) -> PyResult<Py<PyAny>> {
 }
 
 /// Runs a facade future on dekbox's per-process runtime; returns an asyncio
-/// future that `dekbox._resolve` completes on the running loop.
+/// future that `dekbox._resolve` completes on the running loop. Cancelling
+/// the future aborts the work.
 fn awaitable<'py, T: Send + 'static>(
     py: Python<'py>,
     fut: impl Future<Output = dekbox_core::Result<T>> + Send + 'static,
@@ -106,6 +108,7 @@ fn awaitable<'py, T: Send + 'static>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
     let future = event_loop.call_method0("create_future")?;
+    let resolve = py.import("dekbox")?.getattr("_resolve")?.unbind();
     let (event_loop, target) = (event_loop.unbind(), future.clone().unbind());
     let done = move |result: dekbox_core::Result<T>| {
         Python::attach(|py| {
@@ -113,18 +116,28 @@ fn awaitable<'py, T: Send + 'static>(
                 Ok(v) => (true, v),
                 Err(e) => (false, e.into_value(py).into_any()),
             };
-            if let Ok(resolve) = py.import("dekbox").and_then(|m| m.getattr("_resolve")) {
-                // A closed loop has nobody left to tell.
-                let _ = event_loop.call_method1(
-                    py,
-                    "call_soon_threadsafe",
-                    (resolve, target, ok, value),
-                );
-            }
+            // A closed loop has nobody left to tell.
+            let args = (resolve, target, ok, value);
+            let _ = event_loop.call_method1(py, "call_soon_threadsafe", args);
         })
     };
-    dekbox_facade::runtime::spawn(fut, done).map_err(to_py)?;
+    let abort = dekbox_facade::runtime::spawn(fut, done).map_err(to_py)?;
+    future.call_method1("add_done_callback", (AbortOnCancel(abort),))?;
     Ok(future)
+}
+
+/// Aborts the Rust task behind an asyncio future that was cancelled.
+#[pyclass(module = "dekbox._native", frozen)]
+struct AbortOnCancel(dekbox_facade::runtime::AbortHandle);
+
+#[pymethods]
+impl AbortOnCancel {
+    fn __call__(&self, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        if future.call_method0("cancelled")?.is_truthy()? {
+            self.0.abort();
+        }
+        Ok(())
+    }
 }
 
 /// Envelope encryption with cached data keys. Share one Box across threads.
@@ -135,23 +148,47 @@ struct PyBox {
 
 #[pymethods]
 impl PyBox {
-    /// `Box(key=None, **options)`: the options are dekbox-facade's `Config`
-    /// (keys, primary, AWS options, cache, compatibility switches, limits).
+    /// The options are dekbox-facade's `Config`, each strictly typed here
+    /// (a bool is a `bool`, a list is not a `str`); `cache` is a
+    /// `dekbox.CacheConfig` (or the dict of its limits).
     #[new]
-    #[pyo3(signature = (key=None, **options))]
-    fn new(key: Option<String>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let mut config = Config::default();
-        if let Some(o) = options {
-            // `None` means "the default" for every option.
-            let o = o.copy()?;
-            for (k, v) in o.clone().iter() {
-                if v.is_none() {
-                    o.del_item(k)?;
-                }
-            }
-            config = depythonize(&o).map_err(|e| PyTypeError::new_err(format!("Box(): {e}")))?;
-        }
-        config.key = key;
+    #[pyo3(signature = (key=None, *, keys=None, primary=None, endpoint=None, region=None, profile=None, fips=false, grant_tokens=None, cache=None, accept_json=false, legacy_fallback=false, legacy_allow_key_sized=false, compat_key=None, max_plaintext=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        key: Option<String>,
+        keys: Option<BTreeMap<String, String>>,
+        primary: Option<String>,
+        endpoint: Option<String>,
+        region: Option<String>,
+        profile: Option<String>,
+        fips: bool,
+        grant_tokens: Option<Vec<String>>,
+        cache: Option<&Bound<'_, PyAny>>,
+        accept_json: bool,
+        legacy_fallback: bool,
+        legacy_allow_key_sized: bool,
+        compat_key: Option<String>,
+        max_plaintext: Option<usize>,
+    ) -> PyResult<Self> {
+        // A `dekbox.CacheConfig` carries its limits as a dict.
+        let cache = cache.map(|c| c.getattr("_limits").unwrap_or_else(|_| c.clone()));
+        let cache = cache.map(|c| depythonize(&c)).transpose();
+        let config = Config {
+            key,
+            keys,
+            primary,
+            endpoint,
+            region,
+            profile,
+            fips,
+            grant_tokens: grant_tokens.unwrap_or_default(),
+            cache: cache.map_err(|e| PyValueError::new_err(e.to_string()))?,
+            accept_json,
+            legacy_fallback,
+            legacy_allow_key_sized,
+            compat_key,
+            max_plaintext,
+        };
         Ok(Self {
             inner: config.open().map_err(to_py)?,
         })
@@ -287,7 +324,7 @@ impl PyBox {
         let dek = self
             .inner
             .unwrap_data_key(&Gil(py), &wrapped, &ctx, label.as_deref())?;
-        bytes_out(py, dek.dangerous_bytes().to_vec())
+        Ok(PyBytes::new(py, dek.dangerous_bytes()).into_any().unbind())
     }
 
     /// Cache and KMS counters, as a dict (`dekbox.CacheStats` wraps it).
@@ -372,7 +409,7 @@ impl PyBox {
             label,
         );
         awaitable(py, fut, |py, dek| {
-            bytes_out(py, dek.dangerous_bytes().to_vec())
+            Ok(PyBytes::new(py, dek.dangerous_bytes()).into_any().unbind())
         })
     }
 

@@ -238,3 +238,16 @@ def test_every_error_class_comes_from_one_table():
     with pytest.raises(dekbox.MalformedError) as e:
         dekbox.Box("insecure-test-key").decrypt(b"garbage")
     assert e.value.code == "MALFORMED"
+
+
+def test_options_are_strictly_typed():
+    """A string is not a bool: Box(legacy_fallback="false") must not turn it on."""
+    for bad in ({"legacy_fallback": "false"}, {"accept_json": "no"}, {"fips": 0},
+                {"grant_tokens": "tok"}, {"no_such_option": 1}):
+        with pytest.raises(TypeError):
+            dekbox.Box("insecure-test-key", **bad)
+    with pytest.raises(ValueError, match="seconds"):
+        dekbox.Box("insecure-test-key", cache={"max_age": -1})
+    c = dekbox.CacheConfig(max_messages=7)
+    assert hash(c) == hash(dekbox.CacheConfig(max_messages=7)) and c == dekbox.CacheConfig(max_messages=7)
+    assert dekbox.Box("insecure-test-key", cache=c, compat_key=None)

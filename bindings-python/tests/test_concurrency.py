@@ -125,3 +125,21 @@ def test_async_works_in_a_child_forked_after_the_parent_used_it():
         asyncio.run(main())
 
     assert _in_child(child) == 0
+
+
+def test_cancelled_async_calls_do_not_break_the_box():
+    box = dekbox.Box("insecure-test-key")
+
+    async def main():
+        task = asyncio.ensure_future(box.encrypt_async(b"x" * 100_000, context=CTX))
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        # Later calls, and many at once, still complete.
+        return await asyncio.wait_for(
+            asyncio.gather(*(box.encrypt_async(b"y", context=CTX) for _ in range(50))), 10)
+
+    sealed = asyncio.run(main())
+    assert [box.decrypt(s, context=CTX) for s in sealed] == [b"y"] * 50

@@ -51,10 +51,15 @@ impl KeyArgs {
     /// Opens the keys through the facade's `Config` (the same validation,
     /// defaults and `DEKBOX_KEY` convention as every binding).
     pub fn open(&self) -> Result<Dekbox, CliError> {
-        let keys = (!self.keyring.is_empty()).then(|| self.keyring.iter().cloned().collect());
-        for uri in self.keyring.iter().map(|(_, u)| u).chain(&self.key) {
-            warn_if_test_key(uri);
+        let mut keys = std::collections::BTreeMap::new();
+        for (label, uri) in &self.keyring {
+            if keys.insert(label.clone(), uri.clone()).is_some() {
+                return Err(
+                    Error::Config(format!("keyring label {label:?} is given twice")).into(),
+                );
+            }
         }
+        let keys = (!keys.is_empty()).then_some(keys);
         let config = Config {
             key: self.key.clone(),
             keys,
@@ -69,7 +74,12 @@ impl KeyArgs {
             legacy_allow_key_sized: self.legacy_allow_key_sized,
             ..Config::default()
         };
-        Ok(config.open()?)
+        let dekbox = config.open()?;
+        // Wherever the key came from (--key, --keyring, DEKBOX_KEY).
+        for e in dekbox.client().engine().keyring().entries() {
+            warn_if_test_key(e.provider().uri());
+        }
+        Ok(dekbox)
     }
 }
 

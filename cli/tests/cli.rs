@@ -458,3 +458,36 @@ fn shared_key_files_are_refused() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
 }
+
+/// The key comes from DEKBOX_KEY when --key is not given (as in every binding),
+/// with the same warning for the public test key; a label given twice is an error.
+#[test]
+fn key_from_the_environment_and_duplicate_labels() {
+    let o = Command::new(env!("CARGO_BIN_EXE_dekbox"))
+        .args(["encrypt"])
+        .env("DEKBOX_KEY", "insecure-test-key")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("insecure-test-key is public"),
+        "{}",
+        stderr(&o)
+    );
+    let o = dekbox(
+        &[
+            "encrypt",
+            "--keyring",
+            "v1=insecure-test-key",
+            "--keyring",
+            "v1=insecure-test-key",
+        ],
+        Some(b"x"),
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("given twice"), "{}", stderr(&o));
+    let o = dekbox(&["encrypt"], Some(b"x"));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("DEKBOX_KEY"), "{}", stderr(&o));
+}

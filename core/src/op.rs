@@ -23,6 +23,7 @@
 //! Operations that need no network (the local provider, a cache hit) return
 //! `Done` from their first `poll`.
 
+use crate::env::Environment;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::{Error, Result, Timestamp};
 use std::time::Duration;
@@ -30,10 +31,28 @@ use zeroize::Zeroizing;
 
 /// A command an operation needs run (AWS `credential_process`), with its
 /// standard output handed back through [`Operation::handle_process_output`].
-#[derive(Clone, PartialEq, Eq)]
+/// It runs in the [`Environment`] the operation was configured with (the one
+/// its credentials come from), never one the driver picks.
+#[derive(Clone)]
 pub struct ProcessRequest {
     /// The command line, run by `/bin/sh -c`.
     pub command: String,
+    env: std::sync::Arc<dyn Environment>,
+}
+
+impl ProcessRequest {
+    /// A command to run in `env`.
+    pub fn new(command: impl Into<String>, env: std::sync::Arc<dyn Environment>) -> Self {
+        Self {
+            command: command.into(),
+            env,
+        }
+    }
+
+    /// Runs the command (blocking) and returns its standard output.
+    pub fn run(&self) -> ProcessOutput {
+        self.env.run_process(&self.command)
+    }
 }
 
 impl std::fmt::Debug for ProcessRequest {

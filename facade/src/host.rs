@@ -20,7 +20,8 @@ pub trait Host {
 
     /// Runs `f` without holding the host's lock (the GIL, the GVL), so other
     /// host threads run meanwhile. The facade calls it only for work that may
-    /// wait on the network or take long, never on a cache hit of a small value.
+    /// wait on the network or take long: never for an `encrypt`/`decrypt`
+    /// cache hit of a small value.
     fn release<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R;
 
     /// A new byte string of exactly `len` bytes, written by `fill`. The

@@ -222,7 +222,7 @@ impl ClientBuilder {
             .build()?;
         Ok(Client {
             engine,
-            transport: Transport::new(self.policy).with_environment(self.env),
+            transport: Transport::new(self.policy),
             warm_up: WarmUp::default(),
         })
     }

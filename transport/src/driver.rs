@@ -1,14 +1,12 @@
 //! Drivers for `dekbox-core` operations over HTTP.
 
-use crate::os::{OsEnvironment, system_now};
+use crate::os::system_now;
 use crate::per_process::PerProcess;
 use bytes::Bytes;
-use dekbox_core::env::Environment;
 use dekbox_core::http::{HttpRequest, HttpResponse, Method, SecretWriter};
 use dekbox_core::op::{Operation, ProcessOutput, ProcessRequest, Step};
 use dekbox_core::random::{SecureRandom, SystemRandom};
 use dekbox_core::{Error, Result};
-use std::sync::Arc;
 use std::time::Duration;
 use web_time::Instant;
 use zeroize::{Zeroize, Zeroizing};
@@ -49,11 +47,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_RESPONSE: usize = dekbox_core::http::MAX_RESPONSE_BODY;
 
 /// Sends operations' requests with retries, and runs the commands they ask
-/// for (`credential_process`) where blocking is allowed. Cheap to share;
+/// for (`credential_process`) where blocking is allowed: the caller's thread,
+/// or Tokio's blocking pool. Cheap to share;
 /// clients are created on first use and reuse their connections.
 pub struct Transport {
     policy: RetryPolicy,
-    env: Arc<dyn Environment>,
     #[cfg(not(target_arch = "wasm32"))]
     blocking: PerProcess<reqwest::blocking::Client>,
     nonblocking: PerProcess<reqwest::Client>,
@@ -296,17 +294,10 @@ impl Transport {
     pub fn new(policy: RetryPolicy) -> Self {
         Self {
             policy,
-            env: Arc::new(OsEnvironment),
             #[cfg(not(target_arch = "wasm32"))]
             blocking: PerProcess::default(),
             nonblocking: PerProcess::default(),
         }
-    }
-
-    /// Runs the commands operations ask for (`Step::Run`) in `env`.
-    pub fn with_environment(mut self, env: Arc<dyn Environment>) -> Self {
-        self.env = env;
-        self
     }
 
     /// The policy.
@@ -328,7 +319,7 @@ impl Transport {
                         std::thread::sleep(t);
                     }
                 }
-                Action::Run(p) => d.ran(self.env.run_process(&p.command))?,
+                Action::Run(p) => d.ran(p.run())?,
             }
         }
     }
@@ -347,22 +338,9 @@ impl Transport {
                         sleep(t).await;
                     }
                 }
-                Action::Run(p) => d.ran(self.run_process(p).await)?,
+                Action::Run(p) => d.ran(run_process(p).await)?,
             }
         }
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    async fn run_process(&self, p: ProcessRequest) -> ProcessOutput {
-        let env = self.env.clone();
-        tokio::task::spawn_blocking(move || env.run_process(&p.command))
-            .await
-            .unwrap_or_else(|e| Err(format!("the command's thread failed: {e}")))
-    }
-
-    #[cfg(target_arch = "wasm32")]
-    async fn run_process(&self, _: ProcessRequest) -> ProcessOutput {
-        Err("a browser cannot run credential_process".into())
     }
 
     #[cfg(not(target_arch = "wasm32"))]
@@ -434,6 +412,19 @@ impl Transport {
         let body = read_body(resp, &url).await?;
         Ok(response(status, headers, body.into_inner()))
     }
+}
+
+/// Runs a command on Tokio's blocking pool, off the executor's workers.
+#[cfg(not(target_arch = "wasm32"))]
+async fn run_process(p: ProcessRequest) -> ProcessOutput {
+    tokio::task::spawn_blocking(move || p.run())
+        .await
+        .unwrap_or_else(|e| Err(format!("the command's thread failed: {e}")))
+}
+
+#[cfg(target_arch = "wasm32")]
+async fn run_process(_: ProcessRequest) -> ProcessOutput {
+    Err("a browser cannot run credential_process".into())
 }
 
 pub(crate) async fn sleep(d: Duration) {

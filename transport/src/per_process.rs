@@ -51,6 +51,13 @@ impl<T> Drop for PerProcess<T> {
 impl<T: Clone> PerProcess<T> {
     /// This process's value, built by `make` on first use in each process.
     pub fn get(&self, make: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.get_with(make, drop)
+    }
+
+    /// [`get`](Self::get), with `discard` for a value that lost the race to
+    /// be built (two threads built one at once): a value that must not simply
+    /// be dropped (a Tokio runtime, inside an async context) is shut down.
+    pub fn get_with(&self, make: impl FnOnce() -> Result<T>, discard: impl FnOnce(T)) -> Result<T> {
         let generation = fork_generation();
         if let Some(client) = self.current(generation) {
             return Ok(client);
@@ -63,7 +70,7 @@ impl<T: Clone> PerProcess<T> {
             Some((g, theirs)) if *g == generation => {
                 let theirs = theirs.clone();
                 drop(slot);
-                drop(client);
+                discard(client);
                 Ok(theirs)
             }
             _ => {

@@ -37,11 +37,8 @@ fn env(vars: &[(&str, &str)]) -> MapEnvironment {
 }
 
 fn resolve(e: MapEnvironment) -> dekbox_core::Result<Credentials> {
-    let e = Arc::new(e);
-    let chain = CredentialChain::new(e.clone(), None, Some("us-east-1".into()));
-    transport()
-        .with_environment(e)
-        .run_blocking(&mut chain.resolve())
+    let chain = CredentialChain::new(Arc::new(e), None, Some("us-east-1".into()));
+    transport().run_blocking(&mut chain.resolve())
 }
 
 #[test]
@@ -208,11 +205,16 @@ fn credential_process() {
         Step::Run(p) => assert_eq!(p.command, "/usr/local/bin/get-creds --role x"),
         other => panic!("expected Step::Run, got {other:?}"),
     }
-    // Blocking driver: run on the caller's thread.
-    let c = transport()
-        .with_environment(e.clone())
-        .run_blocking(&mut chain.resolve())
+    // A failing command is reported by the next poll, like any failure of
+    // the chain (so a provider can fall back to credentials still valid).
+    op.handle_process_output(Err("exited with 1".into()))
         .unwrap();
+    match op.poll(Timestamp::from_unix_millis(0)) {
+        Err(Error::Config(m)) => assert!(m.contains("exited with 1"), "{m}"),
+        other => panic!("expected the command's failure, got {other:?}"),
+    }
+    // Blocking driver: run on the caller's thread.
+    let c = transport().run_blocking(&mut chain.resolve()).unwrap();
     assert_eq!(c.access_key_id, "ASIAPROC");
     assert!(c.expiration.is_some());
     // Async driver: run on Tokio's blocking pool.
@@ -220,9 +222,7 @@ fn credential_process() {
         .enable_all()
         .build()
         .unwrap();
-    let c = rt
-        .block_on(transport().with_environment(e).run(&mut chain.resolve()))
-        .unwrap();
+    let c = rt.block_on(transport().run(&mut chain.resolve())).unwrap();
     assert_eq!(c.access_key_id, "ASIAPROC");
 }
 

@@ -14,7 +14,7 @@ Errors derive from :class:`dekbox.Error`; a wrong key, context or aad and any
 tampering all raise :class:`dekbox.AuthenticationError`.
 """
 
-from typing import Any, Mapping, NamedTuple, Optional, Union
+from typing import Mapping, NamedTuple, Optional, Union
 
 from . import _native
 from ._native import (
@@ -90,6 +90,9 @@ class CacheConfig:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CacheConfig) and other._limits == self._limits
 
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._limits.items())))
+
     def __repr__(self) -> str:
         return "CacheConfig(" + ", ".join(f"{k}={v}" for k, v in self._limits.items()) + ")"
 
@@ -132,15 +135,10 @@ class Box(_native.Box):
 
     __slots__ = ()
 
-    def __new__(cls, key: Optional[str] = None, **options: Any) -> "Box":
-        cache = options.get("cache")
-        if isinstance(cache, CacheConfig):
-            options["cache"] = cache._limits
-        return super().__new__(cls, key, **options)
-
     def cache_stats(self) -> CacheStats:
         """Cache and KMS counters."""
-        return CacheStats(**self._cache_stats())
+        stats = self._cache_stats()
+        return CacheStats(*(stats[f] for f in CacheStats._fields))
 
     def generate_data_key(self, *, context: Optional[Mapping[str, str]] = None) -> DataKey:
         """A fresh data key under the primary key (not cached), for sealing data yourself."""

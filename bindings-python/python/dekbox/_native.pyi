@@ -78,10 +78,11 @@ class Box:
         profile: Optional[str] = None,
         fips: bool = False,
         grant_tokens: Optional[Sequence[str]] = None,
-        cache: Optional[Mapping[str, float]] = None,
+        cache: Optional[Any] = None,
         accept_json: bool = False,
         legacy_fallback: bool = False,
         legacy_allow_key_sized: bool = False,
+        compat_key: Optional[str] = None,
         max_plaintext: Optional[int] = None,
     ) -> None: ...
     @overload

@@ -101,6 +101,7 @@ impl CredentialChain {
             current: None,
             pending: None,
             run: None,
+            failed: None,
             last: None,
             result: None,
             tried: Vec::new(),
@@ -139,6 +140,10 @@ pub struct ResolveCredentials {
     current: Option<Box<dyn Source>>,
     pending: Option<HttpRequest>,
     run: Option<ProcessRequest>,
+    /// A source's final error, reported by the next `poll` (so callers treat
+    /// it like any other failure of the chain, e.g. fall back to credentials
+    /// that are still valid).
+    failed: Option<Error>,
     last: Option<HttpRequest>,
     result: Option<Credentials>,
     tried: Vec<&'static str>,
@@ -169,6 +174,9 @@ impl Operation for ResolveCredentials {
     fn poll(&mut self, now: Timestamp) -> Result<Step<Credentials>> {
         self.now = now;
         loop {
+            if let Some(e) = self.failed.take() {
+                return Err(e);
+            }
             if let Some(c) = self.result.take() {
                 return Ok(Step::Done(c));
             }
@@ -232,15 +240,13 @@ impl Operation for ResolveCredentials {
             .as_mut()
             .ok_or(Error::ApiMisuse("no process outstanding"))?;
         match src.on_process_output(output) {
-            Ok(step) => {
-                self.apply(Some(step));
-                Ok(())
-            }
+            Ok(step) => self.apply(Some(step)),
             Err(e) => {
                 self.current = None;
-                Err(e)
+                self.failed = Some(e);
             }
         }
+        Ok(())
     }
 
     fn handle_failure(&mut self, error: Error) -> Result<()> {
@@ -496,9 +502,7 @@ impl Source for ProfileSource {
         }
         if let Some(cmd) = profile.get("credential_process") {
             // Run by the driver, off any async executor (see `Step::Run`).
-            return Ok(Some(SourceStep::Run(ProcessRequest {
-                command: cmd.to_string(),
-            })));
+            return Ok(Some(SourceStep::Run(ProcessRequest::new(cmd, env.clone()))));
         }
         if let Some(c) = Self::static_keys(profile, format!("profile {name}")) {
             return Ok(Some(SourceStep::Done(c)));
