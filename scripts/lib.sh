@@ -92,6 +92,28 @@ pytest_suite() {
     fi
 }
 
+# minitest_suite NAME CMD...: runs a command ending in minitest, counting its
+# closing line ("11 runs, 40 assertions, 1 failures, 0 errors, 0 skips").
+minitest_suite() {
+    local name=$1 out status line runs f e
+    shift
+    say "$name"
+    out="$logs/minitest-$RANDOM.txt"
+    "$@" 2>&1 | tee "$out"
+    status=${PIPESTATUS[0]}
+    line=$(grep -E '^[0-9]+ runs, [0-9]+ assertions' "$out" | tail -1)
+    if [ -z "$line" ]; then
+        fail "$name: minitest ran no test"
+        return
+    fi
+    read -r runs f e < <(awk '{ print $1, $5, $7 }' <<<"$line")
+    passed=$((passed + runs - f - e))
+    failed=$((failed + f + e))
+    if [ "$f" -eq 0 ] && [ "$e" -eq 0 ] && [ "$status" -ne 0 ]; then
+        fail "$name exited with $status"
+    fi
+}
+
 ensure_tools() {
     rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
         rustup target add wasm32-unknown-unknown

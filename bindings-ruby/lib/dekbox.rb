@@ -1,0 +1,267 @@
+# frozen_string_literal: true
+
+# dekbox: envelope encryption with KMS-wrapped, cached data keys.
+#
+#   box = Dekbox::Box.new("local:///etc/dekbox/app.key")   # or "aws-kms://arn:aws:kms:..."
+#   token = box.encrypt("alice@example.com", context: { "tenant" => "acme" }, aad: "users/42", text: true)
+#   box.decrypt(token, context: { "tenant" => "acme" }, aad: "users/42")   # => "alice@example.com" (binary)
+#
+# Values are byte-identical with dekbox for Python, Node, Rust and the CLI.
+# Errors are Dekbox::Error subclasses with a stable #code; a wrong key,
+# context or aad and any tampering all raise Dekbox::AuthenticationError.
+
+require "json"
+require "ffi"
+require_relative "dekbox/version"
+require_relative "dekbox/dekbox_ruby"
+
+module Dekbox
+  # Base class of every dekbox failure. #code is a stable string such as
+  # "AUTHENTICATION".
+  class Error < StandardError
+    attr_reader :code
+
+    def initialize(message = nil, code: nil)
+      super(message)
+      @code = code || (self.class.const_defined?(:CODE) ? self.class::CODE : "ERROR")
+    end
+  end
+
+  # Exception classes by code, built from dekbox-core's one error table, so
+  # every language has the same classes. Misuse of the API (an argument that
+  # can never work) is an ArgumentError that also carries #code.
+  CLASSES = DekboxRuby.error_table.each_with_object({}) do |row, classes|
+    parent = if row.argument_error
+               ArgumentError
+             elsif row.parent
+               const_get(row.parent)
+             else
+               Error
+             end
+    klass = Class.new(parent)
+    klass.const_set(:CODE, row.code)
+    unless klass <= Error
+      klass.class_eval do
+        attr_reader :code
+
+        def initialize(message = nil, code: self.class::CODE)
+          super(message)
+          @code = code
+        end
+      end
+    end
+    const_set(row.class_name, klass)
+    classes[row.code] = klass
+  end.freeze
+
+  # Runs a native call, turning a native error into its Dekbox class.
+  def self.native
+    yield
+  rescue DekboxRuby::NativeError::Dekbox => e
+    raise CLASSES.fetch(e.code, Error).new(e.message, code: e.code)
+  end
+
+  # A binary (ASCII-8BIT) copy of bytes given as a String (any encoding).
+  def self.bytes(value, name)
+    raise TypeError, "#{name} must be a String, not #{value.class}" unless value.is_a?(String)
+
+    value.b
+  end
+
+  def self.string_hash(value, name)
+    raise TypeError, "#{name} must be a Hash of String to String, not #{value.class}" unless value.is_a?(Hash)
+
+    value.each_with_object({}) do |(k, v), h|
+      k = k.to_s if k.is_a?(Symbol)
+      unless k.is_a?(String) && v.is_a?(String)
+        raise TypeError, "#{name} entries must be String => String, got #{k.class} => #{v.class}"
+      end
+
+      h[k] = v
+    end
+  end
+
+  # An encryption context converted once, for reuse: Dekbox::Context.new("tenant" => "acme").
+  # Anywhere a context: hash is accepted, a Context is too (and is faster).
+  class Context
+    attr_reader :native
+
+    def initialize(entries)
+      @native = Dekbox.native { DekboxRuby::NativeContext.new(Dekbox.string_hash(entries, "context")) }
+    end
+
+    EMPTY = new({})
+  end
+
+  def self.context(value)
+    case value
+    when nil then Context::EMPTY.native
+    when Context then value.native
+    else Context.new(value).native
+    end
+  end
+
+  # Data-key cache limits (times in seconds). Limits not given keep dekbox's defaults.
+  class CacheConfig
+    LIMITS = %i[max_age max_messages max_bytes encrypt_capacity decrypt_capacity decrypt_ttl].freeze
+
+    def initialize(**limits)
+      unknown = limits.keys - LIMITS
+      raise ArgumentError, "unknown cache limit(s): #{unknown.join(", ")}" unless unknown.empty?
+
+      limits.each do |k, v|
+        raise TypeError, "#{k} must be a number, not #{v.class}" unless v.is_a?(Numeric)
+      end
+      @limits = limits
+    end
+
+    # No data-key reuse and no unwrapped-key cache: every call reaches the KMS.
+    def self.disabled
+      new(max_age: 0, max_messages: 1, max_bytes: 0, encrypt_capacity: 1, decrypt_capacity: 1, decrypt_ttl: 0)
+    end
+
+    def to_h
+      @limits.dup
+    end
+  end
+
+  # A data key for sealing data yourself: #plaintext (secret) and #wrapped.
+  DataKey = Struct.new(:plaintext, :wrapped) do
+    def inspect
+      "#<Dekbox::DataKey plaintext=[redacted] wrapped=#{wrapped.bytesize} bytes>"
+    end
+    alias_method :to_s, :inspect
+  end
+
+  # Cache and KMS counters.
+  CacheStats = Struct.new(:encrypt_hits, :encrypt_misses, :decrypt_hits, :decrypt_misses, :kms_calls,
+                          :data_keys_generated, keyword_init: true)
+
+  # Envelope encryption with cached data keys. Share one Box across threads.
+  class Box
+    BOOLEAN_OPTIONS = %i[fips accept_json legacy_fallback legacy_allow_key_sized].freeze
+
+    # key: one key URI ("local:///path", "aws-kms://arn:...", "insecure-test-key"),
+    # or keys: { "v1" => uri, "v2" => uri } with primary: "v2"; with neither,
+    # ENV["DEKBOX_KEY"]. Options: endpoint:, region:, profile:, fips:,
+    # grant_tokens:, cache: (Dekbox::CacheConfig), accept_json:,
+    # legacy_fallback:, legacy_allow_key_sized:, compat_key:, max_plaintext:.
+    def initialize(key = nil, keys: nil, primary: nil, endpoint: nil, region: nil, profile: nil, fips: false,
+                   grant_tokens: nil, cache: nil, accept_json: false, legacy_fallback: false,
+                   legacy_allow_key_sized: false, compat_key: nil, max_plaintext: nil)
+      options = { key: key, primary: primary, endpoint: endpoint, region: region, profile: profile,
+                  compat_key: compat_key }
+      options.each { |k, v| raise TypeError, "#{k} must be a String, not #{v.class}" unless v.nil? || v.is_a?(String) }
+      { fips: fips, accept_json: accept_json, legacy_fallback: legacy_fallback,
+        legacy_allow_key_sized: legacy_allow_key_sized }.each do |k, v|
+        raise TypeError, "#{k} must be true or false, not #{v.inspect}" unless [true, false].include?(v)
+
+        options[k] = v
+      end
+      options[:keys] = Dekbox.string_hash(keys, "keys") unless keys.nil?
+      unless grant_tokens.nil?
+        unless grant_tokens.is_a?(Array) && grant_tokens.all?(String)
+          raise TypeError, "grant_tokens must be an Array of String"
+        end
+
+        options[:grant_tokens] = grant_tokens
+      end
+      unless cache.nil?
+        raise TypeError, "cache must be a Dekbox::CacheConfig" unless cache.is_a?(CacheConfig)
+
+        options[:cache] = cache.to_h
+      end
+      unless max_plaintext.nil?
+        raise TypeError, "max_plaintext must be an Integer" unless max_plaintext.is_a?(Integer)
+
+        options[:max_plaintext] = max_plaintext
+      end
+      @native = Dekbox.native { DekboxRuby::NativeBox.new(JSON.generate(options.compact)) }
+    end
+
+    # Seals data (a String; text is sealed as its bytes). Returns a binary
+    # String, or a UTF-8 "dekbox:v1:..." String with text: true.
+    def encrypt(data, context: nil, aad: nil, text: false)
+      out = Dekbox.native do
+        @native.encrypt(Dekbox.bytes(data, "data"), Dekbox.context(context), aad_bytes(aad), text ? true : false)
+      end
+      text ? out.force_encoding(Encoding::UTF_8) : out.b
+    end
+
+    # Opens a sealed value (binary or text form). Returns the plaintext as a binary String.
+    def decrypt(data, context: nil, aad: nil)
+      Dekbox.native { @native.decrypt(Dekbox.bytes(data, "data"), Dekbox.context(context), aad_bytes(aad)) }.b
+    end
+
+    # Seals many values under one context in one call (one KMS call at most).
+    # aads, if given, has one entry per value.
+    def encrypt_many(items, context: nil, aads: nil, text: false)
+      out = Dekbox.native do
+        @native.encrypt_many(byte_list(items, "items"), Dekbox.context(context), aads && byte_list(aads, "aads"),
+                             text ? true : false)
+      end
+      out.map { |o| text ? o.force_encoding(Encoding::UTF_8) : o.b }
+    end
+
+    # Opens many values. Raises the first error, or with return_exceptions: true
+    # puts each failure's exception in its place.
+    def decrypt_many(items, context: nil, aads: nil, return_exceptions: false)
+      rows = Dekbox.native do
+        @native.decrypt_many(byte_list(items, "items"), Dekbox.context(context), aads && byte_list(aads, "aads"))
+      end
+      rows.map do |row|
+        next row.plaintext.b if row.plaintext
+
+        error = CLASSES.fetch(row.code, Error).new(row.message, code: row.code)
+        raise error unless return_exceptions
+
+        error
+      end
+    end
+
+    # Moves a sealed value to the primary key without re-encrypting its data;
+    # returns it in the form it was given.
+    def rewrap(data, context: nil)
+      out = Dekbox.native { @native.rewrap(Dekbox.bytes(data, "data"), Dekbox.context(context)) }
+      out.start_with?("dekbox:") ? out.force_encoding(Encoding::UTF_8) : out.b
+    end
+
+    # A fresh data key under the primary key (not cached), for sealing data yourself.
+    def generate_data_key(context: nil)
+      dk = Dekbox.native { @native.generate_data_key(Dekbox.context(context)) }
+      DataKey.new(dk.plaintext.b, dk.wrapped.b)
+    end
+
+    # Unwraps a data key wrapped by keyring key label (or the primary).
+    def unwrap(wrapped, context: nil, label: nil)
+      raise TypeError, "label must be a String" unless label.nil? || label.is_a?(String)
+
+      Dekbox.native { @native.unwrap(Dekbox.bytes(wrapped, "wrapped"), Dekbox.context(context), label) }.b
+    end
+
+    # Cache and KMS counters.
+    def cache_stats
+      s = @native.cache_stats
+      CacheStats.new(encrypt_hits: s.encrypt_hits, encrypt_misses: s.encrypt_misses, decrypt_hits: s.decrypt_hits,
+                     decrypt_misses: s.decrypt_misses, kms_calls: s.kms_calls,
+                     data_keys_generated: s.data_keys_generated)
+    end
+
+    def inspect
+      "#<Dekbox::Box keys=#{@native.key_names.inspect}>"
+    end
+    alias_method :to_s, :inspect
+
+    private
+
+    def aad_bytes(aad)
+      aad.nil? ? "".b : Dekbox.bytes(aad, "aad")
+    end
+
+    def byte_list(items, name)
+      raise TypeError, "#{name} must be an Array of String, not #{items.class}" unless items.is_a?(Array)
+
+      items.map { |i| Dekbox.bytes(i, name) }
+    end
+  end
+end

@@ -1,0 +1,3 @@
+module Dekbox
+  VERSION = "0.1.0"
+end

@@ -1,0 +1,246 @@
+//! `dekbox_ruby`: the native half of the Ruby gem, exported with uniffi and
+//! loaded by the generated `dekbox_native.rb` through the `ffi` gem. Each
+//! function converts its arguments, calls one `dekbox_facade::Dekbox` method,
+//! and converts the result; the idiomatic Ruby API is `lib/dekbox.rb`.
+
+use dekbox_core::{ERRORS, EncryptionContext, Form};
+use dekbox_facade::{Config, Dekbox, Direct};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+uniffi::setup_scaffolding!();
+
+/// Every dekbox error crosses as its stable code and message; `lib/dekbox.rb`
+/// raises the matching `Dekbox::Error` subclass.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum NativeError {
+    /// A dekbox error.
+    #[error("{message}")]
+    Dekbox {
+        /// `dekbox_core::Error::code`, e.g. `AUTHENTICATION`.
+        code: String,
+        /// The message (never secret).
+        message: String,
+    },
+}
+
+impl From<dekbox_core::Error> for NativeError {
+    fn from(e: dekbox_core::Error) -> Self {
+        NativeError::Dekbox {
+            code: e.code().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, NativeError>;
+
+/// One row of dekbox-core's error table, for building Ruby's classes.
+#[derive(uniffi::Record)]
+pub struct ErrorRow {
+    /// Stable code.
+    pub code: String,
+    /// Class name (`AuthenticationError`).
+    pub class_name: String,
+    /// The parent's class name, if not the base `Dekbox::Error`.
+    pub parent: Option<String>,
+    /// An API misuse rather than a failure (also an `ArgumentError`).
+    pub argument_error: bool,
+    /// One-line description.
+    pub doc: String,
+}
+
+/// dekbox-core's error table.
+#[uniffi::export]
+pub fn error_table() -> Vec<ErrorRow> {
+    ERRORS
+        .iter()
+        .map(|row| ErrorRow {
+            code: row.code.into(),
+            class_name: row.class.into(),
+            parent: row.parent.map(|p| p.info().class.to_string()),
+            argument_error: row.argument_error,
+            doc: row.doc.into(),
+        })
+        .collect()
+}
+
+/// A generated data key.
+#[derive(uniffi::Record)]
+pub struct DataKeyRecord {
+    /// The plaintext key (secret).
+    pub plaintext: Vec<u8>,
+    /// The key wrapped by the KMS key.
+    pub wrapped: Vec<u8>,
+}
+
+/// One row of `decrypt_many`: the plaintext, or the error's code and message.
+#[derive(uniffi::Record)]
+pub struct OpenedRow {
+    /// The plaintext, if the row opened.
+    pub plaintext: Option<Vec<u8>>,
+    /// The error code, if it did not.
+    pub code: Option<String>,
+    /// The error message, if it did not.
+    pub message: Option<String>,
+}
+
+/// Cache and KMS counters.
+#[derive(uniffi::Record)]
+pub struct CacheStatsRecord {
+    /// Encryptions with a cached data key.
+    pub encrypt_hits: u64,
+    /// Encryptions that needed a new data key.
+    pub encrypt_misses: u64,
+    /// Decryptions with a cached data key.
+    pub decrypt_hits: u64,
+    /// Decryptions that unwrapped their data key.
+    pub decrypt_misses: u64,
+    /// KMS (provider) calls.
+    pub kms_calls: u64,
+    /// Data keys generated.
+    pub data_keys_generated: u64,
+}
+
+/// A converted encryption context, reused across calls.
+#[derive(uniffi::Object)]
+pub struct NativeContext(Arc<EncryptionContext>);
+
+#[uniffi::export]
+impl NativeContext {
+    /// Converts a hash of strings (a dekbox `MALFORMED` error if it breaks
+    /// the context's rules).
+    #[uniffi::constructor]
+    pub fn new(entries: HashMap<String, String>) -> Result<Arc<Self>> {
+        let ctx = EncryptionContext::from_pairs(entries).map_err(dekbox_core::Error::from)?;
+        Ok(Arc::new(Self(Arc::new(ctx))))
+    }
+}
+
+/// The handle behind `Dekbox::Box`.
+#[derive(uniffi::Object)]
+pub struct NativeBox(Dekbox);
+
+fn form(text: bool) -> Form {
+    if text { Form::Text } else { Form::Binary }
+}
+
+#[uniffi::export]
+impl NativeBox {
+    /// Opens keys from a JSON object of dekbox-facade `Config` options.
+    #[uniffi::constructor]
+    pub fn new(config_json: String) -> Result<Arc<Self>> {
+        let config: Config = serde_json::from_str(&config_json).map_err(|e| {
+            dekbox_core::Error::InvalidArgument(format!("Dekbox::Box options: {e}"))
+        })?;
+        Ok(Arc::new(Self(config.open()?)))
+    }
+
+    /// Seals `data`.
+    pub fn encrypt(
+        &self,
+        data: Vec<u8>,
+        context: Arc<NativeContext>,
+        aad: Vec<u8>,
+        text: bool,
+    ) -> Result<Vec<u8>> {
+        Ok(self
+            .0
+            .encrypt(&Direct, &data, &context.0, &aad, form(text))?)
+    }
+
+    /// Opens a sealed value of any accepted form.
+    pub fn decrypt(
+        &self,
+        data: Vec<u8>,
+        context: Arc<NativeContext>,
+        aad: Vec<u8>,
+    ) -> Result<Vec<u8>> {
+        Ok(self.0.decrypt_into(&Direct, &data, &context.0, &aad)?)
+    }
+
+    /// Seals many values (one KMS call at most).
+    pub fn encrypt_many(
+        &self,
+        items: Vec<Vec<u8>>,
+        context: Arc<NativeContext>,
+        aads: Option<Vec<Vec<u8>>>,
+        text: bool,
+    ) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .0
+            .encrypt_many(&Direct, &items, &context.0, aads.as_deref(), form(text))?)
+    }
+
+    /// Opens many values; one row per value.
+    pub fn decrypt_many(
+        &self,
+        items: Vec<Vec<u8>>,
+        context: Arc<NativeContext>,
+        aads: Option<Vec<Vec<u8>>>,
+    ) -> Result<Vec<OpenedRow>> {
+        let rows = self
+            .0
+            .decrypt_many(&Direct, &items, &context.0, aads.as_deref())?;
+        Ok(rows
+            .into_iter()
+            .map(|r| match r {
+                Ok(pt) => OpenedRow {
+                    plaintext: Some(pt),
+                    code: None,
+                    message: None,
+                },
+                Err(e) => OpenedRow {
+                    plaintext: None,
+                    code: Some(e.code().to_string()),
+                    message: Some(e.to_string()),
+                },
+            })
+            .collect())
+    }
+
+    /// Moves a sealed value to the primary key.
+    pub fn rewrap(&self, data: Vec<u8>, context: Arc<NativeContext>) -> Result<Vec<u8>> {
+        Ok(self.0.rewrap(&Direct, &data, &context.0)?.message)
+    }
+
+    /// A fresh data key under the primary key (not cached).
+    pub fn generate_data_key(&self, context: Arc<NativeContext>) -> Result<DataKeyRecord> {
+        let gk = self.0.generate_data_key(&Direct, &context.0)?;
+        Ok(DataKeyRecord {
+            plaintext: gk.plaintext.dangerous_bytes().to_vec(),
+            wrapped: gk.wrapped,
+        })
+    }
+
+    /// Unwraps a data key wrapped by keyring key `label` (or the primary).
+    pub fn unwrap(
+        &self,
+        wrapped: Vec<u8>,
+        context: Arc<NativeContext>,
+        label: Option<String>,
+    ) -> Result<Vec<u8>> {
+        let dek = self
+            .0
+            .unwrap_data_key(&Direct, &wrapped, &context.0, label.as_deref())?;
+        Ok(dek.dangerous_bytes().to_vec())
+    }
+
+    /// Cache and KMS counters.
+    pub fn cache_stats(&self) -> CacheStatsRecord {
+        let s = self.0.cache_stats();
+        CacheStatsRecord {
+            encrypt_hits: s.encrypt_hits,
+            encrypt_misses: s.encrypt_misses,
+            decrypt_hits: s.decrypt_hits,
+            decrypt_misses: s.decrypt_misses,
+            kms_calls: s.provider_calls,
+            data_keys_generated: s.data_keys_generated,
+        }
+    }
+
+    /// Each key's label, or its URI when unlabelled.
+    pub fn key_names(&self) -> Vec<String> {
+        self.0.key_names()
+    }
+}
