@@ -239,6 +239,25 @@ module Dekbox
       Dekbox.native { @native.unwrap(Dekbox.bytes(wrapped, "wrapped"), Dekbox.context(context), label) }.b
     end
 
+    # A cached data key for another cipher (Active Record's; see
+    # Dekbox::KeyProvider) and its token (#wrapped): store the token beside
+    # the data. Each call counts as one message against the cache limits.
+    def raw_data_key(context: nil)
+      dk = Dekbox.native { @native.raw_data_key(Dekbox.context(context)) }
+      DataKey.new(dk.plaintext.b, dk.wrapped.b)
+    end
+
+    # The data key of a token from #raw_data_key (cached: many rows under one
+    # key cost one KMS call).
+    def open_raw_data_key(token, context: nil)
+      Dekbox.native { @native.open_raw_data_key(Dekbox.bytes(token, "token"), Dekbox.context(context)) }.b
+    end
+
+    # The primary key's label (or URI, when unlabelled).
+    def primary_key_name
+      @native.primary_key_name
+    end
+
     # Cache and KMS counters.
     def cache_stats
       s = @native.cache_stats

@@ -226,6 +226,25 @@ impl NativeBox {
         Ok(dek.dangerous_bytes().to_vec())
     }
 
+    /// A cached data key for Active Record's cipher, and its token (`wrapped`).
+    pub fn raw_data_key(&self, context: Arc<NativeContext>) -> Result<DataKeyRecord> {
+        let k = self.0.raw_data_key(&Direct, &context.0)?;
+        Ok(DataKeyRecord {
+            plaintext: k.key.dangerous_bytes().to_vec(),
+            wrapped: k.token,
+        })
+    }
+
+    /// The data key of a token from `raw_data_key`.
+    pub fn open_raw_data_key(
+        &self,
+        token: Vec<u8>,
+        context: Arc<NativeContext>,
+    ) -> Result<Vec<u8>> {
+        let dek = self.0.open_raw_data_key(&Direct, &token, &context.0)?;
+        Ok(dek.dangerous_bytes().to_vec())
+    }
+
     /// Cache and KMS counters.
     pub fn cache_stats(&self) -> CacheStatsRecord {
         let s = self.0.cache_stats();
@@ -242,5 +261,10 @@ impl NativeBox {
     /// Each key's label, or its URI when unlabelled.
     pub fn key_names(&self) -> Vec<String> {
         self.0.key_names()
+    }
+
+    /// The primary key's label, or its URI when unlabelled.
+    pub fn primary_key_name(&self) -> String {
+        self.0.primary_key_name()
     }
 }

@@ -168,9 +168,9 @@ pub(crate) struct Sealer {
     pub(crate) key_section: Vec<u8>,
     pub(crate) wrapped: Vec<u8>,
     pub(crate) raw: OnceLock<AeadKey>,
-    /// A key for JSON compatibility envelopes, which seal with the raw data
-    /// key: a fresh salt cannot give a forked child a fresh nonce space, so
-    /// such a key is replaced there, never shared.
+    /// A key used raw (JSON compatibility envelopes, keys handed to another
+    /// cipher): a fresh salt cannot give a forked child a fresh nonce space,
+    /// so such a key is replaced there, never shared.
     compat: bool,
     fork_gen: u64,
 }

@@ -18,6 +18,9 @@ pub const RESERVED_PREFIX: &str = "dekbox:";
 pub const PURPOSE_KEY: &str = "dekbox:purpose";
 /// The value of [`PURPOSE_KEY`] for data keys of dekbox messages.
 pub const PURPOSE_DATA_KEY: &str = "data-key";
+/// The value of [`PURPOSE_KEY`] for data keys handed to another cipher
+/// ([`Engine::raw_data_key`](crate::Engine::raw_data_key): Active Record's).
+pub const PURPOSE_RAW_DATA_KEY: &str = "raw-data-key";
 
 /// A caller-supplied map of strings that must be given again to decrypt.
 ///
@@ -42,7 +45,7 @@ pub struct EncryptionContext {
 
 /// Room kept for the purpose entry: caller contexts are at most
 /// `MAX_CONTEXT_BYTES - PURPOSE_ROOM` bytes, so adding it never fails.
-const PURPOSE_ROOM: usize = 2 + PURPOSE_KEY.len() + 2 + PURPOSE_DATA_KEY.len();
+const PURPOSE_ROOM: usize = 2 + PURPOSE_KEY.len() + 2 + PURPOSE_RAW_DATA_KEY.len();
 
 impl EncryptionContext {
     /// The empty context.
@@ -79,8 +82,13 @@ impl EncryptionContext {
     /// key provider for the data key of a dekbox message. No caller-built
     /// context can equal it (the prefix is reserved).
     pub(crate) fn for_data_key(&self) -> Result<Self, Malformed> {
+        self.with_purpose(PURPOSE_DATA_KEY)
+    }
+
+    /// This context plus the reserved purpose entry with `purpose`.
+    pub(crate) fn with_purpose(&self, purpose: &str) -> Result<Self, Malformed> {
         let mut map = self.map.clone();
-        map.insert(PURPOSE_KEY.into(), PURPOSE_DATA_KEY.into());
+        map.insert(PURPOSE_KEY.into(), purpose.into());
         Self::encode(map, MAX_CONTEXT_BYTES, true)
     }
 

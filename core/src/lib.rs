@@ -54,8 +54,8 @@ mod time;
 
 pub use context::EncryptionContext;
 pub use engine::{
-    DecryptOp, EncryptOp, Engine, EngineBuilder, Inspection, OpenPlan, Options, RewrapOp,
-    Rewrapped, SealPlan,
+    DecryptOp, EncryptOp, Engine, EngineBuilder, Inspection, OpenPlan, OpenRawKeyOp, Options,
+    RawDataKey, RawKeyOp, RewrapOp, Rewrapped, SealPlan,
 };
 pub use error::{ERRORS, Error, ErrorInfo, ErrorKind, Malformed};
 pub use format::Form;

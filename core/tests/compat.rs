@@ -280,3 +280,85 @@ fn json_envelopes_are_written_under_the_compatibility_key() {
         "messages are sealed under the primary"
     );
 }
+
+/// Data keys handed to another cipher (Active Record's): cached, counted per
+/// use, their tokens name their key, they open only under their context, and
+/// they are a domain of their own (never a message's key, never a legacy value).
+#[test]
+fn raw_data_keys_for_another_cipher() {
+    let e = Engine::builder()
+        .keyring(keyring("v1"))
+        .options(Options {
+            legacy_fallback: true,
+            ..Options::default()
+        })
+        .build()
+        .unwrap();
+    let c = ctx(&[("tenant", "a")]);
+    let run = |op: &mut dyn dekbox_core::op::Operation<Output = dekbox_core::RawDataKey>| {
+        drive(op, || T0, no_network)
+    };
+    let k1 = run(&mut e.raw_data_key(&c)).unwrap();
+    let k2 = run(&mut e.raw_data_key(&c)).unwrap();
+    assert_eq!(k1.key.dangerous_bytes(), k2.key.dangerous_bytes(), "cached");
+    assert_eq!(k1.token, k2.token);
+    assert_eq!(e.cache_stats().data_keys_generated, 1);
+    // A fresh engine (a restart) opens the token through the provider, once.
+    let reader = Engine::builder().keyring(keyring("v1")).build().unwrap();
+    for _ in 0..3 {
+        let k = drive(
+            &mut reader.open_raw_data_key(&k1.token, &c),
+            || T0,
+            no_network,
+        )
+        .unwrap();
+        assert_eq!(k.dangerous_bytes(), k1.key.dangerous_bytes());
+    }
+    assert_eq!(reader.cache_stats().provider_calls, 1);
+    // Bound to its context; refused as anything else.
+    assert_eq!(
+        drive(
+            &mut reader.open_raw_data_key(&k1.token, &ctx(&[("tenant", "b")])),
+            || T0,
+            no_network
+        )
+        .unwrap_err(),
+        Error::Authentication
+    );
+    let (_, _, wrapped) = {
+        let t = &k1.token;
+        let n = u16::from_be_bytes([t[1], t[2]]) as usize;
+        (t[0], &t[3..3 + n], &t[3 + n + 2..])
+    };
+    assert_eq!(
+        e.decrypt_local(wrapped, &c, b"", T0),
+        Err(Error::Authentication),
+        "the legacy path never unwraps a raw key"
+    );
+    // A token names only keys of this keyring.
+    let v2_only = Engine::builder()
+        .keyring(
+            dekbox_core::keyring::Keyring::builder()
+                .add("v2", local(2))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    assert!(matches!(
+        drive(
+            &mut v2_only.open_raw_data_key(&k1.token, &c),
+            || T0,
+            no_network
+        ),
+        Err(Error::UnknownKey(_))
+    ));
+    assert!(matches!(
+        drive(
+            &mut reader.open_raw_data_key(b"garbage", &c),
+            || T0,
+            no_network
+        ),
+        Err(Error::Malformed(_))
+    ));
+}

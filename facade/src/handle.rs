@@ -2,7 +2,7 @@
 
 use crate::host::Host;
 use dekbox_core::cache::CacheStats;
-use dekbox_core::{DataKey, EncryptionContext, Form, GeneratedKey, Result, Rewrapped};
+use dekbox_core::{DataKey, EncryptionContext, Form, GeneratedKey, RawDataKey, Result, Rewrapped};
 use dekbox_transport::{Client, system_now};
 use std::future::Future;
 use std::sync::Arc;
@@ -73,6 +73,15 @@ impl Dekbox {
                     .unwrap_or_else(|| e.provider().uri().to_string())
             })
             .collect()
+    }
+
+    /// The primary key's label, or its URI when unlabelled.
+    pub fn primary_key_name(&self) -> String {
+        let primary = self.0.client.engine().keyring().primary();
+        primary
+            .label()
+            .map(String::from)
+            .unwrap_or_else(|| primary.provider().uri().to_string())
     }
 
     /// Cache and provider counters.
@@ -217,6 +226,26 @@ impl Dekbox {
         label: Option<&str>,
     ) -> std::result::Result<DataKey, H::Error> {
         self.slow(host, 0, |c| c.unwrap_data_key(wrapped, context, label))
+    }
+
+    /// A cached data key for another cipher (Active Record's), and the token
+    /// to store beside its data; see [`dekbox_core::Engine::raw_data_key`].
+    pub fn raw_data_key<H: Host>(
+        &self,
+        host: &H,
+        context: &EncryptionContext,
+    ) -> std::result::Result<RawDataKey, H::Error> {
+        self.slow(host, 0, |c| c.raw_data_key(context))
+    }
+
+    /// The data key of a token from [`raw_data_key`](Self::raw_data_key).
+    pub fn open_raw_data_key<H: Host>(
+        &self,
+        host: &H,
+        token: &[u8],
+        context: &EncryptionContext,
+    ) -> std::result::Result<DataKey, H::Error> {
+        self.slow(host, 0, |c| c.open_raw_data_key(token, context))
     }
 
     /// Seals many values under one context (one KMS call at most); `aads`,

@@ -11,8 +11,10 @@ ruby_gem() {
     rm -rf .dekbox-test/ruby
     gem install --local --ignore-dependencies --no-document --install-dir .dekbox-test/ruby/gems \
         bindings-ruby/dekbox-*.gem || return 1
+    # Real Active Record 7.2 from ../shared/vendor (RubyGems is not reachable).
+    tar -xzf ../shared/vendor/rails-7.2.3.2-lib.tar.gz -C .dekbox-test/ruby || return 1
     GEM_PATH=".dekbox-test/ruby/gems:$(gem env gempath)" DEKBOX_CLI="$PWD/target/debug/dekbox" \
-        DEKBOX_PYTHON="$PWD/.dekbox-test/py/bin/python" \
+        DEKBOX_PYTHON="$PWD/.dekbox-test/py/bin/python" DEKBOX_RAILS_LIB="$PWD/.dekbox-test/ruby/rails-7.2.3.2" \
         ruby -e 'require "minitest/autorun"; Dir["bindings-ruby/test/test_*.rb"].sort.each { |f| load f }'
 }
 minitest_suite "Ruby gem: rake + gem build + gem install --local, minitest" ruby_gem

@@ -8,7 +8,8 @@ use dekbox_core::keyring::Keyring;
 use dekbox_core::provider::aws::AwsOptions;
 use dekbox_core::provider::{self, KeyProvider, ProviderOptions};
 use dekbox_core::{
-    DataKey, EncryptionContext, Engine, Error, Form, GeneratedKey, Options, Result, Rewrapped,
+    DataKey, EncryptionContext, Engine, Error, Form, GeneratedKey, Options, RawDataKey, Result,
+    Rewrapped,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -346,6 +347,21 @@ impl Client {
         self.warm_blocking()?;
         self.transport
             .run_blocking(&mut *self.engine.generate_data_key(context))
+    }
+
+    /// A cached data key for another cipher, and its token; see
+    /// [`Engine::raw_data_key`].
+    pub fn raw_data_key(&self, context: &EncryptionContext) -> Result<RawDataKey> {
+        self.warm_blocking()?;
+        self.transport
+            .run_blocking(&mut self.engine.raw_data_key(context))
+    }
+
+    /// The data key of a token from [`raw_data_key`](Self::raw_data_key).
+    pub fn open_raw_data_key(&self, token: &[u8], context: &EncryptionContext) -> Result<DataKey> {
+        self.warm_blocking()?;
+        self.transport
+            .run_blocking(&mut self.engine.open_raw_data_key(token, context))
     }
 
     /// Unwraps a data key wrapped by keyring key `label` (or the primary).

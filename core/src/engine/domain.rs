@@ -14,9 +14,12 @@ pub(super) const LEGACY_KEY_SIZED: &str = "a legacy value decrypted to exactly 3
      be 32 bytes and nothing wraps data keys under this key and context, set \
      legacy_allow_key_sized";
 
-/// The two families of wrapped data keys an engine handles.
+/// The families of wrapped data keys an engine handles.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum KeyDomain {
+    /// Data keys handed to another cipher ([`Engine::raw_data_key`]): the
+    /// provider is given the context plus `dekbox:purpose = raw-data-key`.
+    Raw,
     /// Data keys of dekbox messages: the provider is given the caller's
     /// context plus the reserved `dekbox:purpose = data-key` entry.
     Envelope,
@@ -31,9 +34,11 @@ pub(super) enum KeyDomain {
 /// least 0xFF00, far beyond what fits in 16 KiB), so the domains never share
 /// a cache entry.
 pub(super) const COMPAT_CACHE_TAG: u8 = 0xFF;
+/// The same, for raw-domain entries.
+pub(super) const RAW_CACHE_TAG: u8 = 0xFE;
 // Each entry takes at least 5 bytes (two u16 lengths and a non-empty key), so
 // a context within its size limit has far fewer than 0xFF00 entries.
-const _: () = assert!(crate::context::MAX_CONTEXT_BYTES / 5 < 0xFF00);
+const _: () = assert!(crate::context::MAX_CONTEXT_BYTES / 5 < 0xFE00);
 
 /// Refuses a context that was built for a key provider (it carries the
 /// reserved purpose entry): given to the engine, it would let the legacy path
@@ -69,6 +74,7 @@ impl KeyDomain {
     ) -> Result<Cow<'_, EncryptionContext>> {
         Ok(match self {
             KeyDomain::Envelope => Cow::Owned(ctx.for_data_key()?),
+            KeyDomain::Raw => Cow::Owned(ctx.with_purpose(crate::context::PURPOSE_RAW_DATA_KEY)?),
             KeyDomain::Compat => Cow::Borrowed(ctx),
         })
     }
@@ -77,9 +83,14 @@ impl KeyDomain {
     pub(super) fn cache_context(self, ctx: &EncryptionContext) -> Cow<'_, [u8]> {
         match self {
             KeyDomain::Envelope => Cow::Borrowed(ctx.canonical_bytes()),
-            KeyDomain::Compat => {
+            KeyDomain::Compat | KeyDomain::Raw => {
+                let tag = if self == KeyDomain::Raw {
+                    RAW_CACHE_TAG
+                } else {
+                    COMPAT_CACHE_TAG
+                };
                 let mut v = Vec::with_capacity(1 + ctx.canonical_bytes().len());
-                v.push(COMPAT_CACHE_TAG);
+                v.push(tag);
                 v.extend_from_slice(ctx.canonical_bytes());
                 Cow::Owned(v)
             }

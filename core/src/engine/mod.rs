@@ -9,12 +9,14 @@ mod encrypt;
 mod input;
 mod inspect;
 mod plans;
+mod raw;
 mod rewrap;
 
 pub use decrypt::DecryptOp;
 pub use encrypt::EncryptOp;
 pub use inspect::{Inspection, inspect};
 pub use plans::{OpenPlan, SealPlan};
+pub use raw::{OpenRawKeyOp, RawDataKey, RawKeyOp};
 pub use rewrap::{RewrapOp, Rewrapped};
 
 use crate::cache::{
@@ -325,6 +327,30 @@ impl Engine {
         entry.provider().unwrap(wrapped, context)
     }
 
+    /// A cached data key for sealing data with another cipher (Active
+    /// Record's own AES-GCM), and its token: the key section (key reference
+    /// and wrapped key) to store beside that data. Each call counts as one
+    /// message against the cache limits (well under the 2^32 random-nonce
+    /// bound of that cipher); after `fork()` a child gets its own key. The key
+    /// is wrapped under the context plus `dekbox:purpose = raw-data-key`, a
+    /// domain of its own: such a key can never open or forge a dekbox message,
+    /// nor come back through the legacy fallback.
+    pub fn raw_data_key<'a>(&'a self, context: &'a EncryptionContext) -> RawKeyOp<'a> {
+        RawKeyOp::new(self, context)
+    }
+
+    /// The data key of a token from [`raw_data_key`](Self::raw_data_key),
+    /// through the decrypt cache (reading many rows under one key makes one
+    /// provider call). The token names its key; only keys of this keyring
+    /// are used.
+    pub fn open_raw_data_key<'a>(
+        &'a self,
+        token: &'a [u8],
+        context: &'a EncryptionContext,
+    ) -> OpenRawKeyOp<'a> {
+        OpenRawKeyOp::new(self, token, context)
+    }
+
     /// The fast path for callers that own their output buffer (language
     /// bindings writing straight into a `bytes`/`Buffer`): if the primary
     /// key's data key for `context` is cached and comfortably within its
@@ -488,7 +514,7 @@ impl Engine {
     /// back what it writes).
     fn writer(&self, domain: KeyDomain) -> &KeyringEntry {
         match domain {
-            KeyDomain::Envelope => self.keyring.primary(),
+            KeyDomain::Envelope | KeyDomain::Raw => self.keyring.primary(),
             KeyDomain::Compat => self.compat_entry(),
         }
     }

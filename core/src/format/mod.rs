@@ -194,14 +194,7 @@ pub fn parse(input: &[u8], max_plaintext: usize) -> Result<Message<'_>, Malforme
     debug_assert_eq!(r.pos, FIXED_HEADER_LEN);
     let fixed_header = &input[..FIXED_HEADER_LEN];
 
-    let kind = match r.byte(Field::KeyRef)? {
-        0x01 => KeyRefKind::Label,
-        0x02 => KeyRefKind::Uri,
-        other => return Err(Malformed::BadKeyRefKind(other)),
-    };
-    let key_ref_raw = r.len_prefixed(Field::KeyRef, MAX_KEY_REF_LEN)?;
-    check_key_ref(key_ref_raw)?;
-    let wrapped_dek = r.len_prefixed(Field::WrappedDek, MAX_WRAPPED_DEK_LEN)?;
+    let (kind, key_ref_raw, wrapped_dek) = read_key_section(&mut r)?;
     let body = r.rest();
     if body.len() < TAG_LEN {
         return Err(Malformed::Truncated(Field::Body));
@@ -223,6 +216,34 @@ pub fn parse(input: &[u8], max_plaintext: usize) -> Result<Message<'_>, Malforme
         fixed_header,
         body,
     })
+}
+
+/// Reads a key section: reference kind, reference, wrapped data key.
+fn read_key_section<'a>(r: &mut Reader<'a>) -> Result<(KeyRefKind, &'a [u8], &'a [u8]), Malformed> {
+    let kind = match r.byte(Field::KeyRef)? {
+        0x01 => KeyRefKind::Label,
+        0x02 => KeyRefKind::Uri,
+        other => return Err(Malformed::BadKeyRefKind(other)),
+    };
+    let key_ref_raw = r.len_prefixed(Field::KeyRef, MAX_KEY_REF_LEN)?;
+    check_key_ref(key_ref_raw)?;
+    let wrapped_dek = r.len_prefixed(Field::WrappedDek, MAX_WRAPPED_DEK_LEN)?;
+    Ok((kind, key_ref_raw, wrapped_dek))
+}
+
+/// Parses a key section on its own (a data-key token, see
+/// [`Engine::raw_data_key`](crate::Engine::raw_data_key)): nothing may follow it.
+pub(crate) fn parse_key_section(input: &[u8]) -> Result<(KeyRefKind, &[u8], &[u8]), Malformed> {
+    let mut r = Reader { buf: input, pos: 0 };
+    let section = read_key_section(&mut r)?;
+    if !r.rest().is_empty() {
+        return Err(Malformed::LengthOutOfRange {
+            field: Field::WrappedDek,
+            len: input.len(),
+            max: r.pos,
+        });
+    }
+    Ok(section)
 }
 
 /// The first 69 bytes of the fixed header: everything but the nonce.
