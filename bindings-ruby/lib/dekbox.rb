@@ -253,6 +253,17 @@ module Dekbox
       Dekbox.native { @native.open_raw_data_key(Dekbox.bytes(token, "token"), Dekbox.context(context)) }.b
     end
 
+    # Migration from kms_encrypted: the data key behind one of its
+    # `encrypted_kms_key` values ("v1:<base64>"), unwrapped through this box's
+    # (AWS KMS) key under kms_encrypted's context, by default
+    # { "model_name" => "User", "model_id" => "42" }. Hand it to Lockbox to
+    # read the record's fields, then save them through `encrypts`.
+    def unwrap_kms_encrypted(value, context:)
+      raise TypeError, "value must be a String" unless value.is_a?(String)
+
+      Dekbox.native { @native.unwrap_kms_encrypted(value, Dekbox.context(context)) }.b
+    end
+
     # The primary key's label (or URI, when unlabelled).
     def primary_key_name
       @native.primary_key_name

@@ -263,6 +263,22 @@ impl NativeBox {
         self.0.key_names()
     }
 
+    /// The data key behind a kms_encrypted `encrypted_kms_key` value
+    /// (`v1:<base64 KMS blob>`), unwrapped by this box's primary key under
+    /// `context` (kms_encrypted's is `{"model_name", "model_id"}`).
+    pub fn unwrap_kms_encrypted(
+        &self,
+        value: String,
+        context: Arc<NativeContext>,
+    ) -> Result<Vec<u8>> {
+        let parsed = dekbox_core::compat::parse_kms_encrypted_key(&value)
+            .map_err(dekbox_core::Error::from)?;
+        let dek = self
+            .0
+            .unwrap_data_key(&Direct, &parsed.wrapped_dek, &context.0, None)?;
+        Ok(dek.dangerous_bytes().to_vec())
+    }
+
     /// The primary key's label, or its URI when unlabelled.
     pub fn primary_key_name(&self) -> String {
         self.0.primary_key_name()

@@ -6,18 +6,7 @@ require "minitest/autorun"
 require "json"
 require "tmpdir"
 
-VENDOR = ENV.fetch("DEKBOX_RAILS_LIB") { raise "DEKBOX_RAILS_LIB (the unpacked vendor Rails) is not set" }
-%w[activesupport activemodel activerecord].each { |g| $LOAD_PATH.unshift File.join(VENDOR, g, "lib") }
-require "active_record"
-require "dekbox/active_record"
-
-ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: ":memory:")
-ActiveRecord::Migration.verbose = false
-ActiveRecord::Schema.define do
-  create_table(:patients) { |t| t.string :ssn; t.string :tenant; t.string :notes }
-end
-ActiveRecord::Encryption.configure(primary_key: "p" * 32, deterministic_key: "d" * 32,
-                                   key_derivation_salt: "s" * 32)
+require_relative "ar_helper"
 
 module Tenant
   def self.current = Thread.current[:dekbox_test_tenant]

@@ -1,6 +1,8 @@
 # The Ruby gem as a user gets it: rake builds the native library and its
 # uniffi bindings, `gem build`, `gem install --local` into a scratch gem home,
-# minitest on the installed gem (Debian's Ruby 3.1 and ruby-ffi).
+# minitest on the installed gem (Debian's Ruby 3.1 and ruby-ffi), real Active
+# Record 7.2 from ../shared/vendor, and moto behind the fault proxy.
+need_servers || return 0
 ruby_gem() {
     if ! command -v rake >/dev/null || ! ruby -e 'require "ffi"; require "minitest"' 2>/dev/null; then
         apt_install ruby ruby-dev ruby-ffi rake ruby-minitest ruby-sqlite3 ruby-concurrent ruby-i18n \

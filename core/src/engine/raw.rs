@@ -89,7 +89,17 @@ impl Operation for RawKeyOp<'_> {
                     Err(pass) => return Ok(pass),
                 };
                 self.state = RawState::Finished;
-                let section = format::key_section(e.writer(domain).key_ref(), &gk.wrapped)?;
+                let writer = e.writer(domain);
+                let section = format::key_section(writer.key_ref(), &gk.wrapped)?;
+                // Reading back what this process just wrote (Active Record
+                // compares attributes after a save) needs no provider call.
+                let opener = Arc::new(Opener::new(
+                    gk.plaintext.duplicate(),
+                    writer.id(),
+                    &domain.cache_context(self.context),
+                    now,
+                ));
+                e.dec_cache.insert(&gk.wrapped, Some(opener), None);
                 let sealer = Arc::new(Sealer::new(
                     gk.plaintext,
                     gk.wrapped,
