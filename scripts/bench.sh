@@ -10,6 +10,8 @@
 #   ./scripts/bench.sh --criterion also run the criterion suite (seal_open)
 #   ./scripts/bench.sh --python    also build the wheel and run bindings-python/bench.py
 #                                  (vs cryptography's AESGCM and aws-encryption-sdk 4.x)
+#   ./scripts/bench.sh --ruby      also build and install the gem and run bindings-ruby/bench.rb
+#                                  (vs OpenSSL::Cipher, and Rails' envelope key provider)
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,12 +19,14 @@ cd "$(dirname "$0")/.."
 quick=""
 criterion=""
 python=""
+ruby=""
 for a in "$@"; do
     case $a in
         --quick) quick="--quick" ;;
         --criterion) criterion=1 ;;
         --python) python=1 ;;
-        *) echo "usage: $0 [--quick] [--criterion] [--python]" >&2; exit 2 ;;
+        --ruby) ruby=1 ;;
+        *) echo "usage: $0 [--quick] [--criterion] [--python] [--ruby]" >&2; exit 2 ;;
     esac
 done
 
@@ -85,4 +89,15 @@ if [ -n "$python" ]; then
         sleep 0.2
     done
     DEKBOX_BENCH_MOTO_URL="http://127.0.0.1:$port" "$bench/bin/python" bindings-python/bench.py
+fi
+
+if [ -n "$ruby" ]; then
+    echo
+    echo "==> Ruby: gem built with rake, installed into a scratch gem home"
+    (cd bindings-ruby && rm -f dekbox-*.gem && rake gem >/dev/null)
+    scratch=.dekbox-test/bench-rb
+    rm -rf "$scratch" && mkdir -p "$scratch"
+    gem install --local --ignore-dependencies --no-document --install-dir "$scratch/gems" bindings-ruby/dekbox-*.gem >/dev/null
+    tar -xzf ../shared/vendor/rails-7.2.3.2-lib.tar.gz -C "$scratch"
+    GEM_PATH="$scratch/gems:$(gem env gempath)" DEKBOX_RAILS_LIB="$scratch/rails-7.2.3.2" ruby bindings-ruby/bench.rb
 fi

@@ -284,3 +284,256 @@ impl NativeBox {
         self.0.primary_key_name()
     }
 }
+
+// ---- The fast path -------------------------------------------------------
+//
+// uniffi's Ruby calls cost about 20 µs each here (eight FFI crossings to
+// marshal buffers, handles and call status through the `ffi` gem), more than
+// OpenSSL::Cipher takes for a whole message. The per-value calls Active Record
+// and `Dekbox::Box` make in loops (encrypt, decrypt, and the data keys of
+// `Dekbox::KeyProvider`) therefore also have plain C entry points: pointers
+// and lengths in, one Rust-owned buffer out, freed (and wiped) by
+// `dekbox_rb_free`. They delegate to the same facade methods.
+
+/// A buffer handed to Ruby: `len` bytes at `ptr`; give it back to `dekbox_rb_free`.
+#[repr(C)]
+pub struct RbBuf {
+    ptr: *mut u8,
+    len: usize,
+    cap: usize,
+}
+
+fn give(v: Vec<u8>, out: &mut RbBuf) {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    out.ptr = v.as_mut_ptr();
+    out.len = v.len();
+    out.cap = v.capacity();
+}
+
+/// 0 and the result in `out`, or 1 and `CODE\nmessage` in `out`.
+fn finish(r: std::result::Result<Vec<u8>, dekbox_core::Error>, out: &mut RbBuf) -> i32 {
+    match r {
+        Ok(v) => {
+            give(v, out);
+            0
+        }
+        Err(e) => {
+            give(format!("{}\n{e}", e.code()).into_bytes(), out);
+            1
+        }
+    }
+}
+
+/// # Safety
+/// `ptr` must point to `len` readable bytes (or `len` be 0).
+unsafe fn input<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    if len == 0 || ptr.is_null() {
+        &[]
+    } else {
+        // SAFETY: the caller passes a live Ruby string's bytes and length.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+#[uniffi::export]
+impl NativeBox {
+    /// A handle for the fast path (`dekbox_rb_*`); release it with
+    /// `dekbox_rb_release_box`.
+    pub fn fast_handle(self: Arc<Self>) -> u64 {
+        Arc::into_raw(self) as u64
+    }
+}
+
+#[uniffi::export]
+impl NativeContext {
+    /// A handle for the fast path; release it with `dekbox_rb_release_context`.
+    pub fn fast_handle(self: Arc<Self>) -> u64 {
+        Arc::into_raw(self) as u64
+    }
+}
+
+/// Releases a `NativeBox::fast_handle`.
+///
+/// # Safety
+/// `handle` comes from `fast_handle` and is released once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dekbox_rb_release_box(handle: u64) {
+    // SAFETY: see the contract above.
+    drop(unsafe { Arc::from_raw(handle as *const NativeBox) });
+}
+
+/// Releases a `NativeContext::fast_handle`.
+///
+/// # Safety
+/// `handle` comes from `fast_handle` and is released once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dekbox_rb_release_context(handle: u64) {
+    // SAFETY: see the contract above.
+    drop(unsafe { Arc::from_raw(handle as *const NativeContext) });
+}
+
+/// Frees (and wipes) a buffer returned by a `dekbox_rb_*` call.
+///
+/// # Safety
+/// `buf` was filled by a `dekbox_rb_*` call and is freed once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dekbox_rb_free(buf: *mut RbBuf) {
+    // SAFETY: see the contract above; `give` built it from a Vec.
+    unsafe {
+        let Some(b) = buf.as_mut() else { return };
+        if !b.ptr.is_null() {
+            let mut v = Vec::from_raw_parts(b.ptr, b.len, b.cap);
+            zeroize::Zeroize::zeroize(&mut v);
+        }
+        b.ptr = std::ptr::null_mut();
+        b.len = 0;
+        b.cap = 0;
+    }
+}
+
+/// `NativeBox::encrypt`, with pointers.
+///
+/// # Safety
+/// Handles from `fast_handle`, live; byte arguments valid for their lengths;
+/// `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dekbox_rb_encrypt(
+    b: u64,
+    ctx: u64,
+    data: *const u8,
+    data_len: usize,
+    aad: *const u8,
+    aad_len: usize,
+    text: u8,
+    out: *mut RbBuf,
+) -> i32 {
+    // SAFETY: see the contract above.
+    unsafe {
+        let (b, ctx) = (&*(b as *const NativeBox), &*(ctx as *const NativeContext));
+        let r = b.0.encrypt(
+            &Direct,
+            input(data, data_len),
+            &ctx.0,
+            input(aad, aad_len),
+            form(text != 0),
+        );
+        finish(r, &mut *out)
+    }
+}
+
+/// `NativeBox::decrypt`, with pointers.
+///
+/// # Safety
+/// As for [`dekbox_rb_encrypt`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dekbox_rb_decrypt(
+    b: u64,
+    ctx: u64,
+    data: *const u8,
+    data_len: usize,
+    aad: *const u8,
+    aad_len: usize,
+    out: *mut RbBuf,
+) -> i32 {
+    // SAFETY: see the contract above.
+    unsafe {
+        let (b, ctx) = (&*(b as *const NativeBox), &*(ctx as *const NativeContext));
+        let r =
+            b.0.decrypt_into(&Direct, input(data, data_len), &ctx.0, input(aad, aad_len));
+        finish(r, &mut *out)
+    }
+}
+
+/// `NativeBox::raw_data_key`, with pointers: `out` holds the 32-byte key
+/// followed by the token.
+///
+/// # Safety
+/// As for [`dekbox_rb_encrypt`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dekbox_rb_raw_data_key(b: u64, ctx: u64, out: *mut RbBuf) -> i32 {
+    // SAFETY: see the contract above.
+    unsafe {
+        let (b, ctx) = (&*(b as *const NativeBox), &*(ctx as *const NativeContext));
+        let r = b.0.raw_data_key(&Direct, &ctx.0).map(|k| {
+            let mut v = Vec::with_capacity(32 + k.token.len());
+            v.extend_from_slice(k.key.dangerous_bytes());
+            v.extend_from_slice(&k.token);
+            v
+        });
+        finish(r, &mut *out)
+    }
+}
+
+/// `NativeBox::open_raw_data_key`, with pointers.
+///
+/// # Safety
+/// As for [`dekbox_rb_encrypt`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dekbox_rb_open_raw_data_key(
+    b: u64,
+    ctx: u64,
+    token: *const u8,
+    token_len: usize,
+    out: *mut RbBuf,
+) -> i32 {
+    // SAFETY: see the contract above.
+    unsafe {
+        let (b, ctx) = (&*(b as *const NativeBox), &*(ctx as *const NativeContext));
+        let r =
+            b.0.open_raw_data_key(&Direct, input(token, token_len), &ctx.0)
+                .map(|k| k.dangerous_bytes().to_vec());
+        finish(r, &mut *out)
+    }
+}
+
+/// A context from `count:u32 (klen:u32 key vlen:u32 value)*` (big-endian),
+/// as `Dekbox::Context` packs a Hash, for the fast path. 0 and a handle in
+/// `*handle` (release with `dekbox_rb_release_context`), or 1 and the error in
+/// `out`.
+///
+/// # Safety
+/// `data` valid for `len` bytes; `handle` and `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dekbox_rb_context_new(
+    data: *const u8,
+    len: usize,
+    handle: *mut u64,
+    out: *mut RbBuf,
+) -> i32 {
+    fn parse(mut b: &[u8]) -> Option<Vec<(String, String)>> {
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let (head, rest) = (b.get(..n)?, b.get(n..)?);
+            b = rest;
+            Some(head)
+        };
+        let count = u32::from_be_bytes(take(4)?.try_into().ok()?);
+        let mut pairs = Vec::new();
+        for _ in 0..count {
+            let mut s = || -> Option<String> {
+                let n = u32::from_be_bytes(take(4)?.try_into().ok()?) as usize;
+                String::from_utf8(take(n)?.to_vec()).ok()
+            };
+            let k = s()?;
+            let v = s()?;
+            pairs.push((k, v));
+        }
+        b.is_empty().then_some(pairs)
+    }
+    // SAFETY: see the contract above.
+    unsafe {
+        let r = parse(input(data, len))
+            .ok_or_else(|| {
+                dekbox_core::Error::InvalidArgument(
+                    "context must be String => String (UTF-8)".into(),
+                )
+            })
+            .and_then(|pairs| Ok(EncryptionContext::from_pairs(pairs)?));
+        match r {
+            Ok(ctx) => {
+                *handle = Arc::into_raw(Arc::new(NativeContext(Arc::new(ctx)))) as u64;
+                0
+            }
+            Err(e) => finish(Err(e), &mut *out),
+        }
+    }
+}

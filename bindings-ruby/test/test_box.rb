@@ -75,6 +75,15 @@ class BoxTest < Minitest::Test
     e = assert_raises(Dekbox::InvalidArgumentError) { box.encrypt_many(%w[a b c], aads: %w[a]) }
     assert_match(/aads has 1 entries for 3 values/, e.message)
     assert_kind_of ArgumentError, e
+    e = assert_raises(Dekbox::InvalidArgumentError) { box.encrypt("x", context: { "\xff".b => "v" }) }
+    assert_match(/UTF-8/, e.message)
+    latin = "caf\xe9".dup.force_encoding(Encoding::ISO_8859_1)
+    sealed = box.encrypt("x", context: { "who" => latin })
+    assert_equal "x", box.decrypt(sealed, context: { "who" => "café" })
+    ctx = Dekbox::Context.new(tenant: "acme")
+    assert_equal({ "tenant" => "acme" }, ctx.to_h)
+    assert ctx.to_h.frozen?
+    assert_raises(Dekbox::AuthenticationError) { box.decrypt(box.encrypt("x", context: ctx), context: { "tenant" => "acm" }) }
   end
 
   def test_every_error_class_comes_from_the_one_table
@@ -207,6 +216,28 @@ class BoxTest < Minitest::Test
     results.each { |pt, sealed, i| assert_equal pt, b.decrypt(sealed, context: CTX, aad: i.to_s) }
     stats = b.cache_stats
     assert_equal 1600, stats.encrypt_hits + stats.encrypt_misses
+  end
+
+  # Contexts given as hashes live only for one call; while the GVL is
+  # released other threads collect garbage, and a context freed mid-call
+  # would be read after its release.
+  def test_per_call_contexts_survive_garbage_collection_in_other_threads
+    b = box
+    stop = false
+    collector = Thread.new { (GC.start; sleep 0.0005) until stop }
+    workers = 4.times.map do |t|
+      Thread.new do
+        2_000.times do |i|
+          ctx = { "tenant" => "t#{t}", "row" => i.to_s }
+          sealed = b.encrypt("v#{i}", context: ctx, aad: "a")
+          raise "mismatch at #{i}" unless b.decrypt(sealed, context: ctx.dup, aad: "a") == "v#{i}"
+        end
+      end
+    end
+    workers.each(&:join)
+    stop = true
+    collector.join
+    assert_equal 8_000, b.cache_stats.encrypt_hits + b.cache_stats.encrypt_misses
   end
 
   def test_a_forked_child_uses_the_parents_box_with_its_own_nonce_space

@@ -1,0 +1,122 @@
+# frozen_string_literal: true
+
+# dekbox for Ruby against the native alternatives, measured in one run:
+#   ./scripts/bench.sh --ruby      (builds and installs the gem, then runs this)
+#
+# 1. Dekbox::Box (local key, cached data key, binary form, a context and an
+#    aad) against OpenSSL::Cipher aes-256-gcm with a fixed key and a random IV
+#    per message, at 64 B, 1 KiB and 64 KiB: medians of interleaved rounds.
+# 2. Active Record: 1,000 create + find round trips of a model with one
+#    encrypted attribute, with Dekbox::KeyProvider against Rails' own
+#    EnvelopeEncryptionKeyProvider (a fresh data key per record).
+require "openssl"
+require "tmpdir"
+require "dekbox"
+
+def per_call(rounds: 15, budget: 0.6)
+  n = 1
+  loop do
+    t = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    n.times { yield }
+    break if Process.clock_gettime(Process::CLOCK_MONOTONIC) - t > budget / rounds / 4
+
+    n *= 2
+  end
+  n
+end
+
+# Median seconds per call of each block, interleaved (a, b, a, b, ...).
+def compare(*blocks, rounds: 15)
+  sizes = blocks.map { |b| per_call(rounds: rounds, &b) }
+  samples = blocks.map { [] }
+  rounds.times do
+    blocks.each_with_index do |b, i|
+      t = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      sizes[i].times { b.call }
+      samples[i] << (Process.clock_gettime(Process::CLOCK_MONOTONIC) - t) / sizes[i]
+    end
+  end
+  samples.map { |s| s.sort[s.size / 2] }
+end
+
+ctx = Dekbox::Context.new("tenant" => "acme")
+aad = "customers/42/email"
+box = Dekbox::Box.new("insecure-test-key")
+key = OpenSSL::Random.random_bytes(32)
+seal = lambda do |pt|
+  c = OpenSSL::Cipher.new("aes-256-gcm").encrypt
+  c.key = key
+  iv = c.random_iv
+  c.auth_data = aad
+  iv + c.update(pt) + c.final + c.auth_tag
+end
+open = lambda do |ct|
+  c = OpenSSL::Cipher.new("aes-256-gcm").decrypt
+  c.key = key
+  c.iv = ct[0, 12]
+  c.auth_tag = ct[-16..]
+  c.auth_data = aad
+  c.update(ct[12...-16]) + c.final
+end
+
+puts "Dekbox::Box (local key, cached data key) vs OpenSSL::Cipher aes-256-gcm, same run, one thread"
+printf("%8s %5s %14s %14s %12s\n", "size", "op", "dekbox", "OpenSSL", "dekbox/OpenSSL")
+[64, 1024, 64 * 1024].each do |size|
+  pt = Random.bytes(size)
+  sealed = box.encrypt(pt, context: ctx, aad: aad)
+  ct = seal.call(pt)
+  d_seal, o_seal = compare(-> { box.encrypt(pt, context: ctx, aad: aad) }, -> { seal.call(pt) })
+  d_open, o_open = compare(-> { box.decrypt(sealed, context: ctx, aad: aad) }, -> { open.call(ct) })
+  [["seal", d_seal, o_seal], ["open", d_open, o_open]].each do |op, d, o|
+    printf("%8d %5s %11.2f µs %11.2f µs %12.2fx\n", size, op, d * 1e6, o * 1e6, d / o)
+    puts "RATIO lang=ruby size=#{size} op=#{op} dekbox_us=#{(d * 1e6).round(3)} openssl_us=#{(o * 1e6).round(3)} ratio=#{(d / o).round(3)}"
+  end
+end
+
+vendor = ENV["DEKBOX_RAILS_LIB"]
+if vendor.nil?
+  puts "\nDEKBOX_RAILS_LIB not set: skipping the Active Record comparison (./scripts/bench.sh --ruby sets it)"
+  exit
+end
+%w[activesupport activemodel activerecord].each { |g| $LOAD_PATH.unshift File.join(vendor, g, "lib") }
+require "active_record"
+require "dekbox/active_record"
+ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: ":memory:")
+ActiveRecord::Migration.verbose = false
+ActiveRecord::Schema.define { create_table(:people) { |t| t.string :ssn } }
+ActiveRecord::Encryption.configure(primary_key: "p" * 32, deterministic_key: "d" * 32, key_derivation_salt: "s" * 32)
+
+def model(provider)
+  Class.new(ActiveRecord::Base) do
+    self.table_name = "people"
+    def self.name = "Person"
+    encrypts :ssn, key_provider: provider
+  end
+end
+
+def round_trips(klass, n)
+  t = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  n.times { |i| klass.find(klass.create!(ssn: "123-45-#{i}").id).ssn }
+  Process.clock_gettime(Process::CLOCK_MONOTONIC) - t
+end
+
+provider = Dekbox::KeyProvider.new(key: "insecure-test-key")
+dekbox_model = model(provider)
+rails_model = model(ActiveRecord::Encryption::EnvelopeEncryptionKeyProvider.new)
+round_trips(dekbox_model, 50)
+round_trips(rails_model, 50)
+d = []
+r = []
+5.times do
+  d << round_trips(dekbox_model, 200)
+  r << round_trips(rails_model, 200)
+end
+d = d.sum
+r = r.sum
+stats = provider.box.cache_stats
+puts "\nActive Record, 1,000 create + find round trips (interleaved in 5 rounds)"
+printf("  Dekbox::KeyProvider             %7.1f ms  (%.1f µs a record; data keys generated: %d, KMS calls: %d)\n",
+       d * 1e3, d * 1e3, stats.data_keys_generated, stats.kms_calls)
+printf("  EnvelopeEncryptionKeyProvider   %7.1f ms  (%.1f µs a record; a fresh data key per record)\n", r * 1e3, r * 1e3)
+printf("  dekbox/Rails time: %.2fx\n", d / r)
+puts "RATIO lang=ruby op=active-record-round-trip dekbox_ms=#{(d * 1e3).round(1)} rails_ms=#{(r * 1e3).round(1)} ratio=#{(d / r).round(3)}"
