@@ -36,7 +36,7 @@ module Dekbox
       end
 
       @box = box || Box.new(box_options.delete(:key), **box_options)
-      @context = context
+      @context = context.is_a?(Hash) ? Dekbox::Context.new(context) : context
     end
 
     attr_reader :box
@@ -69,7 +69,9 @@ module Dekbox
     private
 
     def current_context
-      context = @context.respond_to?(:call) ? @context.call : @context
+      return @context unless @context.respond_to?(:call)
+
+      context = @context.call
       context.nil? ? nil : Dekbox::Context.new(context)
     end
   end
