@@ -83,9 +83,20 @@ module Dekbox
     attach_function :dekbox_rb_raw_data_key, %i[uint64 uint64 pointer], :int32, blocking: true
     attach_function :dekbox_rb_open_raw_data_key, %i[uint64 uint64 buffer_in size_t pointer], :int32, blocking: true
 
-    # This fiber's result block.
+    # This fiber's result block. Thread#raise, Thread#kill or Timeout can
+    # strike between a call and the reading of its result; the buffer that
+    # call left is freed (and wiped) here, at the fiber's next call, instead
+    # of leaking. (Holding interrupts off around every call would cost about
+    # a microsecond each; the bytes are no more secret than the Ruby String
+    # the call would have returned.)
     def self.out
-      Thread.current[:__dekbox_out] ||= FFI::MemoryPointer.new(:size_t, 3)
+      o = Thread.current[:__dekbox_out] ||= FFI::MemoryPointer.new(:size_t, 3)
+      dekbox_rb_free(o) unless o.get_ulong(0).zero?
+      o
+    end
+
+    def self.guarded
+      yield out
     end
 
     # The bytes a call left in out (freed here), or the error they describe.
@@ -101,38 +112,50 @@ module Dekbox
     end
 
     def self.encrypt(box, ctx, data, aad, text)
-      o = out
-      finish(dekbox_rb_encrypt(box, ctx, data, data.bytesize, aad, aad.bytesize, text ? 1 : 0, o), o)
+      guarded { |o| finish(dekbox_rb_encrypt(box, ctx, data, data.bytesize, aad, aad.bytesize, text ? 1 : 0, o), o) }
     end
 
     def self.decrypt(box, ctx, data, aad)
-      o = out
-      finish(dekbox_rb_decrypt(box, ctx, data, data.bytesize, aad, aad.bytesize, o), o)
+      guarded { |o| finish(dekbox_rb_decrypt(box, ctx, data, data.bytesize, aad, aad.bytesize, o), o) }
     end
 
     def self.raw_data_key(box, ctx)
-      o = out
-      finish(dekbox_rb_raw_data_key(box, ctx, o), o)
+      guarded { |o| finish(dekbox_rb_raw_data_key(box, ctx, o), o) }
     end
 
     def self.open_raw_data_key(box, ctx, token)
-      o = out
-      finish(dekbox_rb_open_raw_data_key(box, ctx, token, token.bytesize, o), o)
+      guarded { |o| finish(dekbox_rb_open_raw_data_key(box, ctx, token, token.bytesize, o), o) }
     end
 
     # A context handle from entries packed as count, then (length, key,
     # length, value) for each, lengths 32-bit big-endian.
     def self.context_new(packed)
-      o = out
       handle = FFI::MemoryPointer.new(:uint64)
-      finish(dekbox_rb_context_new(packed, packed.bytesize, handle, o), o)
+      guarded { |o| finish(dekbox_rb_context_new(packed, packed.bytesize, handle, o), o) }
       handle.read_uint64
     end
 
-    def self.releaser(function, handle)
-      proc { Fast.send(function, handle) }
+    # Owns one native handle and releases it when collected. Copies of a Box
+    # or Context (dup, clone) share their Handle, so it is released once;
+    # none can be marshalled (a handle means nothing in another process).
+    class Handle
+      attr_reader :value
+
+      def initialize(value, release)
+        @value = value
+        ObjectSpace.define_finalizer(self, Handle.releaser(release, value))
+      end
+
+      def self.releaser(release, value)
+        proc { Fast.send(release, value) }
+      end
+
+      def marshal_dump
+        raise TypeError, "dekbox native objects cannot be marshalled"
+      end
     end
   end
+  private_constant :Fast
 
   # A binary (ASCII-8BIT) copy of bytes given as a String (any encoding).
   def self.bytes(value, name)
@@ -167,8 +190,6 @@ module Dekbox
   # An encryption context converted once, for reuse: Dekbox::Context.new("tenant" => "acme").
   # Anywhere a context: hash is accepted, a Context is too (and is faster).
   class Context
-    attr_reader :handle
-
     def initialize(entries)
       entries = Dekbox.string_hash(entries, "context")
       packed = [entries.size].pack("N")
@@ -177,9 +198,17 @@ module Dekbox
         v = Dekbox.utf8_bytes(v)
         packed << [k.bytesize].pack("N") << k.b << [v.bytesize].pack("N") << v.b
       end
-      @handle = Fast.context_new(packed)
+      @handle = Fast::Handle.new(Fast.context_new(packed), :dekbox_rb_release_context)
       @entries = entries.freeze
-      ObjectSpace.define_finalizer(self, Fast.releaser(:dekbox_rb_release_context, @handle))
+    end
+
+    # The native context (for this library's own calls).
+    def handle
+      @handle.value
+    end
+
+    def marshal_dump
+      raise TypeError, "a Dekbox::Context cannot be marshalled; marshal #to_h and build a new one"
     end
 
     # The entries, as a frozen Hash of String to String.
@@ -288,8 +317,12 @@ module Dekbox
         options[:max_plaintext] = max_plaintext
       end
       @native = Dekbox.native { DekboxRuby::NativeBox.new(JSON.generate(options.compact)) }
-      @fast = @native.fast_handle
-      ObjectSpace.define_finalizer(self, Fast.releaser(:dekbox_rb_release_box, @fast))
+      @handle = Fast::Handle.new(@native.fast_handle, :dekbox_rb_release_box)
+      @fast = @handle.value
+    end
+
+    def marshal_dump
+      raise TypeError, "a Dekbox::Box cannot be marshalled; build one in each process"
     end
 
     # Seals data (a String; text is sealed as its bytes). Returns a binary

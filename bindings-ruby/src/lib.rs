@@ -226,25 +226,6 @@ impl NativeBox {
         Ok(dek.dangerous_bytes().to_vec())
     }
 
-    /// A cached data key for Active Record's cipher, and its token (`wrapped`).
-    pub fn raw_data_key(&self, context: Arc<NativeContext>) -> Result<DataKeyRecord> {
-        let k = self.0.raw_data_key(&Direct, &context.0)?;
-        Ok(DataKeyRecord {
-            plaintext: k.key.dangerous_bytes().to_vec(),
-            wrapped: k.token,
-        })
-    }
-
-    /// The data key of a token from `raw_data_key`.
-    pub fn open_raw_data_key(
-        &self,
-        token: Vec<u8>,
-        context: Arc<NativeContext>,
-    ) -> Result<Vec<u8>> {
-        let dek = self.0.open_raw_data_key(&Direct, &token, &context.0)?;
-        Ok(dek.dangerous_bytes().to_vec())
-    }
-
     /// Cache and KMS counters.
     pub fn cache_stats(&self) -> CacheStatsRecord {
         let s = self.0.cache_stats();
@@ -310,15 +291,27 @@ fn give(v: Vec<u8>, out: &mut RbBuf) {
     out.cap = v.capacity();
 }
 
-/// 0 and the result in `out`, or 1 and `CODE\nmessage` in `out`.
-fn finish(r: std::result::Result<Vec<u8>, dekbox_core::Error>, out: &mut RbBuf) -> i32 {
-    match r {
-        Ok(v) => {
+/// Runs `f`: 0 and its result in `out`, or 1 and `CODE\nmessage` in `out`.
+/// A panic (a bug) becomes an `ERROR` rather than unwinding into Ruby, which
+/// would abort the process.
+fn finish(
+    f: impl FnOnce() -> std::result::Result<Vec<u8>, dekbox_core::Error>,
+    out: &mut RbBuf,
+) -> i32 {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => {
             give(v, out);
             0
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             give(format!("{}\n{e}", e.code()).into_bytes(), out);
+            1
+        }
+        Err(_) => {
+            give(
+                b"ERROR\ninternal error in dekbox (a bug; please report it)".to_vec(),
+                out,
+            );
             1
         }
     }
@@ -358,8 +351,10 @@ impl NativeContext {
 /// `handle` comes from `fast_handle` and is released once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dekbox_rb_release_box(handle: u64) {
-    // SAFETY: see the contract above.
-    drop(unsafe { Arc::from_raw(handle as *const NativeBox) });
+    if handle != 0 {
+        // SAFETY: see the contract above.
+        drop(unsafe { Arc::from_raw(handle as *const NativeBox) });
+    }
 }
 
 /// Releases a `NativeContext::fast_handle`.
@@ -368,8 +363,10 @@ pub unsafe extern "C" fn dekbox_rb_release_box(handle: u64) {
 /// `handle` comes from `fast_handle` and is released once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dekbox_rb_release_context(handle: u64) {
-    // SAFETY: see the contract above.
-    drop(unsafe { Arc::from_raw(handle as *const NativeContext) });
+    if handle != 0 {
+        // SAFETY: see the contract above.
+        drop(unsafe { Arc::from_raw(handle as *const NativeContext) });
+    }
 }
 
 /// Frees (and wipes) a buffer returned by a `dekbox_rb_*` call.
@@ -410,14 +407,11 @@ pub unsafe extern "C" fn dekbox_rb_encrypt(
     // SAFETY: see the contract above.
     unsafe {
         let (b, ctx) = (&*(b as *const NativeBox), &*(ctx as *const NativeContext));
-        let r = b.0.encrypt(
-            &Direct,
-            input(data, data_len),
-            &ctx.0,
-            input(aad, aad_len),
-            form(text != 0),
-        );
-        finish(r, &mut *out)
+        let (data, aad) = (input(data, data_len), input(aad, aad_len));
+        finish(
+            || b.0.encrypt(&Direct, data, &ctx.0, aad, form(text != 0)),
+            &mut *out,
+        )
     }
 }
 
@@ -438,9 +432,8 @@ pub unsafe extern "C" fn dekbox_rb_decrypt(
     // SAFETY: see the contract above.
     unsafe {
         let (b, ctx) = (&*(b as *const NativeBox), &*(ctx as *const NativeContext));
-        let r =
-            b.0.decrypt_into(&Direct, input(data, data_len), &ctx.0, input(aad, aad_len));
-        finish(r, &mut *out)
+        let (data, aad) = (input(data, data_len), input(aad, aad_len));
+        finish(|| b.0.decrypt_into(&Direct, data, &ctx.0, aad), &mut *out)
     }
 }
 
@@ -454,13 +447,15 @@ pub unsafe extern "C" fn dekbox_rb_raw_data_key(b: u64, ctx: u64, out: *mut RbBu
     // SAFETY: see the contract above.
     unsafe {
         let (b, ctx) = (&*(b as *const NativeBox), &*(ctx as *const NativeContext));
-        let r = b.0.raw_data_key(&Direct, &ctx.0).map(|k| {
-            let mut v = Vec::with_capacity(32 + k.token.len());
-            v.extend_from_slice(k.key.dangerous_bytes());
-            v.extend_from_slice(&k.token);
-            v
-        });
-        finish(r, &mut *out)
+        let key = || {
+            b.0.raw_data_key(&Direct, &ctx.0).map(|k| {
+                let mut v = Vec::with_capacity(32 + k.token.len());
+                v.extend_from_slice(k.key.dangerous_bytes());
+                v.extend_from_slice(&k.token);
+                v
+            })
+        };
+        finish(key, &mut *out)
     }
 }
 
@@ -479,10 +474,12 @@ pub unsafe extern "C" fn dekbox_rb_open_raw_data_key(
     // SAFETY: see the contract above.
     unsafe {
         let (b, ctx) = (&*(b as *const NativeBox), &*(ctx as *const NativeContext));
-        let r =
-            b.0.open_raw_data_key(&Direct, input(token, token_len), &ctx.0)
-                .map(|k| k.dangerous_bytes().to_vec());
-        finish(r, &mut *out)
+        let token = input(token, token_len);
+        let key = || {
+            b.0.open_raw_data_key(&Direct, token, &ctx.0)
+                .map(|k| k.dangerous_bytes().to_vec())
+        };
+        finish(key, &mut *out)
     }
 }
 
@@ -533,7 +530,7 @@ pub unsafe extern "C" fn dekbox_rb_context_new(
                 *handle = Arc::into_raw(Arc::new(NativeContext(Arc::new(ctx)))) as u64;
                 0
             }
-            Err(e) => finish(Err(e), &mut *out),
+            Err(e) => finish(|| Err(e), &mut *out),
         }
     }
 }

@@ -102,6 +102,21 @@ class ActiveRecordTest < Minitest::Test
     row.encrypt
     assert_equal "v2", header_token(id)[3, 2], "re-saving seals under the new primary"
     assert_equal "rotate me", model(Dekbox::KeyProvider.new(keys: { "v2" => v2 })).find(id).ssn
+
+    # A value whose key the keyring no longer holds raises UnknownKeyError,
+    # not "cannot decrypt" (which Rails' own previous schemes and
+    # support_unencrypted_data would turn into a quiet failure).
+    other = model(Dekbox::KeyProvider.new(keys: { "v1" => v1 })).create!(ssn: "still on v1").id
+    e = assert_raises(Dekbox::UnknownKeyError) do
+      model(Dekbox::KeyProvider.new(keys: { "v2" => v2 })).find(other).ssn
+    end
+    assert_match(/v1/, e.message)
+    ActiveRecord::Encryption.config.support_unencrypted_data = true
+    begin
+      assert_raises(Dekbox::UnknownKeyError) { model(Dekbox::KeyProvider.new(keys: { "v2" => v2 })).find(other).ssn }
+    ensure
+      ActiveRecord::Encryption.config.support_unencrypted_data = false
+    end
   end
 
   def test_tenant_lambda_isolates_tenants
@@ -110,6 +125,15 @@ class ActiveRecordTest < Minitest::Test
     id = Tenant.with("a") { patient.create!(ssn: "tenant a's").id }
     assert_equal "tenant a's", Tenant.with("a") { patient.find(id).ssn }
     assert_raises(ActiveRecord::Encryption::Errors::Decryption) { Tenant.with("b") { patient.find(id).ssn } }
+    # No tenant set: an error, not values sealed under an empty context.
+    strict = model(Dekbox::KeyProvider.new(key: key_file(@dir, "v1"),
+                                           context: -> { Tenant.current && { "tenant" => Tenant.current } }))
+    assert_raises(ArgumentError) { strict.create!(ssn: "nobody's") }
+    strict_id = Tenant.with("a") { strict.create!(ssn: "a's").id }
+    assert_equal "a's", Tenant.with("a") { strict.find(strict_id).ssn }
+    # A context that cannot be built is raised as it is, not as "cannot decrypt".
+    bad = model(Dekbox::KeyProvider.new(key: key_file(@dir, "v1"), context: -> { { "dekbox:purpose" => "x" } }))
+    assert_raises(Dekbox::MalformedError) { bad.create!(ssn: "x") }
   end
 
   def test_unencrypted_rows_and_rails_envelope_provider_as_a_previous_scheme

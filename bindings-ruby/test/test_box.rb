@@ -218,6 +218,22 @@ class BoxTest < Minitest::Test
     assert_equal 1600, stats.encrypt_hits + stats.encrypt_misses
   end
 
+  def test_copies_share_their_native_handle_and_nothing_marshals
+    b = box
+    ctx = Dekbox::Context.new(CTX)
+    copies = [b.dup, b.clone]
+    ctx_copies = [ctx.dup, ctx.clone]
+    sealed = b.encrypt("copied", context: ctx)
+    b = ctx = nil
+    3.times { GC.start }
+    copies.each do |copy|
+      ctx_copies.each { |c| assert_equal "copied", copy.decrypt(sealed, context: c) }
+    end
+    assert_raises(TypeError) { Marshal.dump(copies[0]) }
+    assert_raises(TypeError) { Marshal.dump(ctx_copies[0]) }
+    assert_raises(NameError) { Dekbox::Fast }
+  end
+
   # Contexts given as hashes live only for one call; while the GVL is
   # released other threads collect garbage, and a context freed mid-call
   # would be read after its release.

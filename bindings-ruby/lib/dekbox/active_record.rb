@@ -52,18 +52,27 @@ module Dekbox
       end
     end
 
-    # The data key named by a value's header; [] when the header has none (so
-    # Active Record can try other schemes) or it does not open under this
-    # provider's keys and context (Active Record then raises
-    # Errors::Decryption). KMS failures (access denied, throttled,
-    # unavailable) are raised as they are.
+    # The data key named by a value's header; [] when the header has none or
+    # it does not open under this provider's context (tampering, another
+    # tenant, or another provider's header such as Rails' envelope one): Active
+    # Record then tries its previous: schemes or raises Errors::Decryption.
+    # A token naming a key this provider's keyring does not hold raises
+    # Dekbox::UnknownKeyError, past Active Record's previous: schemes (which
+    # would turn it into "cannot decrypt", and support_unencrypted_data into
+    # the ciphertext itself): a key dropped from the keyring too early is loud.
+    # Rotate within one keyring (keys: and primary:). A context that cannot
+    # be built and KMS failures (access denied, throttled, unavailable) are
+    # raised as they are.
     def decryption_keys(encrypted_message)
       token = encrypted_message.headers.encrypted_data_key
       return [] unless token.is_a?(String)
 
-      [::ActiveRecord::Encryption::Key.new(@box.open_raw_data_key(token, context: current_context))]
-    rescue Dekbox::AuthenticationError, Dekbox::MalformedError, Dekbox::UnknownKeyError
-      []
+      context = current_context
+      begin
+        [::ActiveRecord::Encryption::Key.new(@box.open_raw_data_key(token, context: context))]
+      rescue Dekbox::AuthenticationError, Dekbox::MalformedError
+        []
+      end
     end
 
     private
@@ -72,7 +81,11 @@ module Dekbox
       return @context unless @context.respond_to?(:call)
 
       context = @context.call
-      context.nil? ? nil : Dekbox::Context.new(context)
+      if context.nil?
+        raise ArgumentError, "the dekbox context lambda returned nil (no tenant set?); return {} for no context"
+      end
+
+      context.is_a?(Dekbox::Context) ? context : Dekbox::Context.new(context)
     end
   end
 end
