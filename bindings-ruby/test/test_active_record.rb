@@ -125,6 +125,17 @@ class ActiveRecordTest < Minitest::Test
     id = Tenant.with("a") { patient.create!(ssn: "tenant a's").id }
     assert_equal "tenant a's", Tenant.with("a") { patient.find(id).ssn }
     assert_raises(ActiveRecord::Encryption::Errors::Decryption) { Tenant.with("b") { patient.find(id).ssn } }
+    # One hash changed in place between calls: each call uses what it holds then.
+    shared = { "tenant" => "a" }
+    mutable = model(Dekbox::KeyProvider.new(key: key_file(@dir, "v2"), context: -> { shared }))
+    id_a = mutable.create!(ssn: "a's").id
+    shared["tenant"] = "b"
+    id_b = mutable.create!(ssn: "b's").id
+    assert_equal "b's", mutable.find(id_b).ssn
+    assert_raises(ActiveRecord::Encryption::Errors::Decryption) { mutable.find(id_a).ssn }
+    shared["tenant"] = "a"
+    assert_equal "a's", mutable.find(id_a).ssn
+    assert_raises(ActiveRecord::Encryption::Errors::Decryption) { mutable.find(id_b).ssn }
     # No tenant set: an error, not values sealed under an empty context.
     strict = model(Dekbox::KeyProvider.new(key: key_file(@dir, "v1"),
                                            context: -> { Tenant.current && { "tenant" => Tenant.current } }))

@@ -37,7 +37,12 @@ module Dekbox
 
       @box = box || Box.new(box_options.delete(:key), **box_options)
       @context = context.is_a?(Hash) ? Dekbox::Context.new(context) : context
+      @contexts = {}
     end
+
+    # Contexts built for a lambda's hashes, by content: tenants repeat, and
+    # building one costs more than the rest of a key lookup.
+    CONTEXT_CACHE_SIZE = 4096
 
     attr_reader :box
 
@@ -85,7 +90,18 @@ module Dekbox
         raise ArgumentError, "the dekbox context lambda returned nil (no tenant set?); return {} for no context"
       end
 
-      context.is_a?(Dekbox::Context) ? context : Dekbox::Context.new(context)
+      return context if context.is_a?(Dekbox::Context)
+
+      @contexts[context] || remember(context)
+    end
+
+    # Keyed by a frozen copy, so a caller changing its hash afterwards cannot
+    # change what an entry matches; emptied when full.
+    def remember(context)
+      built = Dekbox::Context.new(context)
+      @contexts.clear if @contexts.size >= CONTEXT_CACHE_SIZE
+      key = context.to_h { |k, v| [k.dup.freeze, v.dup.freeze] }.freeze
+      @contexts[key] = built
     end
   end
 end
