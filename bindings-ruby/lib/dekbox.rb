@@ -59,6 +59,8 @@ module Dekbox
     yield
   rescue DekboxRuby::NativeError::Dekbox => e
     raise CLASSES.fetch(e.code, Error).new(e.message, code: e.code)
+  rescue DekboxRuby::InternalError => e
+    raise Error.new("internal error in dekbox (a bug; please report it): #{e.message}", code: "ERROR")
   end
 
   # The per-value calls (encrypt, decrypt, Active Record's data keys) through
@@ -83,23 +85,25 @@ module Dekbox
     attach_function :dekbox_rb_raw_data_key, %i[uint64 uint64 pointer], :int32, blocking: true
     attach_function :dekbox_rb_open_raw_data_key, %i[uint64 uint64 buffer_in size_t pointer], :int32, blocking: true
 
-    # This fiber's result block. Thread#raise, Thread#kill or Timeout can
-    # strike between a call and the reading of its result; the buffer that
-    # call left is freed (and wiped) here, at the fiber's next call, instead
-    # of leaking. (Holding interrupts off around every call would cost about
-    # a microsecond each; the bytes are no more secret than the Ruby String
-    # the call would have returned.)
-    def self.out
-      o = Thread.current[:__dekbox_out] ||= FFI::MemoryPointer.new(:size_t, 3)
-      dekbox_rb_free(o) unless o.get_ulong(0).zero?
-      o
-    end
-
+    # Runs a call with this fiber's result block, taken out of the fiber for
+    # the call's length: a nested call on the same fiber (a signal trap
+    # running as the outer call returns) gets a block of its own and cannot
+    # free the outer result. Whatever the call left is freed (and wiped) on
+    # the way out, also when Thread#raise, Thread#kill or Timeout strikes
+    # between the call and the reading of its result.
     def self.guarded
-      yield out
+      o = Thread.current[:__dekbox_out] || FFI::MemoryPointer.new(:size_t, 3)
+      Thread.current[:__dekbox_out] = nil
+      begin
+        yield o
+      ensure
+        dekbox_rb_free(o)
+        Thread.current[:__dekbox_out] = o
+      end
     end
 
-    # The bytes a call left in out (freed here), or the error they describe.
+    # The bytes a call left in out, or the error they describe. (size_t is
+    # unsigned long on the LP64 platforms the gem builds for.)
     def self.finish(status, out)
       ptr = out.get_pointer(0)
       bytes = ptr.null? ? "".b : ptr.get_bytes(0, out.get_ulong(FFI.type_size(:size_t)))
@@ -107,8 +111,6 @@ module Dekbox
 
       code, message = bytes.force_encoding(Encoding::UTF_8).split("\n", 2)
       raise CLASSES.fetch(code, Error).new(message, code: code)
-    ensure
-      dekbox_rb_free(out)
     end
 
     def self.encrypt(box, ctx, data, aad, text)
@@ -153,6 +155,10 @@ module Dekbox
       def marshal_dump
         raise TypeError, "dekbox native objects cannot be marshalled"
       end
+
+      def initialize_copy(_other)
+        raise TypeError, "a native handle cannot be copied"
+      end
     end
   end
   private_constant :Fast
@@ -181,6 +187,10 @@ module Dekbox
       k = k.to_s if k.is_a?(Symbol)
       unless k.is_a?(String) && v.is_a?(String)
         raise TypeError, "#{name} entries must be String => String, got #{k.class} => #{v.class}"
+      end
+
+      if h.key?(k)
+        raise CLASSES.fetch("INVALID_ARGUMENT"), "#{name} names #{k.inspect} twice (as a String and a Symbol)"
       end
 
       h[k] = v

@@ -514,23 +514,30 @@ pub unsafe extern "C" fn dekbox_rb_context_new(
             let v = s()?;
             pairs.push((k, v));
         }
-        b.is_empty().then_some(pairs)
+        // A key given twice (say "é" in two encodings) is refused, not resolved.
+        let mut keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        let unique = keys.windows(2).all(|w| w[0] != w[1]);
+        (b.is_empty() && unique).then_some(pairs)
     }
     // SAFETY: see the contract above.
     unsafe {
-        let r = parse(input(data, len))
-            .ok_or_else(|| {
-                dekbox_core::Error::InvalidArgument(
-                    "context must be String => String (UTF-8)".into(),
-                )
-            })
-            .and_then(|pairs| Ok(EncryptionContext::from_pairs(pairs)?));
-        match r {
-            Ok(ctx) => {
-                *handle = Arc::into_raw(Arc::new(NativeContext(Arc::new(ctx)))) as u64;
-                0
-            }
-            Err(e) => finish(|| Err(e), &mut *out),
-        }
+        let input = input(data, len);
+        let mut made = 0u64;
+        let status = finish(
+            || {
+                let pairs = parse(input).ok_or_else(|| {
+                    dekbox_core::Error::InvalidArgument(
+                        "context must be String => String (UTF-8), each key once".into(),
+                    )
+                })?;
+                let ctx = EncryptionContext::from_pairs(pairs)?;
+                made = Arc::into_raw(Arc::new(NativeContext(Arc::new(ctx)))) as u64;
+                Ok(Vec::new())
+            },
+            &mut *out,
+        );
+        *handle = made;
+        status
     }
 }

@@ -136,10 +136,12 @@ class ActiveRecordTest < Minitest::Test
     shared["tenant"] = "a"
     assert_equal "a's", mutable.find(id_a).ssn
     assert_raises(ActiveRecord::Encryption::Errors::Decryption) { mutable.find(id_b).ssn }
+    prepared = model(Dekbox::KeyProvider.new(key: key_file(@dir, "v3"), context: Dekbox::Context.new("tenant" => "a")))
+    assert_equal "prepared", prepared.find(prepared.create!(ssn: "prepared").id).ssn
     # No tenant set: an error, not values sealed under an empty context.
     strict = model(Dekbox::KeyProvider.new(key: key_file(@dir, "v1"),
                                            context: -> { Tenant.current && { "tenant" => Tenant.current } }))
-    assert_raises(ArgumentError) { strict.create!(ssn: "nobody's") }
+    assert_raises(Dekbox::InvalidArgumentError) { strict.create!(ssn: "nobody's") }
     strict_id = Tenant.with("a") { strict.create!(ssn: "a's").id }
     assert_equal "a's", Tenant.with("a") { strict.find(strict_id).ssn }
     # A context that cannot be built is raised as it is, not as "cannot decrypt".

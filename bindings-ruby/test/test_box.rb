@@ -80,6 +80,11 @@ class BoxTest < Minitest::Test
     latin = "caf\xe9".dup.force_encoding(Encoding::ISO_8859_1)
     sealed = box.encrypt("x", context: { "who" => latin })
     assert_equal "x", box.decrypt(sealed, context: { "who" => "café" })
+    assert_raises(Dekbox::InvalidArgumentError) { box.encrypt("x", context: { tenant: "a", "tenant" => "b" }) }
+    e = assert_raises(Dekbox::InvalidArgumentError) do
+      box.encrypt("x", context: { "caf\u00e9" => "a", "caf\xc3\xa9".b => "b" })
+    end
+    assert_match(/each key once/, e.message)
     ctx = Dekbox::Context.new(tenant: "acme")
     assert_equal({ "tenant" => "acme" }, ctx.to_h)
     assert ctx.to_h.frozen?

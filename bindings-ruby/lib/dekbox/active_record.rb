@@ -31,8 +31,8 @@ module Dekbox
     # does not open under tenant B's).
     def initialize(box = nil, context: nil, **box_options)
       require "active_record/encryption" unless defined?(::ActiveRecord::Encryption::Key)
-      unless context.nil? || context.is_a?(Hash) || context.respond_to?(:call)
-        raise TypeError, "context must be a Hash or a lambda returning one"
+      unless context.nil? || context.is_a?(Hash) || context.is_a?(Dekbox::Context) || context.respond_to?(:call)
+        raise TypeError, "context must be a Hash, a Dekbox::Context or a lambda returning one"
       end
 
       @box = box || Box.new(box_options.delete(:key), **box_options)
@@ -87,7 +87,8 @@ module Dekbox
 
       context = @context.call
       if context.nil?
-        raise ArgumentError, "the dekbox context lambda returned nil (no tenant set?); return {} for no context"
+        raise Dekbox::CLASSES.fetch("INVALID_ARGUMENT"),
+              "the dekbox context lambda returned nil (no tenant set?); return {} for no context"
       end
 
       return context if context.is_a?(Dekbox::Context)
@@ -97,10 +98,16 @@ module Dekbox
 
     # Keyed by a frozen copy, so a caller changing its hash afterwards cannot
     # change what an entry matches; emptied when full.
+    # The Context is built from that copy, never from the caller's hash,
+    # which another thread may be changing.
     def remember(context)
-      built = Dekbox::Context.new(context)
-      @contexts.clear if @contexts.size >= CONTEXT_CACHE_SIZE
+      unless context.is_a?(Hash)
+        raise TypeError, "the dekbox context lambda must return a Hash, not #{context.class}"
+      end
+
       key = context.to_h { |k, v| [k.dup.freeze, v.dup.freeze] }.freeze
+      built = Dekbox::Context.new(key)
+      @contexts.clear if @contexts.size >= CONTEXT_CACHE_SIZE
       @contexts[key] = built
     end
   end
