@@ -80,21 +80,7 @@ if vendor.nil?
   puts "\nDEKBOX_RAILS_LIB not set: skipping the Active Record comparison (./scripts/bench.sh --ruby sets it)"
   exit
 end
-%w[activesupport activemodel activerecord].each { |g| $LOAD_PATH.unshift File.join(vendor, g, "lib") }
-require "active_record"
-require "dekbox/active_record"
-ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: ":memory:")
-ActiveRecord::Migration.verbose = false
-ActiveRecord::Schema.define { create_table(:people) { |t| t.string :ssn } }
-ActiveRecord::Encryption.configure(primary_key: "p" * 32, deterministic_key: "d" * 32, key_derivation_salt: "s" * 32)
-
-def model(provider)
-  Class.new(ActiveRecord::Base) do
-    self.table_name = "people"
-    def self.name = "Person"
-    encrypts :ssn, key_provider: provider
-  end
-end
+require_relative "test/ar_helper" # the vendored Active Record, as the tests load it
 
 def round_trips(klass, n)
   t = Process.clock_gettime(Process::CLOCK_MONOTONIC)
@@ -103,8 +89,8 @@ def round_trips(klass, n)
 end
 
 provider = Dekbox::KeyProvider.new(key: "insecure-test-key")
-dekbox_model = model(provider)
-rails_model = model(ActiveRecord::Encryption::EnvelopeEncryptionKeyProvider.new)
+dekbox_model = encrypted_model("people", provider)
+rails_model = encrypted_model("people", ActiveRecord::Encryption::EnvelopeEncryptionKeyProvider.new)
 round_trips(dekbox_model, 50)
 round_trips(rails_model, 50)
 d = []

@@ -328,6 +328,15 @@ unsafe fn input<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     }
 }
 
+/// The objects behind a box handle and a context handle.
+///
+/// # Safety
+/// Both come from `fast_handle` and are not yet released.
+unsafe fn handles<'a>(b: u64, ctx: u64) -> (&'a NativeBox, &'a NativeContext) {
+    // SAFETY: see the contract above.
+    unsafe { (&*(b as *const NativeBox), &*(ctx as *const NativeContext)) }
+}
+
 #[uniffi::export]
 impl NativeBox {
     /// A handle for the fast path (`dekbox_rb_*`); release it with
@@ -406,7 +415,7 @@ pub unsafe extern "C" fn dekbox_rb_encrypt(
 ) -> i32 {
     // SAFETY: see the contract above.
     unsafe {
-        let (b, ctx) = (&*(b as *const NativeBox), &*(ctx as *const NativeContext));
+        let (b, ctx) = handles(b, ctx);
         let (data, aad) = (input(data, data_len), input(aad, aad_len));
         finish(
             || b.0.encrypt(&Direct, data, &ctx.0, aad, form(text != 0)),
@@ -431,7 +440,7 @@ pub unsafe extern "C" fn dekbox_rb_decrypt(
 ) -> i32 {
     // SAFETY: see the contract above.
     unsafe {
-        let (b, ctx) = (&*(b as *const NativeBox), &*(ctx as *const NativeContext));
+        let (b, ctx) = handles(b, ctx);
         let (data, aad) = (input(data, data_len), input(aad, aad_len));
         finish(|| b.0.decrypt_into(&Direct, data, &ctx.0, aad), &mut *out)
     }
@@ -446,7 +455,7 @@ pub unsafe extern "C" fn dekbox_rb_decrypt(
 pub unsafe extern "C" fn dekbox_rb_raw_data_key(b: u64, ctx: u64, out: *mut RbBuf) -> i32 {
     // SAFETY: see the contract above.
     unsafe {
-        let (b, ctx) = (&*(b as *const NativeBox), &*(ctx as *const NativeContext));
+        let (b, ctx) = handles(b, ctx);
         let key = || {
             b.0.raw_data_key(&Direct, &ctx.0).map(|k| {
                 let mut v = Vec::with_capacity(32 + k.token.len());
@@ -473,7 +482,7 @@ pub unsafe extern "C" fn dekbox_rb_open_raw_data_key(
 ) -> i32 {
     // SAFETY: see the contract above.
     unsafe {
-        let (b, ctx) = (&*(b as *const NativeBox), &*(ctx as *const NativeContext));
+        let (b, ctx) = handles(b, ctx);
         let token = input(token, token_len);
         let key = || {
             b.0.open_raw_data_key(&Direct, token, &ctx.0)

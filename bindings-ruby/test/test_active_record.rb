@@ -29,11 +29,7 @@ class ActiveRecordTest < Minitest::Test
 
   # A model class bound to one provider (a fresh class per test).
   def model(provider, **encrypts_options)
-    Class.new(ActiveRecord::Base) do
-      self.table_name = "patients"
-      def self.name = "Patient"
-      encrypts :ssn, key_provider: provider, **encrypts_options
-    end
+    encrypted_model("patients", provider, **encrypts_options)
   end
 
   def raw_ssn(id)

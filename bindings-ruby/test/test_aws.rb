@@ -50,13 +50,7 @@ class AwsTest < Minitest::Test
     arn = create_key
     endpoint = env("DEKBOX_TEST_FAULT_PROXY_URL")
     proxy("/__reset", {})
-    model = lambda do |provider|
-      Class.new(ActiveRecord::Base) do
-        self.table_name = "people"
-        def self.name = "Person"
-        encrypts :ssn, key_provider: provider
-      end
-    end
+    model = ->(provider) { encrypted_model("people", provider) }
     writer = model.call(Dekbox::KeyProvider.new(key: "aws-kms://#{arn}", endpoint: endpoint))
     ids = 200.times.map { |i| writer.create!(ssn: "ssn-#{i}").id }
     assert_equal 1, forwarded("GenerateDataKey"), "writes share one cached data key"
