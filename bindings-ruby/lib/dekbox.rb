@@ -66,9 +66,8 @@ module Dekbox
   # The per-value calls (encrypt, decrypt, Active Record's data keys) through
   # plain C entry points of the same library: uniffi's generated calls cost
   # about 20 µs each, more than a whole OpenSSL::Cipher message. Each call
-  # fills a Rust-owned buffer described by a per-fiber { ptr, len, cap } block
-  # (size_t is unsigned long on the LP64 platforms the gem builds for), which
-  # is read and handed back to dekbox_rb_free at once. The GVL is released
+  # fills a Rust-owned buffer described by a per-fiber { ptr, len, cap } block,
+  # which is read and handed back to dekbox_rb_free at once. The GVL is released
   # around each call.
   module Fast
     extend FFI::Library
@@ -206,7 +205,7 @@ module Dekbox
       entries.each do |k, v|
         k = Dekbox.utf8_bytes(k)
         v = Dekbox.utf8_bytes(v)
-        packed << [k.bytesize].pack("N") << k.b << [v.bytesize].pack("N") << v.b
+        packed << [k.bytesize].pack("N") << k << [v.bytesize].pack("N") << v
       end
       @handle = Fast::Handle.new(Fast.context_new(packed), :dekbox_rb_release_context)
       @entries = entries.freeze

@@ -331,7 +331,8 @@ unsafe fn input<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
 /// The objects behind a box handle and a context handle.
 ///
 /// # Safety
-/// Both come from `fast_handle` and are not yet released.
+/// The box handle comes from `NativeBox::fast_handle`, the context handle
+/// from `dekbox_rb_context_new`; neither is released yet.
 unsafe fn handles<'a>(b: u64, ctx: u64) -> (&'a NativeBox, &'a NativeContext) {
     // SAFETY: see the contract above.
     unsafe { (&*(b as *const NativeBox), &*(ctx as *const NativeContext)) }
@@ -341,14 +342,6 @@ unsafe fn handles<'a>(b: u64, ctx: u64) -> (&'a NativeBox, &'a NativeContext) {
 impl NativeBox {
     /// A handle for the fast path (`dekbox_rb_*`); release it with
     /// `dekbox_rb_release_box`.
-    pub fn fast_handle(self: Arc<Self>) -> u64 {
-        Arc::into_raw(self) as u64
-    }
-}
-
-#[uniffi::export]
-impl NativeContext {
-    /// A handle for the fast path; release it with `dekbox_rb_release_context`.
     pub fn fast_handle(self: Arc<Self>) -> u64 {
         Arc::into_raw(self) as u64
     }
@@ -366,10 +359,10 @@ pub unsafe extern "C" fn dekbox_rb_release_box(handle: u64) {
     }
 }
 
-/// Releases a `NativeContext::fast_handle`.
+/// Releases a context from `dekbox_rb_context_new`.
 ///
 /// # Safety
-/// `handle` comes from `fast_handle` and is released once.
+/// `handle` comes from `dekbox_rb_context_new` and is released once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dekbox_rb_release_context(handle: u64) {
     if handle != 0 {
@@ -400,7 +393,7 @@ pub unsafe extern "C" fn dekbox_rb_free(buf: *mut RbBuf) {
 /// `NativeBox::encrypt`, with pointers.
 ///
 /// # Safety
-/// Handles from `fast_handle`, live; byte arguments valid for their lengths;
+/// Handles as for `handles`, live; byte arguments valid for their lengths;
 /// `out` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dekbox_rb_encrypt(
