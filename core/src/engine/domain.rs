@@ -67,6 +67,13 @@ impl KeyDomain {
         }
     }
 
+    /// Whether this domain's keys are used by their cipher as they are (the
+    /// JSON envelope, another cipher's keys) rather than through a fresh
+    /// per-process salt: a forked child must replace such a key, not share it.
+    pub(super) fn used_raw(self) -> bool {
+        self != KeyDomain::Envelope
+    }
+
     /// The context a key provider is given.
     pub(super) fn provider_context(
         self,

@@ -53,7 +53,6 @@ impl<'a> Operation for EncryptOp<'a> {
                         .into());
                     }
                     let domain = KeyDomain::of_form(self.form);
-                    let writer = e.writer(domain);
                     if domain == KeyDomain::Compat && e.options.legacy_fallback {
                         self.state = EncState::Finished;
                         return Err(Error::Config(LEGACY_WITH_COMPAT_KEYS.into()));
@@ -80,27 +79,14 @@ impl<'a> Operation for EncryptOp<'a> {
                         Reservation::Wait => return Ok(Step::Wait(WAIT_FOR_OTHERS)),
                         Reservation::Generate(ticket) => self.ticket = ticket,
                     }
-                    Counters::bump(&e.counters.encrypt_misses);
-                    Counters::bump(&e.counters.provider_calls);
-                    Counters::bump(&e.counters.data_keys_generated);
-                    let provider_ctx = domain.provider_context(self.context)?;
-                    self.state = EncState::Generating(
-                        writer.provider().generate_data_key(&provider_ctx, &*e.rng),
-                    );
+                    self.state = EncState::Generating(e.start_generating(domain, self.context)?);
                 }
                 EncState::Generating(op) => match op.poll(now)?.into_done() {
                     Err(pass) => return Ok(pass),
                     Ok(gk) => {
                         self.state = EncState::Finished;
                         let domain = KeyDomain::of_form(self.form);
-                        let section = format::key_section(e.writer(domain).key_ref(), &gk.wrapped)?;
-                        let sealer = Arc::new(Sealer::new(
-                            gk.plaintext,
-                            gk.wrapped,
-                            section,
-                            domain == KeyDomain::Compat,
-                            &*e.rng,
-                        )?);
+                        let sealer = e.new_sealer(domain, gk)?;
                         let out = e.seal_with(
                             &sealer,
                             self.plaintext,

@@ -512,6 +512,35 @@ impl Engine {
     /// The key new data of a domain is sealed under: the primary for
     /// messages, the compatibility key for JSON envelopes (so an engine reads
     /// back what it writes).
+    /// After a cache miss: counts it and starts generating a data key for
+    /// `domain` under the primary (or compatibility) key.
+    fn start_generating(
+        &self,
+        domain: KeyDomain,
+        context: &EncryptionContext,
+    ) -> Result<BoxOp<'_, GeneratedKey>> {
+        Counters::bump(&self.counters.encrypt_misses);
+        Counters::bump(&self.counters.provider_calls);
+        Counters::bump(&self.counters.data_keys_generated);
+        let provider_ctx = domain.provider_context(context)?;
+        Ok(self
+            .writer(domain)
+            .provider()
+            .generate_data_key(&provider_ctx, &*self.rng))
+    }
+
+    /// A sealer for a data key just generated for `domain`.
+    fn new_sealer(&self, domain: KeyDomain, gk: GeneratedKey) -> Result<Arc<Sealer>> {
+        let section = format::key_section(self.writer(domain).key_ref(), &gk.wrapped)?;
+        Ok(Arc::new(Sealer::new(
+            gk.plaintext,
+            gk.wrapped,
+            section,
+            domain.used_raw(),
+            &*self.rng,
+        )?))
+    }
+
     fn writer(&self, domain: KeyDomain) -> &KeyringEntry {
         match domain {
             KeyDomain::Envelope | KeyDomain::Raw => self.keyring.primary(),

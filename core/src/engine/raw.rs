@@ -72,15 +72,7 @@ impl Operation for RawKeyOp<'_> {
                     }
                     Reservation::Generate(ticket) => self.ticket = ticket,
                 }
-                Counters::bump(&e.counters.encrypt_misses);
-                Counters::bump(&e.counters.provider_calls);
-                Counters::bump(&e.counters.data_keys_generated);
-                let provider_ctx = domain.provider_context(self.context)?;
-                self.state = RawState::Generating(
-                    e.writer(domain)
-                        .provider()
-                        .generate_data_key(&provider_ctx, &*e.rng),
-                );
+                self.state = RawState::Generating(e.start_generating(domain, self.context)?);
                 self.poll(now)
             }
             RawState::Generating(op) => {
@@ -89,24 +81,16 @@ impl Operation for RawKeyOp<'_> {
                     Err(pass) => return Ok(pass),
                 };
                 self.state = RawState::Finished;
-                let writer = e.writer(domain);
-                let section = format::key_section(writer.key_ref(), &gk.wrapped)?;
+                let sealer = e.new_sealer(domain, gk)?;
                 // Reading back what this process just wrote (Active Record
                 // compares attributes after a save) needs no provider call.
                 let opener = Arc::new(Opener::new(
-                    gk.plaintext.duplicate(),
-                    writer.id(),
+                    sealer.dek.duplicate(),
+                    e.writer(domain).id(),
                     &domain.cache_context(self.context),
                     now,
                 ));
-                e.dec_cache.insert(&gk.wrapped, Some(opener), None);
-                let sealer = Arc::new(Sealer::new(
-                    gk.plaintext,
-                    gk.wrapped,
-                    section,
-                    true,
-                    &*e.rng,
-                )?);
+                e.dec_cache.insert(&sealer.wrapped, Some(opener), None);
                 let out = raw_key(&sealer);
                 e.enc_cache.insert(
                     &domain.cache_context(self.context),
