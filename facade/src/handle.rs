@@ -198,6 +198,39 @@ impl Dekbox {
         host.bytes(&out)
     }
 
+    /// Seals a value smaller than [`RELEASE_ABOVE`] whose data key is cached,
+    /// without waiting on anything: how a host with an event loop answers
+    /// the common case at once. `None`: use [`encrypt_async`](Self::encrypt_async).
+    pub fn encrypt_now(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+        form: Form,
+    ) -> Option<Result<Vec<u8>>> {
+        if plaintext.len() >= RELEASE_ABOVE {
+            return None;
+        }
+        let engine = self.0.client.engine();
+        engine.encrypt_cached(plaintext, context, aad, form, system_now())
+    }
+
+    /// Opens a value smaller than [`RELEASE_ABOVE`] whose data key is cached,
+    /// without waiting on anything. `None`: use
+    /// [`decrypt_async`](Self::decrypt_async).
+    pub fn decrypt_now(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+    ) -> Option<Result<Vec<u8>>> {
+        if sealed.len() >= RELEASE_ABOVE {
+            return None;
+        }
+        let engine = self.0.client.engine();
+        engine.decrypt_cached(sealed, context, aad, system_now())
+    }
+
     /// Moves a sealed value to the primary key without re-encrypting its data.
     pub fn rewrap<H: Host>(
         &self,
