@@ -4,7 +4,11 @@
 
 import { DekboxError } from './native'
 
-export * from './native'
+export { Box, Context, DekboxError } from './native'
+export type {
+  Input, Sealed, ContextLike, ContextOptions, DecryptOptions, EncryptOptions, EncryptManyOptions,
+  DecryptManyOptions, UnwrapOptions, DataKey, CacheOptions, BoxOptions, CacheStats,
+} from './native'
 
 /** Input is not a well-formed dekbox value: truncated, a bad length, unknown version, too large. */
 export declare class MalformedError extends DekboxError {}

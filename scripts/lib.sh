@@ -208,3 +208,25 @@ start_servers() {
     DEKBOX_TEST_MOTO_AUTH_KEY=$("$venv/bin/python" tests/aws/moto_setup.py "$DEKBOX_TEST_MOTO_AUTH_URL") || return 1
     export DEKBOX_TEST_MOTO_AUTH_KEY
 }
+
+# node_suite NAME CMD...: runs a command ending in `node --test` (spec
+# reporter), counting its closing "ℹ pass N" / "ℹ fail N" lines.
+node_suite() {
+    local name=$1 out status p f
+    shift
+    say "$name"
+    out="$logs/node-$RANDOM.txt"
+    "$@" 2>&1 | tee "$out"
+    status=${PIPESTATUS[0]}
+    p=$(grep -E '^(ℹ|#) pass [0-9]+' "$out" | tail -1 | grep -Eo '[0-9]+')
+    f=$(grep -E '^(ℹ|#) fail [0-9]+' "$out" | tail -1 | grep -Eo '[0-9]+')
+    if [ -z "$p$f" ]; then
+        fail "$name: node --test ran no test"
+        return
+    fi
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+    if [ "${f:-0}" -eq 0 ] && [ "$status" -ne 0 ]; then
+        fail "$name exited with $status"
+    fi
+}

@@ -1,0 +1,260 @@
+// The API on a local key: round trips, every kind of bad input, argument
+// types, batches, keyrings, data keys, errors.
+import test from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import {
+  Box, Context, DekboxError, AuthenticationError, MalformedError, UnknownKeyError, ConfigError,
+  InvalidArgumentError, errorsByCode,
+} from 'dekbox'
+import { keyFile } from './helpers.mjs'
+
+const CTX = { tenant: 'acme' }
+const SIZES = [0, 1, 64, 1024, 4095, 4096, 65536, 1 << 20]
+
+test('every size and form round-trips, sync and async', async () => {
+  const box = new Box({ key: keyFile() })
+  for (const n of SIZES) {
+    const data = Buffer.alloc(n, n % 251)
+    for (const text of [false, true]) {
+      const a = await box.encrypt(data, { context: CTX, aad: 'r/1', text })
+      const s = box.encryptSync(data, { context: CTX, aad: 'r/1', text })
+      assert.equal(typeof a, text ? 'string' : 'object')
+      assert.equal(typeof s, text ? 'string' : 'object')
+      if (text) assert.match(a, /^dekbox:v1:/)
+      else assert.ok(Buffer.isBuffer(a) && Buffer.isBuffer(s))
+      for (const sealed of [a, s]) {
+        assert.deepEqual(await box.decrypt(sealed, { context: CTX, aad: 'r/1' }), data)
+        assert.deepEqual(box.decryptSync(sealed, { context: new Context(CTX), aad: Buffer.from('r/1') }), data)
+      }
+      assert.notDeepEqual(a, s, 'two seals of the same value differ')
+    }
+  }
+})
+
+test('inputs: Buffer, Uint8Array (and views into a larger buffer), string', async () => {
+  const box = new Box({ key: keyFile() })
+  const backing = new Uint8Array(64).map((_, i) => i)
+  const view = backing.subarray(10, 20)
+  assert.deepEqual(box.decryptSync(box.encryptSync(view)), Buffer.from(view))
+  assert.deepEqual(box.decryptSync(box.encryptSync(new Uint8Array([1, 2, 3]))), Buffer.from([1, 2, 3]))
+  assert.equal(box.decryptSync(box.encryptSync('héllo ✓')).toString(), 'héllo ✓')
+  const sealed = box.encryptSync('x')
+  assert.equal(box.decryptSync(new Uint8Array(sealed)).toString(), 'x')
+  assert.equal((await box.decrypt(box.encryptSync('y', { text: true }))).toString(), 'y')
+})
+
+test('tamper, truncation, garbage, wrong context, aad and key give the right classes', async () => {
+  const box = new Box({ key: keyFile() })
+  const data = Buffer.from('the secret value')
+  const sealed = box.encryptSync(data, { context: CTX, aad: 'row/1' })
+  // Every bit of the message, flipped one at a time, is caught.
+  for (let i = 0; i < sealed.length; i++) {
+    for (const bit of [0x01, 0x80]) {
+      const t = Buffer.from(sealed)
+      t[i] ^= bit
+      assert.throws(() => box.decryptSync(t, { context: CTX, aad: 'row/1' }), (e) =>
+        (e instanceof AuthenticationError || e instanceof MalformedError || e instanceof UnknownKeyError) &&
+        e instanceof DekboxError, `byte ${i} bit ${bit}`)
+    }
+  }
+  for (let n = 0; n < sealed.length; n++) {
+    assert.throws(() => box.decryptSync(sealed.subarray(0, n), { context: CTX, aad: 'row/1' }), DekboxError, `cut at ${n}`)
+  }
+  await assert.rejects(box.decrypt(sealed.subarray(0, 40), { context: CTX, aad: 'row/1' }), MalformedError)
+  assert.throws(() => box.decryptSync(Buffer.from('garbage that is not a message')), MalformedError)
+  assert.throws(() => box.decryptSync('dekbox:v1:!!!'), MalformedError)
+  assert.throws(() => box.decryptSync(sealed, { context: { tenant: 'other' }, aad: 'row/1' }), AuthenticationError)
+  assert.throws(() => box.decryptSync(sealed, { context: CTX, aad: 'row/2' }), AuthenticationError)
+  assert.throws(() => box.decryptSync(sealed, { context: CTX }), AuthenticationError)
+  await assert.rejects(box.decrypt(sealed, { context: {}, aad: 'row/1' }), AuthenticationError)
+  // Another key of the same name cannot open it.
+  const uri = keyFile()
+  const other = new Box({ keys: { v1: uri } })
+  const mine = new Box({ keys: { v1: keyFile() } })
+  assert.throws(() => other.decryptSync(mine.encryptSync('x')), AuthenticationError)
+  // A key this keyring does not hold.
+  assert.throws(() => other.decryptSync(box.encryptSync('x')), UnknownKeyError)
+  assert.ok(new UnknownKeyError('m') instanceof ConfigError)
+})
+
+test('oversized input is refused before any work, nothing half-written', async () => {
+  const box = new Box({ key: keyFile(), maxPlaintext: 1000 })
+  assert.throws(() => box.encryptSync(Buffer.alloc(1001)), MalformedError)
+  await assert.rejects(box.encrypt(Buffer.alloc(5000)), MalformedError)
+  const big = new Box({ key: keyFile() })
+  const sealed = big.encryptSync(Buffer.alloc(2000))
+  assert.throws(() => box.decryptSync(sealed), DekboxError)
+})
+
+test('wrong argument types are TypeErrors that name what came; async forms reject', async () => {
+  const box = new Box({ key: keyFile() })
+  const bad = [5, null, undefined, {}, [1, 2], true, 10n, Symbol('s'), new Uint16Array(4), () => 1]
+  for (const v of bad) {
+    assert.throws(() => box.encryptSync(v), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_TYPE' && /data must be/.test(e.message))
+    await assert.rejects(box.encrypt(v), TypeError)
+    await assert.rejects(box.decrypt(v), TypeError)
+  }
+  assert.throws(() => box.encryptSync('x', 5), /options must be an object, not number/)
+  assert.throws(() => box.encryptSync('x', { context: 'tenant=a' }), TypeError)
+  assert.throws(() => box.encryptSync('x', { context: { tenant: 5 } }), /context value for "tenant" must be a string, not number/)
+  assert.throws(() => box.encryptSync('x', { aad: 5 }), /options.aad must be/)
+  assert.throws(() => box.encryptSync('x', { text: 'yes' }), /options.text must be a boolean/)
+  assert.throws(() => box.encryptManySync('x'), /items must be an Array, not string/)
+  assert.throws(() => box.encryptManySync(['a', 5]), /items\[1\] must be/)
+  assert.throws(() => new Box(5), TypeError)
+  assert.throws(() => new Box({ key: keyFile(), kee: 1 }), /unknown field `kee`/)
+  assert.throws(() => new Box({ key: keyFile(), grantTokens: 'x' }), TypeError)
+  assert.throws(() => new Box({ key: keyFile(), cache: { maxAge: -1 } }), TypeError)
+  assert.throws(() => new Context(5), TypeError)
+  await assert.rejects(box.unwrap(5), TypeError)
+  // Not a TypeError: a context key in dekbox's reserved namespace.
+  assert.throws(() => box.encryptSync('x', { context: { 'dekbox:purpose': 'a' } }), DekboxError)
+})
+
+test('configuration errors are ConfigErrors', () => {
+  const saved = process.env.DEKBOX_KEY
+  delete process.env.DEKBOX_KEY
+  try {
+    assert.throws(() => new Box(), (e) => e instanceof ConfigError && /DEKBOX_KEY/.test(e.message))
+    assert.throws(() => new Box({ key: 'local:///nonexistent/key' }), ConfigError)
+    assert.throws(() => new Box({ key: 'nope://x' }), ConfigError)
+    assert.throws(() => new Box({ keys: { a: keyFile(), b: keyFile() } }), ConfigError)
+    process.env.DEKBOX_KEY = keyFile()
+    assert.equal(new Box().keys.length, 1)
+  } finally {
+    if (saved === undefined) delete process.env.DEKBOX_KEY
+    else process.env.DEKBOX_KEY = saved
+  }
+})
+
+test('batches: one result per item, aads per item, returnErrors', async () => {
+  const box = new Box({ key: keyFile() })
+  const items = Array.from({ length: 100 }, (_, i) => `row ${i}`)
+  const aads = items.map((_, i) => `users/${i}`)
+  for (const text of [false, true]) {
+    const sealed = await box.encryptMany(items, { context: CTX, aads, text })
+    assert.equal(sealed.length, 100)
+    const sync = box.encryptManySync(items, { context: CTX, aads, text })
+    const opened = await box.decryptMany(sync, { context: CTX, aads })
+    assert.deepEqual(opened.map(String), items)
+    assert.deepEqual(box.decryptManySync(sealed, { context: CTX, aads }).map(String), items)
+  }
+  const sealed = box.encryptManySync(['a', 'b', 'c'], { context: CTX })
+  sealed[1] = Buffer.from(sealed[1]).fill(0, 60, 70)
+  await assert.rejects(box.decryptMany(sealed, { context: CTX }), AuthenticationError)
+  const mixed = await box.decryptMany(sealed, { context: CTX, returnErrors: true })
+  assert.equal(mixed[0].toString(), 'a')
+  assert.ok(mixed[1] instanceof AuthenticationError)
+  assert.equal(mixed[2].toString(), 'c')
+  assert.ok(box.decryptManySync(sealed, { context: CTX, returnErrors: true })[1] instanceof AuthenticationError)
+  await assert.rejects(box.encryptMany(['a', 'b'], { aads: ['x'] }), DekboxError)
+})
+
+test('keyring rotation: rewrap moves values to the primary, in the form given', async () => {
+  const v1 = keyFile('v1.key')
+  const v2 = keyFile('v2.key')
+  const old = new Box({ keys: { v1 } })
+  const token = old.encryptSync('rotate me', { context: CTX, text: true })
+  const bin = old.encryptSync('rotate me too', { context: CTX })
+  const ring = new Box({ keys: { v1, v2 }, primary: 'v2' })
+  assert.deepEqual(ring.keys, ['v1', 'v2'])
+  assert.equal(ring.primary, 'v2')
+  const moved = await ring.rewrap(token, { context: CTX })
+  assert.equal(typeof moved, 'string')
+  const movedBin = ring.rewrapSync(bin, { context: CTX })
+  assert.ok(Buffer.isBuffer(movedBin))
+  const onlyV2 = new Box({ keys: { v2 } })
+  assert.equal(onlyV2.decryptSync(moved, { context: CTX }).toString(), 'rotate me')
+  assert.equal((await onlyV2.decrypt(movedBin, { context: CTX })).toString(), 'rotate me too')
+  assert.throws(() => onlyV2.decryptSync(token, { context: CTX }), UnknownKeyError)
+  await assert.rejects(ring.rewrap(token, { context: { tenant: 'other' } }), AuthenticationError)
+})
+
+test('data keys: generate, unwrap under the same context only', async () => {
+  const box = new Box({ key: keyFile() })
+  const dk = await box.generateDataKey({ context: CTX })
+  assert.equal(dk.plaintext.length, 32)
+  assert.deepEqual(await box.unwrap(dk.wrapped, { context: CTX }), dk.plaintext)
+  assert.deepEqual(box.unwrapSync(dk.wrapped, { context: CTX }), dk.plaintext)
+  await assert.rejects(box.unwrap(dk.wrapped, { context: { tenant: 'b' } }), AuthenticationError)
+  const sdk = box.generateDataKeySync()
+  assert.notDeepEqual(sdk.plaintext, dk.plaintext)
+  // A message's own data key is not a data key unwrap() hands out.
+  const sealed = box.encryptSync('x', { context: CTX })
+  assert.throws(() => box.unwrapSync(sealed, { context: CTX }), DekboxError)
+})
+
+test('cache: one data key for many values; stats; cache: false', async () => {
+  const box = new Box({ key: keyFile() })
+  for (let i = 0; i < 50; i++) box.encryptSync(`v${i}`, { context: CTX })
+  let st = box.cacheStats()
+  assert.equal(st.dataKeysGenerated, 1)
+  assert.equal(st.encryptHits, 49)
+  const nocache = new Box({ key: keyFile(), cache: false })
+  for (let i = 0; i < 5; i++) nocache.encryptSync('v', { context: CTX })
+  st = nocache.cacheStats()
+  assert.equal(st.dataKeysGenerated, 5)
+  assert.deepEqual(Object.keys(st).sort(), ['dataKeysGenerated', 'decryptHits', 'decryptMisses', 'encryptHits', 'encryptMisses', 'kmsCalls'])
+  const limited = new Box({ key: keyFile(), cache: { maxMessages: 2 } })
+  for (let i = 0; i < 6; i++) limited.encryptSync('v')
+  assert.equal(limited.cacheStats().dataKeysGenerated, 3)
+})
+
+test('contexts: prepared, shared, order-independent, introspectable', () => {
+  const box = new Box({ key: keyFile() })
+  const c = new Context({ b: '2', a: '1' })
+  assert.equal(c.size, 2)
+  assert.deepEqual(c.toJSON(), { a: '1', b: '2' })
+  const sealed = box.encryptSync('x', { context: c })
+  assert.equal(box.decryptSync(sealed, { context: { a: '1', b: '2' } }).toString(), 'x')
+  // Only own, enumerable, string-keyed entries count.
+  const proto = Object.create({ inherited: 'no' })
+  proto.a = '1'
+  proto.b = '2'
+  Object.defineProperty(proto, 'hidden', { value: 'no', enumerable: false })
+  proto[Symbol('s')] = 'no'
+  assert.equal(box.decryptSync(sealed, { context: proto }).toString(), 'x')
+})
+
+test('errors: one class per code, stable codes, nothing secret in messages', () => {
+  for (const [code, cls] of Object.entries(errorsByCode)) {
+    const e = new cls('m')
+    assert.equal(e.code, code)
+    assert.match(code, /^ERR_DEKBOX_[A-Z_]+$/)
+    assert.ok(e instanceof DekboxError && e instanceof Error)
+    assert.equal(e.name, cls.name)
+    assert.equal(typeof e.retryable, 'boolean')
+  }
+  assert.equal(errorsByCode.ERR_DEKBOX_KMS_THROTTLED.retryable, true)
+  assert.ok(new InvalidArgumentError('x') instanceof DekboxError)
+  // Known key bytes never appear in an error.
+  const uri = keyFile()
+  const keyB64 = readFileSync(new URL(uri).pathname, 'utf8').trim()
+  const keyBytes = Buffer.from(keyB64, 'base64')
+  const box = new Box({ key: uri })
+  const dk = box.generateDataKeySync({ context: CTX })
+  const messages = []
+  for (const f of [
+    () => box.decryptSync(box.encryptSync('x', { context: CTX }), { context: {} }),
+    () => box.decryptSync(Buffer.from('junk')),
+    () => box.unwrapSync(dk.wrapped, { context: {} }),
+    () => new Box({ key: uri, kee: keyB64 }),
+  ]) {
+    try { f() } catch (e) { messages.push(`${e.name} ${e.message} ${e.stack} ${JSON.stringify(e)}`) }
+  }
+  assert.equal(messages.length, 4)
+  for (const m of messages) {
+    for (const secret of [keyB64, keyBytes.toString('hex'), dk.plaintext.toString('hex'), dk.plaintext.toString('base64')]) {
+      assert.ok(!m.includes(secret), m)
+    }
+  }
+})
+
+test('many concurrent async calls on one box', async () => {
+  const box = new Box({ key: keyFile() })
+  const values = Array.from({ length: 2000 }, (_, i) => Buffer.alloc(i % 9000, i % 256))
+  const sealed = await Promise.all(values.map((v) => box.encrypt(v, { context: CTX })))
+  const opened = await Promise.all(sealed.map((s) => box.decrypt(s, { context: CTX })))
+  opened.forEach((o, i) => assert.deepEqual(o, values[i]))
+})

@@ -1,0 +1,65 @@
+// Byte identity: the format-v1 vectors open here, and values cross to and
+// from the Rust CLI and the Python package.
+import test from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import { Box, errorsByCode, AuthenticationError } from 'dekbox'
+import { repo, keyFile, cli, need } from './helpers.mjs'
+
+const vectors = JSON.parse(readFileSync(join(repo(), 'tests', 'vectors', 'format-v1.json'), 'utf8'))
+// The vectors name insecure-test-key by URI and as label v1.
+const vectorBox = () => new Box({ keys: { v1: 'insecure-test-key' }, acceptJson: true })
+
+test('known-answer vectors open byte for byte', async () => {
+  assert.ok(vectors.vectors.length >= 5)
+  for (const v of vectors.vectors) {
+    const box = vectorBox()
+    const aad = Buffer.from(v.aad, 'hex')
+    const pt = Buffer.from(v.plaintext, 'hex')
+    if (v.form === 'json') {
+      assert.deepEqual(box.decryptSync(v.json, { context: v.context, aad }), pt, v.name)
+      continue
+    }
+    assert.deepEqual(box.decryptSync(Buffer.from(v.binary, 'hex'), { context: v.context, aad }), pt, v.name)
+    assert.deepEqual(await box.decrypt(v.text, { context: v.context, aad }), pt, v.name)
+    // A message's data key is wrapped under the context plus dekbox:purpose,
+    // so unwrap() (the context alone) refuses it.
+    assert.throws(() => box.unwrapSync(Buffer.from(v.wrapped_dek, 'hex'), { context: v.context, label: 'v1' }), AuthenticationError)
+  }
+})
+
+test('invalid vectors give their error code', () => {
+  for (const v of vectors.invalid) {
+    assert.throws(
+      () => vectorBox().decryptSync(Buffer.from(v.binary, 'hex'), { context: v.context, aad: Buffer.from(v.aad, 'hex') }),
+      (e) => e instanceof errorsByCode[`ERR_DEKBOX_${v.error}`] && e.code === `ERR_DEKBOX_${v.error}`,
+      v.name,
+    )
+  }
+})
+
+test('Node ↔ CLI', () => {
+  const key = keyFile()
+  const box = new Box(key)
+  const token = box.encryptSync('from node', { context: { tenant: 'a' }, aad: 'r/1', text: true })
+  const out = execFileSync(cli(), ['decrypt', '--key', key, '--context', 'tenant=a', '--aad', 'r/1'], { input: token })
+  assert.equal(out.toString(), 'from node')
+  const sealed = execFileSync(cli(), ['encrypt', '--key', key, '--context', 'tenant=a', '--format', 'binary'], { input: 'from rust' })
+  assert.equal(box.decryptSync(sealed, { context: { tenant: 'a' } }).toString(), 'from rust')
+})
+
+test('Node ↔ Python', () => {
+  const python = need('DEKBOX_PYTHON')
+  const key = keyFile()
+  const box = new Box(key)
+  const token = box.encryptSync('from node', { context: { tenant: 'acme' }, aad: 'r/1', text: true })
+  const script = "import dekbox,sys; b=dekbox.Box(sys.argv[1]); " +
+    "print(b.decrypt(sys.argv[2], context={'tenant':'acme'}, aad=b'r/1').decode()); " +
+    "print(b.encrypt('from python', context={'tenant':'acme'}, aad=b'r/2', text=True))"
+  const [fromNode, pyToken] = execFileSync(python, ['-c', script, key, token]).toString().trim().split('\n')
+  assert.equal(fromNode, 'from node')
+  assert.equal(box.decryptSync(pyToken, { context: { tenant: 'acme' }, aad: 'r/2' }).toString(), 'from python')
+  assert.throws(() => box.decryptSync(pyToken, { context: { tenant: 'acme' }, aad: 'r/1' }), AuthenticationError)
+})
