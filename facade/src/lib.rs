@@ -25,5 +25,5 @@ pub mod runtime;
 
 pub use config::{Config, KEY_ENV};
 pub use dekbox_core::{ERRORS, Error, ErrorInfo, ErrorKind, Result};
-pub use handle::{Dekbox, RELEASE_ABOVE};
+pub use handle::{Dekbox, INLINE_MAX, Now, RELEASE_ABOVE};
 pub use host::{Direct, Host};
