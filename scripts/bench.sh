@@ -12,6 +12,8 @@
 #                                  (vs cryptography's AESGCM and aws-encryption-sdk 4.x)
 #   ./scripts/bench.sh --ruby      also build and install the gem and run bindings-ruby/bench.rb
 #                                  (vs OpenSSL::Cipher, and Rails' envelope key provider)
+#   ./scripts/bench.sh --node      also build, pack and install the npm package and run
+#                                  bindings-node/bench.mjs (vs node:crypto AES-256-GCM)
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,13 +22,15 @@ quick=""
 criterion=""
 python=""
 ruby=""
+node=""
 for a in "$@"; do
     case $a in
         --quick) quick="--quick" ;;
         --criterion) criterion=1 ;;
         --python) python=1 ;;
         --ruby) ruby=1 ;;
-        *) echo "usage: $0 [--quick] [--criterion] [--python] [--ruby]" >&2; exit 2 ;;
+        --node) node=1 ;;
+        *) echo "usage: $0 [--quick] [--criterion] [--python] [--ruby] [--node]" >&2; exit 2 ;;
     esac
 done
 
@@ -100,4 +104,17 @@ if [ -n "$ruby" ]; then
     gem install --local --ignore-dependencies --no-document --install-dir "$scratch/gems" bindings-ruby/dekbox-*.gem >/dev/null
     tar -xzf ../shared/vendor/rails-7.2.3.2-lib.tar.gz -C "$scratch"
     GEM_PATH="$scratch/gems:$(gem env gempath)" DEKBOX_RAILS_LIB="$scratch/rails-7.2.3.2" ruby bindings-ruby/bench.rb
+fi
+
+if [ -n "$node" ]; then
+    echo
+    echo "==> Node: addon built by napi-rs, npm pack, installed into a scratch project"
+    (cd bindings-node && npm ci --no-audit --no-fund --loglevel=error && rm -f dekbox-*.tgz &&
+        npm run --silent build && npm pack --silent >/dev/null)
+    scratch=.dekbox-test/bench-node
+    rm -rf "$scratch" && mkdir -p "$scratch"
+    echo '{"name": "dekbox-bench", "private": true}' >"$scratch/package.json"
+    (cd "$scratch" && npm install --no-audit --no-fund --loglevel=error ../../bindings-node/dekbox-*.tgz)
+    cp bindings-node/bench.mjs "$scratch/"
+    (cd "$scratch" && node bench.mjs $quick)
 fi
