@@ -33,9 +33,19 @@ fn absent(v: &Unknown<'_>) -> bool {
 }
 
 /// A `Buffer` or `Uint8Array` (borrowed), or a string (its UTF-8 bytes).
+///
+/// Borrow last: read every option first, since reading one may run
+/// JavaScript that detaches or shrinks the buffer.
 pub fn bytes_arg<'a>(env: &Env, v: &Unknown<'a>, what: &str) -> Result<Cow<'a, [u8]>> {
-    if let Some(b) = js::uint8_bytes(v) {
-        return Ok(Cow::Borrowed(b));
+    match js::uint8_bytes(v) {
+        Some(Ok(b)) => return Ok(Cow::Borrowed(b)),
+        Some(Err(js::Shared)) => {
+            return Err(type_error(
+                env,
+                format!("{what} must not be a view of a SharedArrayBuffer (copy it first)"),
+            ));
+        }
+        None => {}
     }
     if v.get_type()? == ValueType::String {
         return Ok(Cow::Owned(js::from_value::<String>(v)?.into_bytes()));
@@ -116,19 +126,19 @@ impl<'a> Options<'a> {
         }
     }
 
-    /// `aad`: bytes or a string (default empty).
-    pub fn aad(&self, env: &Env) -> Result<Cow<'a, [u8]>> {
-        match self.get("aad")? {
-            None => Ok(Cow::Borrowed(&[])),
-            Some(v) => bytes_arg(env, &v, "options.aad"),
-        }
-    }
-
     /// `aads`: one aad per item.
     pub fn aads(&self, env: &Env) -> Result<Option<Vec<Vec<u8>>>> {
         self.get("aads")?
             .map(|v| items_arg(env, &v, "options.aads"))
             .transpose()
+    }
+}
+
+/// `options.aad` (from [`Options::get`]): bytes or a string, default empty.
+pub fn aad_arg<'a>(env: &Env, v: Option<Unknown<'a>>) -> Result<Cow<'a, [u8]>> {
+    match v {
+        None => Ok(Cow::Borrowed(&[])),
+        Some(v) => bytes_arg(env, &v, "options.aad"),
     }
 }
 

@@ -71,12 +71,13 @@ pub fn buffer_from_vec(env: &Env, bytes: Vec<u8>) -> Result<Value> {
 }
 
 /// The bytes of a `Uint8Array` (a `Buffer` is one), borrowed for the
-/// current call; `None` for any other value.
+/// current call; `None` for any other value, `Some(Err(Shared))` for a view
+/// of a `SharedArrayBuffer`.
 ///
 /// The slice is valid until control returns to JavaScript: the synchronous
 /// methods use it and let go before they return, and never run JavaScript
 /// in between.
-pub fn uint8_bytes<'a>(v: &Unknown<'a>) -> Option<&'a [u8]> {
+pub fn uint8_bytes<'a>(v: &Unknown<'a>) -> Option<std::result::Result<&'a [u8], Shared>> {
     let (env, value) = (v.value().env, v.raw());
     let mut is = false;
     // SAFETY: valid env and value of the current call.
@@ -100,13 +101,27 @@ pub fn uint8_bytes<'a>(v: &Unknown<'a>) -> Option<&'a [u8]> {
     if status != sys::Status::napi_ok || kind != sys::TypedarrayType::uint8_array {
         return None;
     }
+    // Memory another thread may write meanwhile (a SharedArrayBuffer) is
+    // refused: a message could be checked and then read differently.
+    let mut plain = false;
+    // SAFETY: `buf` is the array's buffer, a live value of this scope.
+    if unsafe { sys::napi_is_arraybuffer(env, buf, &mut plain) } != sys::Status::napi_ok || !plain {
+        return Some(Err(Shared));
+    }
     if len == 0 || data.is_null() {
-        return Some(&[]);
+        return Some(Ok(&[]));
     }
     // SAFETY: Node reports `len` bytes at `data`, kept alive by the array,
-    // which the caller's scope holds for the life of the borrow.
-    Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+    // which the caller's scope holds for the life of the borrow; no
+    // JavaScript runs while the caller holds it (so nothing detaches or
+    // resizes the buffer), and no other thread can reach a non-shared one.
+    Some(Ok(unsafe {
+        std::slice::from_raw_parts(data.cast::<u8>(), len)
+    }))
 }
+
+/// A `Uint8Array` over a `SharedArrayBuffer`.
+pub struct Shared;
 
 /// A promise already settled with `outcome` (the common case of the async
 /// methods: a cache hit answered without a thread hand-off).

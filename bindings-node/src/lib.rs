@@ -3,6 +3,10 @@
 //! converts the result; everything else lives in Rust, once, for every
 //! language. `index.js` adds the error classes.
 //!
+//! Every method reads its options (which may run JavaScript: getters,
+//! proxies) before it borrows the bytes of a `Buffer` argument, and runs no
+//! JavaScript while it holds them.
+//!
 //! Promise-returning methods answer a cache hit of up to 1 MiB at once (an
 //! already-settled promise: at most ~100 µs of AES-GCM, less than a thread
 //! hand-off costs) and run everything else (KMS calls, larger inputs) on
@@ -17,7 +21,7 @@ mod convert;
 mod errors;
 mod js;
 
-use convert::{Options, bytes_arg, items_arg};
+use convert::{Options, aad_arg, bytes_arg, items_arg};
 use dekbox_core::{Form, GeneratedKey};
 use dekbox_facade::{Config, Dekbox, Host, Now};
 use js::Value;
@@ -184,12 +188,8 @@ impl JsBox {
     ) -> Result<Value> {
         let outcome = (|| {
             let o = Options::new(&env, options)?;
-            let (data, ctx, aad) = (
-                bytes_arg(&env, &data, "data")?,
-                o.context(&env)?,
-                o.aad(&env)?,
-            );
-            let text = o.flag(&env, "text")?;
+            let (ctx, text, aad) = (o.context(&env)?, o.flag(&env, "text")?, o.get("aad")?);
+            let (data, aad) = (bytes_arg(&env, &data, "data")?, aad_arg(&env, aad)?);
             match self
                 .inner
                 .encrypt_now(&Js(&env), &data, &ctx, &aad, form(text))
@@ -222,13 +222,10 @@ impl JsBox {
         options: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let o = Options::new(&env, options)?;
-        let (data, ctx, aad) = (
-            bytes_arg(&env, &data, "data")?,
-            o.context(&env)?,
-            o.aad(&env)?,
-        );
+        let (ctx, text, aad) = (o.context(&env)?, o.flag(&env, "text")?, o.get("aad")?);
+        let (data, aad) = (bytes_arg(&env, &data, "data")?, aad_arg(&env, aad)?);
         let host = Js(&env);
-        if o.flag(&env, "text")? {
+        if text {
             let sealed = self.inner.encrypt(&host, &data, &ctx, &aad, Form::Text)?;
             return sealed_out(&env, sealed, true);
         }
@@ -249,11 +246,8 @@ impl JsBox {
     ) -> Result<Value> {
         let outcome = (|| {
             let o = Options::new(&env, options)?;
-            let (data, ctx, aad) = (
-                bytes_arg(&env, &data, "data")?,
-                o.context(&env)?,
-                o.aad(&env)?,
-            );
+            let (ctx, aad) = (o.context(&env)?, o.get("aad")?);
+            let (data, aad) = (bytes_arg(&env, &data, "data")?, aad_arg(&env, aad)?);
             if let Some(r) = self.inner.decrypt_now(&Js(&env), &data, &ctx, &aad) {
                 return r.map(Outcome::Now);
             }
@@ -277,11 +271,8 @@ impl JsBox {
         options: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let o = Options::new(&env, options)?;
-        let (data, ctx, aad) = (
-            bytes_arg(&env, &data, "data")?,
-            o.context(&env)?,
-            o.aad(&env)?,
-        );
+        let (ctx, aad) = (o.context(&env)?, o.get("aad")?);
+        let (data, aad) = (bytes_arg(&env, &data, "data")?, aad_arg(&env, aad)?);
         self.inner.decrypt_into(&Js(&env), &data, &ctx, &aad)
     }
 
@@ -404,7 +395,8 @@ impl JsBox {
         let outcome = (|| {
             let o = Options::new(&env, options)?;
             let text = data.get_type()? == ValueType::String;
-            let (data, ctx) = (bytes_arg(&env, &data, "data")?, o.context(&env)?);
+            let ctx = o.context(&env)?;
+            let data = bytes_arg(&env, &data, "data")?;
             let fut = self.inner.rewrap_async(data.into_owned(), ctx);
             later(&env, fut, move |env, r| sealed_out(env, r.message, text))
         })();
@@ -425,7 +417,8 @@ impl JsBox {
     ) -> Result<Value> {
         let o = Options::new(&env, options)?;
         let text = data.get_type()? == ValueType::String;
-        let (data, ctx) = (bytes_arg(&env, &data, "data")?, o.context(&env)?);
+        let ctx = o.context(&env)?;
+        let data = bytes_arg(&env, &data, "data")?;
         let r = self.inner.rewrap(&Js(&env), &data, &ctx)?;
         sealed_out(&env, r.message, text)
     }
@@ -466,8 +459,8 @@ impl JsBox {
     ) -> Result<Value> {
         let outcome = (|| {
             let o = Options::new(&env, options)?;
-            let (wrapped, ctx) = (bytes_arg(&env, &wrapped, "wrapped")?, o.context(&env)?);
-            let label = o.string(&env, "label")?;
+            let (ctx, label) = (o.context(&env)?, o.string(&env, "label")?);
+            let wrapped = bytes_arg(&env, &wrapped, "wrapped")?;
             let fut = self
                 .inner
                 .unwrap_data_key_async(wrapped.into_owned(), ctx, label);
@@ -488,8 +481,8 @@ impl JsBox {
         options: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let o = Options::new(&env, options)?;
-        let (wrapped, ctx) = (bytes_arg(&env, &wrapped, "wrapped")?, o.context(&env)?);
-        let label = o.string(&env, "label")?;
+        let (ctx, label) = (o.context(&env)?, o.string(&env, "label")?);
+        let wrapped = bytes_arg(&env, &wrapped, "wrapped")?;
         let dek = self
             .inner
             .unwrap_data_key(&Js(&env), &wrapped, &ctx, label.as_deref())?;

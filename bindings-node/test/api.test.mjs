@@ -258,3 +258,35 @@ test('many concurrent async calls on one box', async () => {
   const opened = await Promise.all(sealed.map((s) => box.decrypt(s, { context: CTX })))
   opened.forEach((o, i) => assert.deepEqual(o, values[i]))
 })
+
+test('an option getter that detaches the data buffer cannot pull it out from under a call', async () => {
+  const box = new Box({ key: keyFile() })
+  for (const form of ['sync', 'async']) {
+    const buf = new Uint8Array(1 << 16).fill(7)
+    const options = {
+      get context() {
+        structuredClone(buf.buffer, { transfer: [buf.buffer] }) // detaches buf
+        return { tenant: 'a' }
+      },
+      get aad() {
+        return 'r/1'
+      },
+    }
+    const sealed = form === 'sync' ? box.encryptSync(buf, options) : await box.encrypt(buf, options)
+    // The options were read first: the call saw the buffer already detached (empty).
+    assert.equal(buf.byteLength, 0)
+    assert.equal(box.decryptSync(sealed, { context: { tenant: 'a' }, aad: 'r/1' }).length, 0)
+  }
+  const sealed = box.encryptSync(Buffer.alloc(4096, 1))
+  const copy = new Uint8Array(sealed)
+  const opts = { get context() { structuredClone(copy.buffer, { transfer: [copy.buffer] }); return {} } }
+  assert.throws(() => box.decryptSync(copy, opts), MalformedError)
+})
+
+test('views of a SharedArrayBuffer are refused (another thread could change them mid-call)', async () => {
+  const box = new Box({ key: keyFile() })
+  const shared = new Uint8Array(new SharedArrayBuffer(64))
+  assert.throws(() => box.encryptSync(shared), (e) => e instanceof TypeError && /SharedArrayBuffer/.test(e.message))
+  await assert.rejects(box.decrypt(shared), TypeError)
+  assert.throws(() => box.encryptSync('x', { aad: shared }), TypeError)
+})
