@@ -11,8 +11,9 @@ use std::sync::Arc;
 /// on a cache hit (the work itself takes long enough to be worth it).
 pub const RELEASE_ABOVE: usize = 4096;
 
-/// The largest value an event-loop host seals or opens on its own thread
-/// when the data key is cached ([`Dekbox::encrypt_now`]): about 100 µs of
+/// The largest input (plaintext to seal, message to open) an event-loop host
+/// handles on its own thread when the data key is cached
+/// ([`Dekbox::encrypt_now`], [`Dekbox::decrypt_now`]): about 100 µs of
 /// AES-GCM, less than a hand-off to another thread and back costs there.
 pub const INLINE_MAX: usize = 1 << 20;
 
@@ -246,10 +247,9 @@ impl Dekbox {
         Some(sealed.map(Now::Host))
     }
 
-    /// Opens a value of at most [`INLINE_MAX`] bytes of plaintext (binary
-    /// form; other forms: of sealed value) whose data key is cached, on the
-    /// calling thread, into a new host byte string. `None`: use
-    /// [`decrypt_async`](Self::decrypt_async).
+    /// Opens a sealed value of at most [`INLINE_MAX`] bytes whose data key
+    /// is cached, on the calling thread, into a new host byte string.
+    /// `None`: use [`decrypt_async`](Self::decrypt_async).
     pub fn decrypt_now<H: Host>(
         &self,
         host: &H,
@@ -257,16 +257,18 @@ impl Dekbox {
         context: &EncryptionContext,
         aad: &[u8],
     ) -> Option<std::result::Result<H::Bytes, H::Error>> {
+        // Decided before the lookup, which counts a cache hit.
+        if sealed.len() > INLINE_MAX {
+            return None;
+        }
         let engine = self.0.client.engine();
         match engine.plan_decrypt(sealed, context, system_now()) {
-            Ok(Some(plan)) if plan.plaintext_len() > INLINE_MAX => return None,
             Ok(Some(plan)) => {
                 return Some(host.new_bytes(plan.plaintext_len(), |buf| {
                     plan.open_into_uninit(context, aad, buf)
                         .map_err(|e| host.error(e))
                 }));
             }
-            Ok(None) if sealed.len() > INLINE_MAX => return None,
             Ok(None) => {}
             Err(e) => return Some(Err(host.error(e))),
         }

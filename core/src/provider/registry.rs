@@ -30,7 +30,8 @@ pub fn from_uri(
 ) -> Result<Arc<dyn KeyProvider>> {
     if uri.chars().any(char::is_control) {
         return Err(Error::Config(format!(
-            "key URI {uri:?} contains a control character"
+            "key URI {} contains a control character",
+            shown(uri)
         )));
     }
     if uri == INSECURE_TEST_KEY_URI {
@@ -54,6 +55,50 @@ pub fn from_uri(
         }
     }
     Err(Error::Config(format!(
-        "unrecognised key URI {uri:?}: expected local://, insecure-test-key, aws-kms://, gcp-kms:// or vault://"
+        "unrecognised key URI {}: expected local://, insecure-test-key, aws-kms://, gcp-kms:// or vault://",
+        shown(uri)
     )))
+}
+
+/// A rejected key URI as an error message may show it: only its scheme. A
+/// value with no scheme may be a key pasted where its URI belongs (a base64
+/// key, a secret from a vault), so none of it is echoed.
+fn shown(uri: &str) -> String {
+    match uri.split_once("://") {
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme.len() <= 16
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            format!("\"{scheme}://…\" ({} characters)", uri.chars().count())
+        }
+        _ => format!("({} characters, no scheme)", uri.chars().count()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::MapEnvironment;
+
+    #[test]
+    fn a_key_pasted_where_its_uri_belongs_is_never_echoed() {
+        let secret = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+        let env: Arc<dyn Environment> = Arc::new(MapEnvironment::default());
+        for uri in [
+            secret.to_string(),
+            format!("{secret}\n"),
+            format!("x{secret}://y"),
+            format!("nope://{secret}"),
+        ] {
+            let e = from_uri(&uri, env.clone(), &ProviderOptions::default()).unwrap_err();
+            let shown = format!("{e} {e:?}");
+            assert!(matches!(e, Error::Config(_)), "{shown}");
+            assert!(!shown.contains(&secret[..12]), "{shown}");
+        }
+        let e = from_uri("nope://x", env, &ProviderOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("\"nope://…\""), "{e}");
+    }
 }
