@@ -6,7 +6,7 @@ export type Input = Buffer | Uint8Array | string
 /** A sealed value: a `Buffer`, or a `dekbox:v1:` string in text form. */
 export type Sealed<T extends boolean> = T extends true ? string : Buffer
 
-/** An encryption context: a prepared {@link Context} or an object of strings. */
+/** An encryption context: a prepared {@link Context} or a plain object of strings. */
 export type ContextLike = Context | Record<string, string>
 
 export interface ContextOptions {
@@ -97,6 +97,18 @@ export interface CacheStats {
   /** KMS operations (retries not counted). */
   kmsCalls: number
   dataKeysGenerated: number
+}
+
+/**
+ * A prepared encryption context: an object of strings converted once, for
+ * reuse across many calls (the fast way to pass the same context again).
+ */
+export declare class Context {
+  constructor(entries: Record<string, string>)
+  /** The number of entries. */
+  get size(): number
+  /** The entries as a plain object. */
+  toJSON(): Record<string, string>
 }
 
 /** Base class of every dekbox error; `code` is stable (`ERR_DEKBOX_*`). */

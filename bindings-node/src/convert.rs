@@ -1,11 +1,16 @@
 //! JavaScript arguments to Rust values, with `TypeError`s that say what was
-//! expected and what came; `Context`, the prepared encryption context.
+//! expected and what came; prepared contexts; the `Box` options.
+//!
+//! Reading an option may run JavaScript (a getter, a proxy trap): every
+//! method reads all of its options before it borrows a `Buffer`'s bytes.
 
-use crate::errors::type_error;
+use crate::errors::{Fail, RealmState, Res, type_error};
 use crate::js;
 use dekbox_core::EncryptionContext;
+use dekbox_core::cache::CacheConfig;
+use dekbox_facade::Config;
 use napi::bindgen_prelude::{Array, JsObjectValue, Object, Unknown};
-use napi::{Env, JsValue, KeyCollectionMode, KeyConversion, KeyFilter, Result, ValueType};
+use napi::{Env, JsValue, KeyCollectionMode, KeyConversion, KeyFilter, ValueType};
 use napi_derive::napi;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -22,6 +27,7 @@ pub fn type_name(v: &Unknown<'_>) -> &'static str {
         Ok(ValueType::Symbol) => "symbol",
         Ok(ValueType::Function) => "function",
         Ok(ValueType::BigInt) => "bigint",
+        Ok(ValueType::External) => "external",
         Ok(ValueType::Object) if v.is_array().unwrap_or(false) => "Array",
         Ok(ValueType::Object) => "object",
         _ => "unknown value",
@@ -36,146 +42,172 @@ fn absent(v: &Unknown<'_>) -> bool {
 ///
 /// Borrow last: read every option first, since reading one may run
 /// JavaScript that detaches or shrinks the buffer.
-pub fn bytes_arg<'a>(env: &Env, v: &Unknown<'a>, what: &str) -> Result<Cow<'a, [u8]>> {
+pub fn bytes_arg<'a>(v: &Unknown<'a>, what: &str) -> Res<Cow<'a, [u8]>> {
     match js::uint8_bytes(v) {
         Some(Ok(b)) => return Ok(Cow::Borrowed(b)),
         Some(Err(js::Shared)) => {
-            return Err(type_error(
-                env,
-                format!("{what} must not be a view of a SharedArrayBuffer (copy it first)"),
-            ));
+            return Err(type_error(format!(
+                "{what} must not be a view of a SharedArrayBuffer (copy it first)"
+            )));
         }
         None => {}
     }
     if v.get_type()? == ValueType::String {
         return Ok(Cow::Owned(js::from_value::<String>(v)?.into_bytes()));
     }
-    Err(type_error(
-        env,
-        format!(
-            "{what} must be a Buffer, Uint8Array or string, not {}",
-            type_name(v)
-        ),
-    ))
+    Err(type_error(format!(
+        "{what} must be a Buffer, Uint8Array or string, not {}",
+        type_name(v)
+    )))
 }
 
-/// An options object (or nothing).
+fn string_arg(v: &Unknown<'_>, what: &str) -> Res<String> {
+    if v.get_type()? != ValueType::String {
+        return Err(type_error(format!(
+            "{what} must be a string, not {}",
+            type_name(v)
+        )));
+    }
+    Ok(js::from_value::<String>(v)?)
+}
+
+fn bool_arg(v: &Unknown<'_>, what: &str) -> Res<bool> {
+    if v.get_type()? != ValueType::Boolean {
+        return Err(type_error(format!(
+            "{what} must be a boolean, not {}",
+            type_name(v)
+        )));
+    }
+    Ok(js::from_value::<bool>(v)?)
+}
+
+/// An option a method reads (see [`crate::errors::OPTION_NAMES`]).
+#[derive(Clone, Copy)]
+pub enum Opt {
+    Context = 0,
+    Aad = 1,
+    Text = 2,
+    Aads = 3,
+    Label = 4,
+    ReturnErrors = 5,
+}
+
+impl Opt {
+    fn name(self) -> &'static str {
+        crate::errors::OPTION_NAMES[self as usize]
+    }
+}
+
+/// A method's options object (or nothing). Only own properties count: a
+/// polluted `Object.prototype` cannot slip an `aad` or a `context` in.
 pub struct Options<'a> {
-    obj: Option<Object<'a>>,
+    env: &'a Env,
+    realm: &'a RealmState,
+    obj: Option<Unknown<'a>>,
 }
 
 impl<'a> Options<'a> {
-    pub fn new(env: &Env, v: Option<Unknown<'a>>) -> Result<Self> {
+    pub fn new(env: &'a Env, v: Option<Unknown<'a>>) -> Res<Self> {
+        let realm = crate::errors::realm(env)?;
         let obj = match v {
             None => None,
             Some(v) if absent(&v) => None,
-            Some(v) if v.get_type()? == ValueType::Object && !v.is_array()? => {
-                Some(v.coerce_to_object()?)
-            }
+            Some(v) if v.get_type()? == ValueType::Object && !v.is_array()? => Some(v),
             Some(v) => {
-                return Err(type_error(
-                    env,
-                    format!("options must be an object, not {}", type_name(&v)),
-                ));
+                return Err(type_error(format!(
+                    "options must be an object, not {}",
+                    type_name(&v)
+                )));
             }
         };
-        Ok(Self { obj })
+        Ok(Self { env, realm, obj })
     }
 
     /// An option's value; `undefined` and `null` are absent.
-    pub fn get(&self, name: &str) -> Result<Option<Unknown<'a>>> {
+    pub fn get(&self, opt: Opt) -> Res<Option<Unknown<'a>>> {
         let Some(obj) = &self.obj else {
             return Ok(None);
         };
-        let v: Unknown<'a> = obj.get_named_property(name)?;
-        Ok(if absent(&v) { None } else { Some(v) })
+        let names = self.realm.option_names.get(self.env)?;
+        let key = js::element(self.env, names, opt as u32)?;
+        Ok(js::own_property(self.env, obj.raw(), key)?.filter(|v| !absent(v)))
     }
 
     /// A boolean option (default false).
-    pub fn flag(&self, env: &Env, name: &str) -> Result<bool> {
-        match self.get(name)? {
+    pub fn flag(&self, opt: Opt) -> Res<bool> {
+        match self.get(opt)? {
             None => Ok(false),
-            Some(v) if v.get_type()? == ValueType::Boolean => js::from_value::<bool>(&v),
-            Some(v) => Err(type_error(
-                env,
-                format!("options.{name} must be a boolean, not {}", type_name(&v)),
-            )),
+            Some(v) => bool_arg(&v, &format!("options.{}", opt.name())),
         }
     }
 
     /// A string option.
-    pub fn string(&self, env: &Env, name: &str) -> Result<Option<String>> {
-        match self.get(name)? {
-            None => Ok(None),
-            Some(v) if v.get_type()? == ValueType::String => {
-                Ok(Some(js::from_value::<String>(&v)?))
-            }
-            Some(v) => Err(type_error(
-                env,
-                format!("options.{name} must be a string, not {}", type_name(&v)),
-            )),
-        }
+    pub fn string(&self, opt: Opt) -> Res<Option<String>> {
+        self.get(opt)?
+            .map(|v| string_arg(&v, &format!("options.{}", opt.name())))
+            .transpose()
     }
 
-    /// `context`: a [`Context`] (shared, no conversion) or a plain object of
-    /// strings.
-    pub fn context(&self, env: &Env) -> Result<Arc<EncryptionContext>> {
-        match self.get("context")? {
+    /// `context`: a `Context` or a plain object of strings (default empty).
+    pub fn context(&self) -> Res<Arc<EncryptionContext>> {
+        match self.get(Opt::Context)? {
             None => Ok(Arc::new(EncryptionContext::empty())),
-            Some(v) => context_arg(env, &v),
+            Some(v) => context_arg(self.env, self.realm, &v),
         }
     }
 
-    /// `aads`: one aad per item.
-    pub fn aads(&self, env: &Env) -> Result<Option<Vec<Vec<u8>>>> {
-        self.get("aads")?
-            .map(|v| items_arg(env, &v, "options.aads"))
+    /// `aads`: one aad per item (copied).
+    pub fn aads(&self) -> Res<Option<Vec<Vec<u8>>>> {
+        self.get(Opt::Aads)?
+            .map(|v| items_arg(&v, "options.aads"))
             .transpose()
     }
 }
 
 /// `options.aad` (from [`Options::get`]): bytes or a string, default empty.
-pub fn aad_arg<'a>(env: &Env, v: Option<Unknown<'a>>) -> Result<Cow<'a, [u8]>> {
+pub fn aad_arg<'a>(v: Option<Unknown<'a>>) -> Res<Cow<'a, [u8]>> {
     match v {
         None => Ok(Cow::Borrowed(&[])),
-        Some(v) => bytes_arg(env, &v, "options.aad"),
+        Some(v) => bytes_arg(&v, "options.aad"),
     }
 }
 
-/// An array of byte values (copied: batches outlive the call).
-pub fn items_arg(env: &Env, v: &Unknown<'_>, what: &str) -> Result<Vec<Vec<u8>>> {
+/// An array of byte values, each copied as it is read (reading an element
+/// may run JavaScript).
+pub fn items_arg(v: &Unknown<'_>, what: &str) -> Res<Vec<Vec<u8>>> {
     if !v.is_array()? {
-        return Err(type_error(
-            env,
-            format!("{what} must be an Array, not {}", type_name(v)),
-        ));
+        return Err(type_error(format!(
+            "{what} must be an Array, not {}",
+            type_name(v)
+        )));
     }
     let array = js::from_value::<Array>(v)?;
     let mut out = Vec::with_capacity(array.len() as usize);
     for i in 0..array.len() {
         let Some(item) = array.get::<Unknown<'_>>(i)? else {
-            return Err(type_error(env, format!("{what}[{i}] is missing")));
+            return Err(type_error(format!("{what}[{i}] is missing")));
         };
-        out.push(bytes_arg(env, &item, &format!("{what}[{i}]"))?.into_owned());
+        out.push(bytes_arg(&item, &format!("{what}[{i}]"))?.into_owned());
     }
     Ok(out)
 }
 
-/// A context: a [`Context`] or a plain object of string values.
-pub fn context_arg(env: &Env, v: &Unknown<'_>) -> Result<Arc<EncryptionContext>> {
-    if let Some(c) = js::instance_of::<Context>(v) {
-        return Ok(c.inner.clone());
-    }
+/// An object whose prototype is `Object.prototype` or `null`.
+fn is_plain_object(env: &Env, realm: &RealmState, v: &Unknown<'_>) -> Res<bool> {
     if v.get_type()? != ValueType::Object || v.is_array()? {
-        return Err(type_error(
-            env,
-            format!(
-                "context must be a Context or an object of strings, not {}",
-                type_name(v)
-            ),
-        ));
+        return Ok(false);
     }
-    let obj = v.coerce_to_object()?;
+    let proto = js::prototype(env, v)?;
+    let mut null = false;
+    if let Ok(p) = js::unknown(env, proto) {
+        null = p.get_type()? == ValueType::Null;
+    }
+    Ok(null || js::same(env, proto, realm.object_prototype.get(env)?))
+}
+
+/// A plain object's own enumerable string-keyed entries, all strings.
+fn string_map(env: &Env, v: &Unknown<'_>, what: &str) -> Res<Vec<(String, String)>> {
+    let obj: Object<'_> = v.coerce_to_object()?;
     let keys = obj.get_all_property_names(
         KeyCollectionMode::OwnOnly,
         KeyFilter::Enumerable,
@@ -184,61 +216,251 @@ pub fn context_arg(env: &Env, v: &Unknown<'_>) -> Result<Arc<EncryptionContext>>
     let keys = js::from_value::<Array>(&keys.to_unknown())?;
     let mut pairs = Vec::with_capacity(keys.len() as usize);
     for i in 0..keys.len() {
-        // Symbol keys are not context entries.
+        let Some(key) = keys.get::<Unknown<'_>>(i)? else {
+            continue;
+        };
+        // Symbol keys are not entries.
+        if key.get_type()? != ValueType::String {
+            continue;
+        }
+        let value = js::own_property(env, v.raw(), key.raw())?;
+        let key = js::from_value::<String>(&key)?;
+        let value = match value {
+            Some(value) if value.get_type()? == ValueType::String => {
+                js::from_value::<String>(&value)?
+            }
+            other => {
+                let came = other.as_ref().map(type_name).unwrap_or("undefined");
+                return Err(type_error(format!(
+                    "{what} value for {key:?} must be a string, not {came}"
+                )));
+            }
+        };
+        pairs.push((key, value));
+    }
+    Ok(pairs)
+}
+
+/// A context: a `Context` (its prepared external) or a plain object of
+/// strings. Anything else, including a `Context` from another copy of the
+/// package, is a `TypeError`: never silently an empty context.
+pub fn context_arg(env: &Env, realm: &RealmState, v: &Unknown<'_>) -> Res<Arc<EncryptionContext>> {
+    if v.get_type()? == ValueType::Object {
+        let key = realm.context_key.get(env)?;
+        if let Some(handle) = js::own_property(env, v.raw(), key)? {
+            return js::context_of(env, &handle)
+                .ok_or_else(|| type_error("context is not a genuine Context".into()));
+        }
+        if is_plain_object(env, realm, v)? {
+            let pairs = string_map(env, v, "context")?;
+            return Ok(Arc::new(
+                EncryptionContext::from_pairs(pairs).map_err(|e| Fail::Dekbox(e.into()))?,
+            ));
+        }
+    }
+    Err(type_error(format!(
+        "context must be a Context or a plain object of strings, not {}",
+        type_name(v)
+    )))
+}
+
+/// `new Context(entries)`'s native half: the entries, converted once, as an
+/// external only this addon can read.
+#[napi(
+    js_name = "_prepareContext",
+    ts_args_type = "entries: Record<string, string>",
+    ts_return_type = "unknown"
+)]
+pub fn prepare_context(env: Env, entries: Unknown<'_>) -> napi::Result<js::Value> {
+    let made = crate::errors::realm(&env).and_then(|realm| context_arg(&env, realm, &entries));
+    match made {
+        Ok(ctx) => js::context_external(&env, ctx),
+        Err(f) => Err(f.into_js(&env)),
+    }
+}
+
+/// A prepared context's entries (`Context#toJSON`).
+#[napi(js_name = "_contextEntries", ts_args_type = "handle: unknown")]
+pub fn context_entries(env: Env, handle: Unknown<'_>) -> napi::Result<BTreeMap<String, String>> {
+    let ctx = js::context_of(&env, &handle)
+        .ok_or_else(|| type_error("not a prepared context".into()).into_js(&env))?;
+    Ok(ctx
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+// ---- Box options ----------------------------------------------------------
+
+const BOX_OPTIONS: &[&str] = &[
+    "key",
+    "keys",
+    "primary",
+    "endpoint",
+    "region",
+    "profile",
+    "fips",
+    "grantTokens",
+    "cache",
+    "acceptJson",
+    "legacyFallback",
+    "legacyAllowKeySized",
+    "compatKey",
+    "maxPlaintext",
+];
+
+const CACHE_OPTIONS: &[(&str, &str)] = &[
+    ("maxAge", "max_age"),
+    ("maxMessages", "max_messages"),
+    ("maxBytes", "max_bytes"),
+    ("encryptCapacity", "encrypt_capacity"),
+    ("decryptCapacity", "decrypt_capacity"),
+    ("decryptTtl", "decrypt_ttl"),
+];
+
+/// A plain object's own enumerable string keys, each with its value.
+fn entries<'a>(env: &'a Env, v: &Unknown<'a>) -> Res<Vec<(String, Unknown<'a>)>> {
+    let obj: Object<'_> = v.coerce_to_object()?;
+    let keys = obj.get_all_property_names(
+        KeyCollectionMode::OwnOnly,
+        KeyFilter::Enumerable,
+        KeyConversion::NumbersToStrings,
+    )?;
+    let keys = js::from_value::<Array>(&keys.to_unknown())?;
+    let mut out = Vec::new();
+    for i in 0..keys.len() {
         let Some(key) = keys.get::<Unknown<'_>>(i)? else {
             continue;
         };
         if key.get_type()? != ValueType::String {
             continue;
         }
-        let key = js::from_value::<String>(&key)?;
-        let value: Unknown<'_> = obj.get_named_property(&key)?;
-        if value.get_type()? != ValueType::String {
-            return Err(type_error(
-                env,
-                format!(
-                    "context value for {key:?} must be a string, not {}",
-                    type_name(&value)
-                ),
-            ));
+        if let Some(value) = js::own_property(env, v.raw(), key.raw())?.filter(|v| !absent(v)) {
+            out.push((js::from_value::<String>(&key)?, value));
         }
-        let value = js::from_value::<String>(&value)?;
-        pairs.push((key, value));
     }
-    EncryptionContext::from_pairs(pairs)
-        .map(Arc::new)
-        .map_err(|e| crate::errors::to_js(env, e.into()))
+    Ok(out)
 }
 
-/// A prepared encryption context: an object of strings converted once, for
-/// reuse across many calls (the fast way to pass the same context again).
-#[napi]
-pub struct Context {
-    pub(crate) inner: Arc<EncryptionContext>,
+fn number_arg(v: &Unknown<'_>, what: &str) -> Res<f64> {
+    if v.get_type()? != ValueType::Number {
+        return Err(type_error(format!(
+            "{what} must be a number, not {}",
+            type_name(v)
+        )));
+    }
+    Ok(js::from_value::<f64>(v)?)
 }
 
-#[napi]
-impl Context {
-    /// `new Context({ tenant: "acme" })`.
-    #[napi(constructor, ts_args_type = "entries: Record<string, string>")]
-    pub fn new(env: Env, entries: Unknown<'_>) -> Result<Self> {
-        Ok(Self {
-            inner: context_arg(&env, &entries)?,
-        })
+/// The `Box` options (a key URI, or an object read field by field, own
+/// properties only) as dekbox-facade's `Config`.
+pub fn box_config(env: &Env, options: Option<Unknown<'_>>) -> Res<Config> {
+    let Some(v) = options.filter(|v| !absent(v)) else {
+        return Ok(Config::default());
+    };
+    if v.get_type()? == ValueType::String {
+        return Ok(Config {
+            key: Some(js::from_value::<String>(&v)?),
+            ..Config::default()
+        });
     }
+    let realm = crate::errors::realm(env)?;
+    if !is_plain_object(env, realm, &v)? {
+        return Err(type_error(format!(
+            "Box options must be a key URI or a plain object, not {}",
+            type_name(&v)
+        )));
+    }
+    let mut c = Config::default();
+    for (name, value) in entries(env, &v)? {
+        let what = format!("options.{name}");
+        match name.as_str() {
+            "key" => c.key = Some(string_arg(&value, &what)?),
+            "primary" => c.primary = Some(string_arg(&value, &what)?),
+            "endpoint" => c.endpoint = Some(string_arg(&value, &what)?),
+            "region" => c.region = Some(string_arg(&value, &what)?),
+            "profile" => c.profile = Some(string_arg(&value, &what)?),
+            "compatKey" => c.compat_key = Some(string_arg(&value, &what)?),
+            "fips" => c.fips = bool_arg(&value, &what)?,
+            "acceptJson" => c.accept_json = bool_arg(&value, &what)?,
+            "legacyFallback" => c.legacy_fallback = bool_arg(&value, &what)?,
+            "legacyAllowKeySized" => c.legacy_allow_key_sized = bool_arg(&value, &what)?,
+            "keys" => {
+                if !is_plain_object(env, realm, &value)? {
+                    return Err(type_error(format!(
+                        "{what} must be an object of label → key URI, not {}",
+                        type_name(&value)
+                    )));
+                }
+                c.keys = Some(string_map(env, &value, &what)?.into_iter().collect());
+            }
+            "grantTokens" => {
+                let tokens = items_arg(&value, &what)?;
+                c.grant_tokens = tokens
+                    .into_iter()
+                    .map(|t| {
+                        String::from_utf8(t)
+                            .map_err(|_| type_error(format!("{what} must hold strings")))
+                    })
+                    .collect::<Res<_>>()?;
+            }
+            "maxPlaintext" => {
+                let n = number_arg(&value, &what)?;
+                if !(n.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&n)) {
+                    return Err(Fail::Dekbox(dekbox_core::Error::InvalidArgument(format!(
+                        "{what} must be a whole number of bytes"
+                    ))));
+                }
+                c.max_plaintext = Some(n as usize);
+            }
+            "cache" => c.cache = Some(cache_config(env, realm, &value)?),
+            _ => {
+                return Err(type_error(format!(
+                    "unknown Box option {name:?} (expected one of {})",
+                    BOX_OPTIONS.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(c)
+}
 
-    /// The number of entries.
-    #[napi(getter)]
-    pub fn size(&self) -> u32 {
-        self.inner.len() as u32
+/// `cache`: `false` (nothing cached) or `{ maxAge, ... }`, checked by
+/// dekbox-core's `CacheConfig`.
+fn cache_config(env: &Env, realm: &RealmState, v: &Unknown<'_>) -> Res<CacheConfig> {
+    if v.get_type()? == ValueType::Boolean && !js::from_value::<bool>(v)? {
+        return Ok(CacheConfig::disabled());
     }
-
-    /// The entries as a plain object.
-    #[napi(js_name = "toJSON")]
-    pub fn to_json(&self) -> BTreeMap<String, String> {
-        self.inner
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    if !is_plain_object(env, realm, v)? {
+        return Err(type_error(format!(
+            "options.cache must be false or an object of limits, not {}",
+            type_name(v)
+        )));
     }
+    let mut limits = serde_json::Map::new();
+    for (name, value) in entries(env, v)? {
+        let Some((_, field)) = CACHE_OPTIONS.iter().find(|(js, _)| *js == name) else {
+            let known: Vec<_> = CACHE_OPTIONS.iter().map(|(js, _)| *js).collect();
+            return Err(type_error(format!(
+                "unknown cache option {name:?} (expected one of {})",
+                known.join(", ")
+            )));
+        };
+        let n = number_arg(&value, &format!("options.cache.{name}"))?;
+        let n = if n.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&n) {
+            serde_json::Number::from(n as u64)
+        } else {
+            serde_json::Number::from_f64(n).ok_or_else(|| {
+                Fail::Dekbox(dekbox_core::Error::InvalidArgument(format!(
+                    "options.cache.{name} must be finite"
+                )))
+            })?
+        };
+        limits.insert(field.to_string(), serde_json::Value::Number(n));
+    }
+    serde_json::from_value(limits.into()).map_err(|e| {
+        Fail::Dekbox(dekbox_core::Error::InvalidArgument(format!(
+            "options.cache: {e}"
+        )))
+    })
 }

@@ -21,9 +21,10 @@ mod convert;
 mod errors;
 mod js;
 
-use convert::{Options, aad_arg, bytes_arg, items_arg};
+use convert::{Opt, Options, aad_arg, box_config, bytes_arg, items_arg};
 use dekbox_core::{Form, GeneratedKey};
-use dekbox_facade::{Config, Dekbox, Host, Now};
+use dekbox_facade::{Dekbox, Host, Now};
+use errors::{Fail, Res};
 use js::Value;
 use napi::bindgen_prelude::{JsObjectValue, Object, Unknown};
 use napi::{Env, JsValue, Result, ValueType};
@@ -32,15 +33,16 @@ use std::future::Future;
 use std::mem::MaybeUninit;
 
 /// The JavaScript thread, as the facade sees it: no lock to leave,
-/// `Buffer`s filled in place, errors as `DekboxError`s.
+/// `Buffer`s filled in place, failures kept as Rust values until the call
+/// returns.
 struct Js<'e>(&'e Env);
 
 impl Host for Js<'_> {
     type Bytes = Value;
-    type Error = napi::Error;
+    type Error = Fail;
 
-    fn error(&self, e: dekbox_facade::Error) -> napi::Error {
-        errors::to_js(self.0, e)
+    fn error(&self, e: dekbox_facade::Error) -> Fail {
+        Fail::Dekbox(e)
     }
 
     fn release<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
@@ -50,14 +52,20 @@ impl Host for Js<'_> {
     fn new_bytes(
         &self,
         len: usize,
-        fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> std::result::Result<(), napi::Error>,
-    ) -> Result<Value> {
+        fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> std::result::Result<(), Fail>,
+    ) -> Res<Value> {
         js::new_buffer(self.0, len, fill)
     }
 
-    fn bytes(&self, bytes: &[u8]) -> Result<Value> {
-        js::buffer(self.0, bytes)
+    fn bytes(&self, bytes: &[u8]) -> Res<Value> {
+        Ok(js::buffer(self.0, bytes)?)
     }
+}
+
+/// A synchronous method's result: failures become JavaScript errors only
+/// here, after the method's borrows have ended.
+fn done(env: &Env, r: Res<Value>) -> Result<Value> {
+    r.map_err(|f| f.into_js(env))
 }
 
 fn form(text: bool) -> Form {
@@ -65,15 +73,16 @@ fn form(text: bool) -> Form {
 }
 
 /// A sealed value: a `Buffer`, or a `dekbox:v1:` string in text form.
-fn sealed_out(env: &Env, bytes: Vec<u8>, text: bool) -> Result<Value> {
+fn sealed_out(env: &Env, bytes: Vec<u8>, text: bool) -> Res<Value> {
     if !text {
-        return js::buffer_from_vec(env, bytes);
+        return Ok(js::buffer_from_vec(env, bytes)?);
     }
-    let s = String::from_utf8(bytes).map_err(|_| errors::invalid(env, "text form is not UTF-8"))?;
+    let s = String::from_utf8(bytes)
+        .map_err(|_| Fail::Dekbox(dekbox_core::Error::ApiMisuse("text form is not UTF-8")))?;
     Ok(Value(env.create_string(&s)?.raw()))
 }
 
-fn sealed_list(env: &Env, out: Vec<Vec<u8>>, text: bool) -> Result<Value> {
+fn sealed_list(env: &Env, out: Vec<Vec<u8>>, text: bool) -> Res<Value> {
     let mut array = env.create_array(out.len() as u32)?;
     for (i, o) in out.into_iter().enumerate() {
         array.set(i as u32, sealed_out(env, o, text)?)?;
@@ -81,28 +90,27 @@ fn sealed_list(env: &Env, out: Vec<Vec<u8>>, text: bool) -> Result<Value> {
     Ok(Value(array.raw()))
 }
 
-/// Opened values: the first error thrown, or with `returnErrors` each
-/// failure's `DekboxError` in its place.
+/// Opened values: the first error, or with `returnErrors` each failure's
+/// `DekboxError` in its place. (No caller bytes are borrowed here: batches
+/// are copies.)
 fn opened_list(
     env: &Env,
     results: Vec<dekbox_core::Result<Vec<u8>>>,
     return_errors: bool,
-) -> Result<Value> {
+) -> Res<Value> {
     let mut array = env.create_array(results.len() as u32)?;
     for (i, r) in results.into_iter().enumerate() {
         match r {
             Ok(pt) => array.set(i as u32, js::buffer_from_vec(env, pt)?)?,
-            Err(e) if return_errors => {
-                array.set(i as u32, env.create_error(errors::to_js(env, e))?)?
-            }
-            Err(e) => return Err(errors::to_js(env, e)),
+            Err(e) if return_errors => array.set(i as u32, Value(errors::error_value(env, e)))?,
+            Err(e) => return Err(Fail::Dekbox(e)),
         }
     }
     Ok(Value(array.raw()))
 }
 
 /// `{ plaintext, wrapped }` for `generateDataKey`.
-fn data_key(env: &Env, gk: GeneratedKey) -> Result<Value> {
+fn data_key(env: &Env, gk: GeneratedKey) -> Res<Value> {
     let mut obj = Object::new(env)?;
     obj.set_named_property(
         "plaintext",
@@ -112,8 +120,8 @@ fn data_key(env: &Env, gk: GeneratedKey) -> Result<Value> {
     Ok(Value(obj.raw()))
 }
 
-fn dek_out(env: &Env, dek: dekbox_core::DataKey) -> Result<Value> {
-    js::buffer(env, dek.dangerous_bytes())
+fn dek_out(env: &Env, dek: dekbox_core::DataKey) -> Res<Value> {
+    Ok(js::buffer(env, dek.dangerous_bytes())?)
 }
 
 /// How an async method ends: at once (a cache hit), or later (a promise
@@ -123,38 +131,56 @@ enum Outcome {
     Later(Value),
 }
 
-/// The promise an async method returns: errors in argument conversion
-/// reject it too, as an `async function`'s would.
-fn promise(env: &Env, outcome: Result<Outcome>) -> Result<Value> {
+/// The promise an async method returns. Failures before the work starts
+/// (argument types, a throwing getter) reject it too, as an `async
+/// function`'s would.
+fn promise(env: &Env, outcome: Res<Outcome>) -> Result<Value> {
     match outcome {
         Ok(Outcome::Later(p)) => Ok(p),
         Ok(Outcome::Now(v)) => js::settled(env, Ok(v)),
-        Err(e) => js::settled(env, Err(e)),
+        Err(f) => {
+            let e = match js::take_exception(env) {
+                Some(thrown) => js::from_error_value(env, thrown),
+                None => f.into_js(env),
+            };
+            js::settled(env, Err(e))
+        }
     }
 }
 
-/// Runs a facade future on dekbox's runtime and settles a promise with its
-/// result, converted on the JavaScript thread.
+/// Runs a facade future on dekbox's runtime; its result is converted and
+/// the promise settled on this realm's JS thread (or dropped, if the realm
+/// has ended meanwhile: a terminated worker).
 fn later<T: Send + 'static>(
     env: &Env,
     fut: impl Future<Output = dekbox_core::Result<T>> + Send + 'static,
-    convert: impl FnOnce(&Env, T) -> Result<Value> + Send + 'static,
-) -> Result<Outcome> {
-    // Start the runtime first: once the deferred exists it must be settled.
-    dekbox_facade::runtime::handle().map_err(|e| errors::to_js(env, e))?;
-    let (deferred, promise) = env.create_deferred::<Value, _>()?;
+    convert: impl FnOnce(&Env, T) -> Res<Value> + Send + 'static,
+) -> Res<Outcome> {
+    let completer = errors::realm(env)?.completer(env)?;
+    // Start the runtime first: once the promise exists it must be settled.
+    dekbox_facade::runtime::handle()?;
+    let (deferred, promise) = js::new_promise(env)?;
+    completer.started(env);
+    let queue = completer.clone();
     let spawned = dekbox_facade::runtime::spawn(fut, move |r| {
-        deferred.resolve(move |env| match r {
-            Ok(v) => convert(&env, v),
-            Err(e) => Err(errors::to_js(&env, e)),
-        })
+        queue.send(Box::new(move |env: Option<&Env>| {
+            let Some(env) = env else { return };
+            let outcome = r.map_err(Fail::Dekbox).and_then(|v| convert(env, v));
+            let outcome = outcome.map_err(|f| f.into_js(env));
+            js::settle(env, deferred, outcome);
+        }))
     });
-    spawned.map_err(|e| errors::to_js(env, e))?;
-    Ok(Outcome::Later(Value(promise.raw())))
+    if let Err(e) = spawned {
+        // Not started (the runtime is gone): the closure, and with it the
+        // promise's resolver, was dropped; answer with a rejected promise.
+        completer.send(Box::new(|_| {}));
+        return Err(Fail::Dekbox(e));
+    }
+    Ok(Outcome::Later(promise))
 }
 
 /// Envelope encryption with cached data keys. Make one per application and
-/// share it; it is safe to use from many async tasks at once.
+/// share it; it is safe to use from many async calls at once.
 #[napi(js_name = "Box")]
 pub struct JsBox {
     inner: Dekbox,
@@ -167,10 +193,11 @@ impl JsBox {
     /// key at all, `DEKBOX_KEY` names it.
     #[napi(constructor, ts_args_type = "options?: BoxOptions | string")]
     pub fn new(env: Env, options: Option<Unknown<'_>>) -> Result<Self> {
-        let config = box_config(&env, options)?;
-        Ok(Self {
-            inner: config.open().map_err(|e| errors::to_js(&env, e))?,
-        })
+        let opened = box_config(&env, options).and_then(|c| c.open().map_err(Fail::Dekbox));
+        match opened {
+            Ok(inner) => Ok(Self { inner }),
+            Err(f) => Err(f.into_js(&env)),
+        }
     }
 
     /// Seals `data` (bytes, or a string as UTF-8). Resolves to a `Buffer`,
@@ -188,8 +215,8 @@ impl JsBox {
     ) -> Result<Value> {
         let outcome = (|| {
             let o = Options::new(&env, options)?;
-            let (ctx, text, aad) = (o.context(&env)?, o.flag(&env, "text")?, o.get("aad")?);
-            let (data, aad) = (bytes_arg(&env, &data, "data")?, aad_arg(&env, aad)?);
+            let (ctx, text, aad) = (o.context()?, o.flag(Opt::Text)?, o.get(Opt::Aad)?);
+            let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
             match self
                 .inner
                 .encrypt_now(&Js(&env), &data, &ctx, &aad, form(text))
@@ -221,15 +248,18 @@ impl JsBox {
         data: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<Value> {
-        let o = Options::new(&env, options)?;
-        let (ctx, text, aad) = (o.context(&env)?, o.flag(&env, "text")?, o.get("aad")?);
-        let (data, aad) = (bytes_arg(&env, &data, "data")?, aad_arg(&env, aad)?);
-        let host = Js(&env);
-        if text {
-            let sealed = self.inner.encrypt(&host, &data, &ctx, &aad, Form::Text)?;
-            return sealed_out(&env, sealed, true);
-        }
-        self.inner.encrypt_into(&host, &data, &ctx, &aad)
+        let r = (|| {
+            let o = Options::new(&env, options)?;
+            let (ctx, text, aad) = (o.context()?, o.flag(Opt::Text)?, o.get(Opt::Aad)?);
+            let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
+            let host = Js(&env);
+            if text {
+                let sealed = self.inner.encrypt(&host, &data, &ctx, &aad, Form::Text)?;
+                return sealed_out(&env, sealed, true);
+            }
+            self.inner.encrypt_into(&host, &data, &ctx, &aad)
+        })();
+        done(&env, r)
     }
 
     /// Opens a sealed value (`Buffer`, `Uint8Array` or string). Resolves to
@@ -246,15 +276,15 @@ impl JsBox {
     ) -> Result<Value> {
         let outcome = (|| {
             let o = Options::new(&env, options)?;
-            let (ctx, aad) = (o.context(&env)?, o.get("aad")?);
-            let (data, aad) = (bytes_arg(&env, &data, "data")?, aad_arg(&env, aad)?);
+            let (ctx, aad) = (o.context()?, o.get(Opt::Aad)?);
+            let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
             if let Some(r) = self.inner.decrypt_now(&Js(&env), &data, &ctx, &aad) {
                 return r.map(Outcome::Now);
             }
             let fut = self
                 .inner
                 .decrypt_async(data.into_owned(), ctx, aad.into_owned());
-            later(&env, fut, js::buffer_from_vec)
+            later(&env, fut, |env, pt| Ok(js::buffer_from_vec(env, pt)?))
         })();
         promise(&env, outcome)
     }
@@ -270,10 +300,13 @@ impl JsBox {
         data: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<Value> {
-        let o = Options::new(&env, options)?;
-        let (ctx, aad) = (o.context(&env)?, o.get("aad")?);
-        let (data, aad) = (bytes_arg(&env, &data, "data")?, aad_arg(&env, aad)?);
-        self.inner.decrypt_into(&Js(&env), &data, &ctx, &aad)
+        let r = (|| {
+            let o = Options::new(&env, options)?;
+            let (ctx, aad) = (o.context()?, o.get(Opt::Aad)?);
+            let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
+            self.inner.decrypt_into(&Js(&env), &data, &ctx, &aad)
+        })();
+        done(&env, r)
     }
 
     /// Seals many values under one context (one KMS call at most);
@@ -291,12 +324,8 @@ impl JsBox {
     ) -> Result<Value> {
         let outcome = (|| {
             let o = Options::new(&env, options)?;
-            let (items, ctx, aads) = (
-                items_arg(&env, &items, "items")?,
-                o.context(&env)?,
-                o.aads(&env)?,
-            );
-            let text = o.flag(&env, "text")?;
+            let (ctx, aads, text) = (o.context()?, o.aads()?, o.flag(Opt::Text)?);
+            let items = items_arg(&items, "items")?;
             let fut = self.inner.encrypt_many_async(items, ctx, aads, form(text));
             later(&env, fut, move |env, out| sealed_list(env, out, text))
         })();
@@ -315,17 +344,16 @@ impl JsBox {
         items: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<Value> {
-        let o = Options::new(&env, options)?;
-        let (items, ctx, aads) = (
-            items_arg(&env, &items, "items")?,
-            o.context(&env)?,
-            o.aads(&env)?,
-        );
-        let text = o.flag(&env, "text")?;
-        let out = self
-            .inner
-            .encrypt_many(&Js(&env), &items, &ctx, aads.as_deref(), form(text))?;
-        sealed_list(&env, out, text)
+        let r = (|| {
+            let o = Options::new(&env, options)?;
+            let (ctx, aads, text) = (o.context()?, o.aads()?, o.flag(Opt::Text)?);
+            let items = items_arg(&items, "items")?;
+            let out =
+                self.inner
+                    .encrypt_many(&Js(&env), &items, &ctx, aads.as_deref(), form(text))?;
+            sealed_list(&env, out, text)
+        })();
+        done(&env, r)
     }
 
     /// Opens many values (one KMS call per data key at most). Rejects with
@@ -343,12 +371,9 @@ impl JsBox {
     ) -> Result<Value> {
         let outcome = (|| {
             let o = Options::new(&env, options)?;
-            let (items, ctx, aads) = (
-                items_arg(&env, &items, "items")?,
-                o.context(&env)?,
-                o.aads(&env)?,
-            );
-            let return_errors = o.flag(&env, "returnErrors")?;
+            let (ctx, aads) = (o.context()?, o.aads()?);
+            let return_errors = o.flag(Opt::ReturnErrors)?;
+            let items = items_arg(&items, "items")?;
             let fut = self.inner.decrypt_many_async(items, ctx, aads);
             later(&env, fut, move |env, r| opened_list(env, r, return_errors))
         })();
@@ -366,17 +391,17 @@ impl JsBox {
         items: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<Value> {
-        let o = Options::new(&env, options)?;
-        let (items, ctx, aads) = (
-            items_arg(&env, &items, "items")?,
-            o.context(&env)?,
-            o.aads(&env)?,
-        );
-        let return_errors = o.flag(&env, "returnErrors")?;
-        let results = self
-            .inner
-            .decrypt_many(&Js(&env), &items, &ctx, aads.as_deref())?;
-        opened_list(&env, results, return_errors)
+        let r = (|| {
+            let o = Options::new(&env, options)?;
+            let (ctx, aads) = (o.context()?, o.aads()?);
+            let return_errors = o.flag(Opt::ReturnErrors)?;
+            let items = items_arg(&items, "items")?;
+            let results = self
+                .inner
+                .decrypt_many(&Js(&env), &items, &ctx, aads.as_deref())?;
+            opened_list(&env, results, return_errors)
+        })();
+        done(&env, r)
     }
 
     /// Moves a sealed value to the primary key without re-encrypting its
@@ -393,10 +418,9 @@ impl JsBox {
         options: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let outcome = (|| {
-            let o = Options::new(&env, options)?;
+            let ctx = Options::new(&env, options)?.context()?;
             let text = data.get_type()? == ValueType::String;
-            let ctx = o.context(&env)?;
-            let data = bytes_arg(&env, &data, "data")?;
+            let data = bytes_arg(&data, "data")?;
             let fut = self.inner.rewrap_async(data.into_owned(), ctx);
             later(&env, fut, move |env, r| sealed_out(env, r.message, text))
         })();
@@ -415,12 +439,14 @@ impl JsBox {
         data: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<Value> {
-        let o = Options::new(&env, options)?;
-        let text = data.get_type()? == ValueType::String;
-        let ctx = o.context(&env)?;
-        let data = bytes_arg(&env, &data, "data")?;
-        let r = self.inner.rewrap(&Js(&env), &data, &ctx)?;
-        sealed_out(&env, r.message, text)
+        let r = (|| {
+            let ctx = Options::new(&env, options)?.context()?;
+            let text = data.get_type()? == ValueType::String;
+            let data = bytes_arg(&data, "data")?;
+            let r = self.inner.rewrap(&Js(&env), &data, &ctx)?;
+            sealed_out(&env, r.message, text)
+        })();
+        done(&env, r)
     }
 
     /// A fresh data key under the primary key (not cached), for data you
@@ -432,7 +458,7 @@ impl JsBox {
     )]
     pub fn generate_data_key(&self, env: Env, options: Option<Unknown<'_>>) -> Result<Value> {
         let outcome = (|| {
-            let ctx = Options::new(&env, options)?.context(&env)?;
+            let ctx = Options::new(&env, options)?.context()?;
             later(&env, self.inner.generate_data_key_async(ctx), data_key)
         })();
         promise(&env, outcome)
@@ -441,8 +467,11 @@ impl JsBox {
     /// `generateDataKey` on the calling thread.
     #[napi(ts_args_type = "options?: ContextOptions", ts_return_type = "DataKey")]
     pub fn generate_data_key_sync(&self, env: Env, options: Option<Unknown<'_>>) -> Result<Value> {
-        let ctx = Options::new(&env, options)?.context(&env)?;
-        data_key(&env, self.inner.generate_data_key(&Js(&env), &ctx)?)
+        let r = (|| {
+            let ctx = Options::new(&env, options)?.context()?;
+            data_key(&env, self.inner.generate_data_key(&Js(&env), &ctx)?)
+        })();
+        done(&env, r)
     }
 
     /// Unwraps a data key from `generateDataKey` (wrapped by keyring key
@@ -459,8 +488,8 @@ impl JsBox {
     ) -> Result<Value> {
         let outcome = (|| {
             let o = Options::new(&env, options)?;
-            let (ctx, label) = (o.context(&env)?, o.string(&env, "label")?);
-            let wrapped = bytes_arg(&env, &wrapped, "wrapped")?;
+            let (ctx, label) = (o.context()?, o.string(Opt::Label)?);
+            let wrapped = bytes_arg(&wrapped, "wrapped")?;
             let fut = self
                 .inner
                 .unwrap_data_key_async(wrapped.into_owned(), ctx, label);
@@ -480,19 +509,30 @@ impl JsBox {
         wrapped: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<Value> {
-        let o = Options::new(&env, options)?;
-        let (ctx, label) = (o.context(&env)?, o.string(&env, "label")?);
-        let wrapped = bytes_arg(&env, &wrapped, "wrapped")?;
-        let dek = self
-            .inner
-            .unwrap_data_key(&Js(&env), &wrapped, &ctx, label.as_deref())?;
-        dek_out(&env, dek)
+        let r = (|| {
+            let o = Options::new(&env, options)?;
+            let (ctx, label) = (o.context()?, o.string(Opt::Label)?);
+            let wrapped = bytes_arg(&wrapped, "wrapped")?;
+            let dek = self
+                .inner
+                .unwrap_data_key(&Js(&env), &wrapped, &ctx, label.as_deref())?;
+            dek_out(&env, dek)
+        })();
+        done(&env, r)
     }
 
     /// Cache and KMS counters.
     #[napi(ts_return_type = "CacheStats")]
     pub fn cache_stats(&self) -> serde_json::Value {
-        camel_keys(serde_json::to_value(self.inner.cache_stats()).unwrap_or_default())
+        let st = self.inner.cache_stats();
+        serde_json::json!({
+            "encryptHits": st.encrypt_hits,
+            "encryptMisses": st.encrypt_misses,
+            "decryptHits": st.decrypt_hits,
+            "decryptMisses": st.decrypt_misses,
+            "kmsCalls": st.provider_calls,
+            "dataKeysGenerated": st.data_keys_generated,
+        })
     }
 
     /// Each key's label, or its URI when unlabelled.
@@ -506,119 +546,6 @@ impl JsBox {
     pub fn primary(&self) -> String {
         self.inner.primary_key_name()
     }
-}
-
-/// The `Box` options (camelCase) as dekbox-facade's `Config` (snake_case).
-fn box_config(env: &Env, options: Option<Unknown<'_>>) -> Result<Config> {
-    let Some(v) = options else {
-        return Ok(Config::default());
-    };
-    match v.get_type()? {
-        ValueType::Undefined | ValueType::Null => return Ok(Config::default()),
-        ValueType::String => {
-            return Ok(Config {
-                key: Some(js::from_value::<String>(&v)?),
-                ..Config::default()
-            });
-        }
-        ValueType::Object if !v.is_array()? => {}
-        _ => {
-            return Err(errors::type_error(
-                env,
-                format!(
-                    "Box options must be a key URI or an object, not {}",
-                    convert::type_name(&v)
-                ),
-            ));
-        }
-    }
-    let mut value = snake_keys(js::from_value::<serde_json::Value>(&v)?);
-    if let Some(cache) = value.get_mut("cache") {
-        match cache {
-            serde_json::Value::Bool(false) => {
-                *cache = serde_json::to_value(dekbox_core::cache::CacheConfig::disabled())
-                    .unwrap_or_default();
-            }
-            serde_json::Value::Object(_) => *cache = snake_keys(cache.take()),
-            _ => {}
-        }
-    }
-    if let Some(obj) = value.as_object_mut() {
-        obj.retain(|_, v| !v.is_null());
-    }
-    serde_json::from_value(value).map_err(|e| {
-        errors::type_error(
-            env,
-            format!("Box options: {}", camel_message(&e.to_string())),
-        )
-    })
-}
-
-/// `grantTokens` → `grant_tokens`, for an object's own keys.
-fn snake_keys(v: serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(m) => m
-            .into_iter()
-            .map(|(k, v)| (snake(&k), v))
-            .collect::<serde_json::Map<_, _>>()
-            .into(),
-        other => other,
-    }
-}
-
-fn camel_keys(v: serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(m) => m
-            .into_iter()
-            .map(|(k, v)| (camel(&k), v))
-            .collect::<serde_json::Map<_, _>>()
-            .into(),
-        other => other,
-    }
-}
-
-fn snake(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 4);
-    for c in s.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn camel(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut up = false;
-    for c in s.chars() {
-        if c == '_' {
-            up = true;
-        } else if up {
-            out.push(c.to_ascii_uppercase());
-            up = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// serde names fields in backticks: show them as JavaScript spells them.
-fn camel_message(m: &str) -> String {
-    m.split('`')
-        .enumerate()
-        .map(|(i, part)| {
-            if i % 2 == 1 {
-                camel(part)
-            } else {
-                part.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("`")
 }
 
 /// The version of the native library.

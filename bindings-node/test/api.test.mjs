@@ -78,13 +78,34 @@ test('tamper, truncation, garbage, wrong context, aad and key give the right cla
   assert.ok(new UnknownKeyError('m') instanceof ConfigError)
 })
 
-test('oversized input is refused before any work, nothing half-written', async () => {
+test('oversized input is refused before any work', async () => {
   const box = new Box({ key: keyFile(), maxPlaintext: 1000 })
   assert.throws(() => box.encryptSync(Buffer.alloc(1001)), MalformedError)
   await assert.rejects(box.encrypt(Buffer.alloc(5000)), MalformedError)
+  await assert.rejects(box.encryptMany([Buffer.alloc(10), Buffer.alloc(1001)]), MalformedError)
+  assert.throws(() => box.encryptManySync([Buffer.alloc(10), Buffer.alloc(1001)]), MalformedError)
+  assert.equal(box.cacheStats().dataKeysGenerated, 0, 'no data key was made for refused input')
   const big = new Box({ key: keyFile() })
   const sealed = big.encryptSync(Buffer.alloc(2000))
-  assert.throws(() => box.decryptSync(sealed), DekboxError)
+  assert.throws(() => box.decryptSync(sealed), MalformedError)
+  assert.equal(box.decryptSync(box.encryptSync(Buffer.alloc(1000, 3))).length, 1000)
+})
+
+test('large values take the runtime path (over 1 MiB) and come back whole', async () => {
+  const box = new Box({ key: keyFile() })
+  for (const n of [(1 << 20) - 1, 1 << 20, (1 << 20) + 1, 4 << 20]) {
+    const data = Buffer.alloc(n)
+    for (let i = 0; i < n; i += 4093) data[i] = i & 0xff
+    const [a, b] = await Promise.all([box.encrypt(data, { context: CTX }), box.encrypt(data, { context: CTX, text: true })])
+    assert.deepEqual(await box.decrypt(a, { context: CTX }), data)
+    assert.deepEqual(await box.decrypt(b, { context: CTX }), data)
+    assert.deepEqual(box.decryptSync(a, { context: CTX }), data)
+    const t = Buffer.from(a)
+    t[t.length - 100] ^= 1
+    await assert.rejects(box.decrypt(t, { context: CTX }), AuthenticationError)
+  }
+  const many = await box.decryptMany(await box.encryptMany([Buffer.alloc(5 << 20, 1), 'x']))
+  assert.equal(many[0].length, 5 << 20)
 })
 
 test('wrong argument types are TypeErrors that name what came; async forms reject', async () => {
@@ -103,9 +124,21 @@ test('wrong argument types are TypeErrors that name what came; async forms rejec
   assert.throws(() => box.encryptManySync('x'), /items must be an Array, not string/)
   assert.throws(() => box.encryptManySync(['a', 5]), /items\[1\] must be/)
   assert.throws(() => new Box(5), TypeError)
-  assert.throws(() => new Box({ key: keyFile(), kee: 1 }), /unknown field `kee`/)
+  assert.throws(() => new Box({ key: keyFile(), kee: 1 }), (e) => e instanceof TypeError && /unknown Box option "kee"/.test(e.message))
   assert.throws(() => new Box({ key: keyFile(), grantTokens: 'x' }), TypeError)
-  assert.throws(() => new Box({ key: keyFile(), cache: { maxAge: -1 } }), TypeError)
+  assert.throws(() => new Box({ key: keyFile(), cache: { maxAge: 'x' } }), TypeError)
+  assert.throws(() => new Box({ key: keyFile(), cache: { maxAges: 1 } }), /unknown cache option "maxAges"/)
+  assert.throws(() => new Box({ key: keyFile(), cache: { maxAge: -1 } }), InvalidArgumentError)
+  assert.throws(() => new Box({ key: keyFile(), maxPlaintext: 1.5 }), InvalidArgumentError)
+  assert.throws(() => new Box({ key: keyFile(), keys: { v1: 5 } }), TypeError)
+  // A circular options object is read field by field: an unknown option, not a crash.
+  const circular = { key: keyFile() }
+  circular.self = circular
+  assert.throws(() => new Box(circular), /unknown Box option "self"/)
+  // Other views of bytes are refused rather than guessed at.
+  for (const v of [new ArrayBuffer(4), new DataView(new ArrayBuffer(4)), new Uint8ClampedArray(4), new Int8Array(4)]) {
+    assert.throws(() => box.encryptSync(v), TypeError)
+  }
   assert.throws(() => new Context(5), TypeError)
   await assert.rejects(box.unwrap(5), TypeError)
   // Not a TypeError: a context key in dekbox's reserved namespace.
@@ -201,6 +234,52 @@ test('cache: one data key for many values; stats; cache: false', async () => {
   assert.equal(limited.cacheStats().dataKeysGenerated, 3)
 })
 
+test('contexts: only a genuine Context or a plain object; never silently empty', async () => {
+  const box = new Box({ key: keyFile() })
+  const sealed = box.encryptSync('x', { context: CTX })
+  const fakes = [
+    Object.setPrototypeOf(new Box({ key: keyFile() }), Context.prototype), // passes instanceof
+    Object.create(Context.prototype),
+    new Map([['tenant', 'acme']]),
+    new (class Tenant { constructor() { this.tenant = 'acme' } })(),
+    [],
+    'tenant=acme',
+  ]
+  for (const fake of fakes) {
+    assert.throws(() => box.encryptSync('x', { context: fake }), TypeError)
+    assert.throws(() => box.decryptSync(sealed, { context: fake }), TypeError)
+    await assert.rejects(box.decrypt(sealed, { context: fake }), TypeError)
+  }
+  const spoof = {}
+  for (const sym of Object.getOwnPropertySymbols(new Context(CTX))) spoof[sym] = {}
+  assert.throws(() => box.encryptSync('x', { context: spoof }), TypeError)
+  // A null-prototype object is a plain object.
+  const bare = Object.assign(Object.create(null), CTX)
+  assert.equal(box.decryptSync(sealed, { context: bare }).toString(), 'x')
+  assert.throws(() => new Context(new Map()), TypeError)
+})
+
+test('options: own properties only, a throwing getter rejects the promise', async () => {
+  const box = new Box({ key: keyFile() })
+  const sealed = box.encryptSync('x', { aad: 'row/1' })
+  Object.prototype.aad = 'row/1' // eslint-disable-line no-extend-native
+  Object.prototype.context = { tenant: 'evil' } // eslint-disable-line no-extend-native
+  try {
+    assert.throws(() => box.decryptSync(sealed, {}), AuthenticationError)
+    assert.equal(box.decryptSync(sealed, { aad: 'row/1' }).toString(), 'x')
+  } finally {
+    delete Object.prototype.aad
+    delete Object.prototype.context
+  }
+  const boom = new Error('from a getter')
+  const options = { get context() { throw boom } }
+  await assert.rejects(box.encrypt('x', options), (e) => e === boom)
+  await assert.rejects(box.decrypt(sealed, options), (e) => e === boom)
+  assert.throws(() => box.encryptSync('x', options), (e) => e === boom)
+  // And the box works after.
+  assert.equal((await box.decrypt(sealed, { aad: 'row/1' })).toString(), 'x')
+})
+
 test('contexts: prepared, shared, order-independent, introspectable', () => {
   const box = new Box({ key: keyFile() })
   const c = new Context({ b: '2', a: '1' })
@@ -209,9 +288,7 @@ test('contexts: prepared, shared, order-independent, introspectable', () => {
   const sealed = box.encryptSync('x', { context: c })
   assert.equal(box.decryptSync(sealed, { context: { a: '1', b: '2' } }).toString(), 'x')
   // Only own, enumerable, string-keyed entries count.
-  const proto = Object.create({ inherited: 'no' })
-  proto.a = '1'
-  proto.b = '2'
+  const proto = { a: '1', b: '2' }
   Object.defineProperty(proto, 'hidden', { value: 'no', enumerable: false })
   proto[Symbol('s')] = 'no'
   assert.equal(box.decryptSync(sealed, { context: proto }).toString(), 'x')
@@ -240,10 +317,11 @@ test('errors: one class per code, stable codes, nothing secret in messages', () 
     () => box.decryptSync(Buffer.from('junk')),
     () => box.unwrapSync(dk.wrapped, { context: {} }),
     () => new Box({ key: uri, kee: keyB64 }),
+    () => new Box(keyB64), // the key pasted where its URI belongs
   ]) {
     try { f() } catch (e) { messages.push(`${e.name} ${e.message} ${e.stack} ${JSON.stringify(e)}`) }
   }
-  assert.equal(messages.length, 4)
+  assert.equal(messages.length, 5)
   for (const m of messages) {
     for (const secret of [keyB64, keyBytes.toString('hex'), dk.plaintext.toString('hex'), dk.plaintext.toString('base64')]) {
       assert.ok(!m.includes(secret), m)

@@ -4,7 +4,8 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { Box, AuthenticationError, KeyNotFound, KeyDisabled, MalformedError } from 'dekbox'
+import { Worker } from 'node:worker_threads'
+import { Box, AuthenticationError, KeyNotFound, KeyDisabled, KmsThrottled, MalformedError } from 'dekbox'
 import { need, kms, kmsKey, proxy, awsEnv } from './helpers.mjs'
 
 awsEnv()
@@ -62,6 +63,9 @@ test('throttling and 5xx through the fault proxy all succeed after retries', asy
     await proxy('/__reset', {})
     await proxy('/__fault', { respond: 'DisabledException' })
     await assert.rejects(box.encrypt('x'), (e) => e instanceof KeyDisabled && !e.retryable)
+    await proxy('/__reset', {})
+    await proxy('/__fault', { throttle: 1.0 })
+    await assert.rejects(box.encrypt('x'), (e) => e instanceof KmsThrottled && e.retryable && e.code === 'ERR_DEKBOX_KMS_THROTTLED')
   } finally {
     await proxy('/__reset', {})
   }
@@ -98,7 +102,7 @@ test('1,000 concurrent encrypts on a cold cache: one GenerateDataKey, the event 
     // The loop ran all along: the timer fired through the 300 ms call.
     assert.ok(took >= 250, `took ${took} ms`)
     assert.ok(ticks >= took / 5 / 4, `only ${ticks} ticks in ${took.toFixed(0)} ms`)
-    assert.ok(worst < 150, `timer lag ${worst.toFixed(1)} ms`)
+    assert.ok(worst < 250, `timer lag ${worst.toFixed(1)} ms`)
     console.log(`# 1,000 encrypts in ${took.toFixed(0)} ms (one 300 ms KMS call): timer fired ${ticks} times, ` +
       `worst lag ${worst.toFixed(1)} ms, event-loop delay p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms`)
     await proxy('/__reset', {})
@@ -121,4 +125,36 @@ test('legacy values encrypted directly by KMS fall back when asked, never otherw
   const box = new Box({ key: `aws-kms://${arn}`, endpoint: url, legacyFallback: true })
   assert.equal((await box.decrypt(legacy, { context: CTX })).toString(), 'written before dekbox')
   await assert.rejects(box.decrypt(legacy, { context: { tenant: 'other' } }), AuthenticationError)
+})
+
+test('a worker terminated while its KMS call is in flight: the call finishes into nothing, the process carries on', async () => {
+  const arn = await kmsKey(need('DEKBOX_TEST_MOTO_URL'))
+  const purl = need('DEKBOX_TEST_FAULT_PROXY_URL')
+  await proxy('/__reset', {})
+  await proxy('/__fault', { delay: 0.5 })
+  try {
+    const body = `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { Box } = require('dekbox')
+      const box = new Box({ key: workerData.key, endpoint: workerData.endpoint })
+      for (let i = 0; i < 20; i++) box.encrypt('in flight ' + i, { context: { n: String(i) } })
+      box.generateDataKey().then(() => {})
+      parentPort.postMessage('started')
+    `
+    for (let round = 0; round < 3; round++) {
+      const w = new Worker(body, { eval: true, workerData: { key: `aws-kms://${arn}`, endpoint: purl } })
+      await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
+      await new Promise((r) => setTimeout(r, 100))
+      assert.equal(await w.terminate(), 1)
+    }
+    // The workers' KMS calls complete now, after their realms are gone.
+    await new Promise((r) => setTimeout(r, 1200))
+    const stats = await proxy('/__stats')
+    assert.ok((stats.forwarded['TrentService.GenerateDataKey'] ?? 0) >= 3, JSON.stringify(stats))
+    await proxy('/__reset', {})
+    const box = new Box({ key: `aws-kms://${arn}`, endpoint: purl })
+    assert.equal((await box.decrypt(await box.encrypt('still fine'))).toString(), 'still fine')
+  } finally {
+    await proxy('/__reset', {})
+  }
 })

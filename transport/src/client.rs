@@ -387,6 +387,7 @@ impl Client {
         form: Form,
     ) -> Result<Vec<Vec<u8>>> {
         check_batch(plaintexts.len(), aads)?;
+        check_sizes(plaintexts, self.engine.options().max_plaintext)?;
         plaintexts
             .iter()
             .enumerate()
@@ -482,6 +483,7 @@ impl Client {
         form: Form,
     ) -> Result<Vec<Vec<u8>>> {
         check_batch(plaintexts.len(), aads)?;
+        check_sizes(plaintexts, self.engine.options().max_plaintext)?;
         let mut out = Vec::with_capacity(plaintexts.len());
         for (i, p) in plaintexts.iter().enumerate() {
             let aad = aad_at(aads, i);
@@ -527,6 +529,19 @@ const _: () = {
 
 /// A batch's aads, if given, have one entry per value: validated here, once,
 /// for every binding.
+/// Refuses a batch holding a value too large to seal before any of it is
+/// sealed (or a data key is made for it).
+fn check_sizes<P: AsRef<[u8]>>(plaintexts: &[P], max: usize) -> Result<()> {
+    match plaintexts
+        .iter()
+        .map(|p| p.as_ref().len())
+        .find(|&len| len > max)
+    {
+        Some(len) => Err(dekbox_core::Malformed::TooLarge { len, max }.into()),
+        None => Ok(()),
+    }
+}
+
 fn check_batch<A>(n: usize, aads: Option<&[A]>) -> Result<()> {
     match aads {
         Some(a) if a.len() != n => Err(Error::InvalidArgument(format!(
