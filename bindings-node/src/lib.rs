@@ -3,6 +3,9 @@
 //! converts the result; everything else lives in Rust, once, for every
 //! language. `index.js` adds the error classes.
 //!
+//! A panic in a method becomes a JavaScript `Error` (`catch_unwind`); one
+//! in a completion on the JS thread aborts the process.
+//!
 //! Every method reads its options (which may run JavaScript: getters,
 //! proxies) before it borrows the bytes of a `Buffer` argument, and runs no
 //! JavaScript while it holds them.
@@ -191,7 +194,11 @@ impl JsBox {
     /// Opens the keys (no network I/O). `options` is a key URI, or
     /// `{ key }` / `{ keys, primary }` with AWS and cache settings; with no
     /// key at all, `DEKBOX_KEY` names it.
-    #[napi(constructor, ts_args_type = "options?: BoxOptions | string")]
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "options?: BoxOptions | string"
+    )]
     pub fn new(env: Env, options: Option<Unknown<'_>>) -> Result<Self> {
         let opened = box_config(&env, options).and_then(|c| c.open().map_err(Fail::Dekbox));
         match opened {
@@ -203,6 +210,7 @@ impl JsBox {
     /// Seals `data` (bytes, or a string as UTF-8). Resolves to a `Buffer`,
     /// or a `dekbox:v1:` string with `{ text: true }`.
     #[napi(
+        catch_unwind,
         ts_generic_types = "T extends boolean = false",
         ts_args_type = "data: Input, options?: EncryptOptions<T>",
         ts_return_type = "Promise<Sealed<T>>"
@@ -238,6 +246,7 @@ impl JsBox {
 
     /// `encrypt` on the calling thread.
     #[napi(
+        catch_unwind,
         ts_generic_types = "T extends boolean = false",
         ts_args_type = "data: Input, options?: EncryptOptions<T>",
         ts_return_type = "Sealed<T>"
@@ -265,6 +274,7 @@ impl JsBox {
     /// Opens a sealed value (`Buffer`, `Uint8Array` or string). Resolves to
     /// the plaintext `Buffer`.
     #[napi(
+        catch_unwind,
         ts_args_type = "data: Input, options?: DecryptOptions",
         ts_return_type = "Promise<Buffer>"
     )]
@@ -291,6 +301,7 @@ impl JsBox {
 
     /// `decrypt` on the calling thread.
     #[napi(
+        catch_unwind,
         ts_args_type = "data: Input, options?: DecryptOptions",
         ts_return_type = "Buffer"
     )]
@@ -312,6 +323,7 @@ impl JsBox {
     /// Seals many values under one context (one KMS call at most);
     /// `aads`, if given, has one entry per value.
     #[napi(
+        catch_unwind,
         ts_generic_types = "T extends boolean = false",
         ts_args_type = "items: Input[], options?: EncryptManyOptions<T>",
         ts_return_type = "Promise<Sealed<T>[]>"
@@ -334,6 +346,7 @@ impl JsBox {
 
     /// `encryptMany` on the calling thread.
     #[napi(
+        catch_unwind,
         ts_generic_types = "T extends boolean = false",
         ts_args_type = "items: Input[], options?: EncryptManyOptions<T>",
         ts_return_type = "Sealed<T>[]"
@@ -360,6 +373,7 @@ impl JsBox {
     /// the first error, or with `{ returnErrors: true }` puts each failure's
     /// `DekboxError` in its place.
     #[napi(
+        catch_unwind,
         ts_args_type = "items: Input[], options?: DecryptManyOptions",
         ts_return_type = "Promise<Array<Buffer | DekboxError>>"
     )]
@@ -382,6 +396,7 @@ impl JsBox {
 
     /// `decryptMany` on the calling thread.
     #[napi(
+        catch_unwind,
         ts_args_type = "items: Input[], options?: DecryptManyOptions",
         ts_return_type = "Array<Buffer | DekboxError>"
     )]
@@ -407,6 +422,7 @@ impl JsBox {
     /// Moves a sealed value to the primary key without re-encrypting its
     /// data. Resolves to the value in the form it was given.
     #[napi(
+        catch_unwind,
         ts_generic_types = "T extends Input",
         ts_args_type = "data: T, options?: ContextOptions",
         ts_return_type = "Promise<T extends string ? string : Buffer>"
@@ -429,6 +445,7 @@ impl JsBox {
 
     /// `rewrap` on the calling thread.
     #[napi(
+        catch_unwind,
         ts_generic_types = "T extends Input",
         ts_args_type = "data: T, options?: ContextOptions",
         ts_return_type = "T extends string ? string : Buffer"
@@ -453,6 +470,7 @@ impl JsBox {
     /// seal yourself: `{ plaintext, wrapped }`. Overwrite `plaintext`
     /// (`.fill(0)`) when done with it.
     #[napi(
+        catch_unwind,
         ts_args_type = "options?: ContextOptions",
         ts_return_type = "Promise<DataKey>"
     )]
@@ -465,7 +483,11 @@ impl JsBox {
     }
 
     /// `generateDataKey` on the calling thread.
-    #[napi(ts_args_type = "options?: ContextOptions", ts_return_type = "DataKey")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: ContextOptions",
+        ts_return_type = "DataKey"
+    )]
     pub fn generate_data_key_sync(&self, env: Env, options: Option<Unknown<'_>>) -> Result<Value> {
         let r = (|| {
             let ctx = Options::new(&env, options)?.context()?;
@@ -477,6 +499,7 @@ impl JsBox {
     /// Unwraps a data key from `generateDataKey` (wrapped by keyring key
     /// `label`, default the primary).
     #[napi(
+        catch_unwind,
         ts_args_type = "wrapped: Input, options?: UnwrapOptions",
         ts_return_type = "Promise<Buffer>"
     )]
@@ -500,6 +523,7 @@ impl JsBox {
 
     /// `unwrap` on the calling thread.
     #[napi(
+        catch_unwind,
         ts_args_type = "wrapped: Input, options?: UnwrapOptions",
         ts_return_type = "Buffer"
     )]
