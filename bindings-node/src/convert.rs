@@ -61,24 +61,32 @@ pub fn bytes_arg<'a>(v: &Unknown<'a>, what: &str) -> Res<Cow<'a, [u8]>> {
     )))
 }
 
-fn string_arg(v: &Unknown<'_>, what: &str) -> Res<String> {
-    if v.get_type()? != ValueType::String {
+/// A value of JavaScript type `ty` (named `expected` in the TypeError).
+fn typed<T: napi::bindgen_prelude::FromNapiValue>(
+    v: &Unknown<'_>,
+    ty: ValueType,
+    expected: &str,
+    what: &str,
+) -> Res<T> {
+    if v.get_type()? != ty {
         return Err(type_error(format!(
-            "{what} must be a string, not {}",
+            "{what} must be {expected}, not {}",
             type_name(v)
         )));
     }
-    Ok(js::from_value::<String>(v)?)
+    Ok(js::from_value::<T>(v)?)
+}
+
+fn string_arg(v: &Unknown<'_>, what: &str) -> Res<String> {
+    typed(v, ValueType::String, "a string", what)
 }
 
 fn bool_arg(v: &Unknown<'_>, what: &str) -> Res<bool> {
-    if v.get_type()? != ValueType::Boolean {
-        return Err(type_error(format!(
-            "{what} must be a boolean, not {}",
-            type_name(v)
-        )));
-    }
-    Ok(js::from_value::<bool>(v)?)
+    typed(v, ValueType::Boolean, "a boolean", what)
+}
+
+fn number_arg(v: &Unknown<'_>, what: &str) -> Res<f64> {
+    typed(v, ValueType::Number, "a number", what)
 }
 
 /// An option a method reads (see [`crate::errors::OPTION_NAMES`]).
@@ -207,38 +215,13 @@ fn is_plain_object(env: &Env, realm: &RealmState, v: &Unknown<'_>) -> Res<bool> 
 
 /// A plain object's own enumerable string-keyed entries, all strings.
 fn string_map(env: &Env, v: &Unknown<'_>, what: &str) -> Res<Vec<(String, String)>> {
-    let obj: Object<'_> = v.coerce_to_object()?;
-    let keys = obj.get_all_property_names(
-        KeyCollectionMode::OwnOnly,
-        KeyFilter::Enumerable,
-        KeyConversion::NumbersToStrings,
-    )?;
-    let keys = js::from_value::<Array>(&keys.to_unknown())?;
-    let mut pairs = Vec::with_capacity(keys.len() as usize);
-    for i in 0..keys.len() {
-        let Some(key) = keys.get::<Unknown<'_>>(i)? else {
-            continue;
-        };
-        // Symbol keys are not entries.
-        if key.get_type()? != ValueType::String {
-            continue;
-        }
-        let value = js::own_property(env, v.raw(), key.raw())?;
-        let key = js::from_value::<String>(&key)?;
-        let value = match value {
-            Some(value) if value.get_type()? == ValueType::String => {
-                js::from_value::<String>(&value)?
-            }
-            other => {
-                let came = other.as_ref().map(type_name).unwrap_or("undefined");
-                return Err(type_error(format!(
-                    "{what} value for {key:?} must be a string, not {came}"
-                )));
-            }
-        };
-        pairs.push((key, value));
-    }
-    Ok(pairs)
+    entries(env, v)?
+        .into_iter()
+        .map(|(key, value)| {
+            let value = string_arg(&value, &format!("{what} value for {key:?}"))?;
+            Ok((key, value))
+        })
+        .collect()
 }
 
 /// A context: a `Context` (its prepared external) or a plain object of
@@ -318,7 +301,8 @@ const CACHE_OPTIONS: &[(&str, &str)] = &[
     ("decryptTtl", "decrypt_ttl"),
 ];
 
-/// A plain object's own enumerable string keys, each with its value.
+/// An object's own enumerable string-keyed properties and their values
+/// (symbol keys are not entries).
 fn entries<'a>(env: &'a Env, v: &Unknown<'a>) -> Res<Vec<(String, Unknown<'a>)>> {
     let obj: Object<'_> = v.coerce_to_object()?;
     let keys = obj.get_all_property_names(
@@ -327,7 +311,7 @@ fn entries<'a>(env: &'a Env, v: &Unknown<'a>) -> Res<Vec<(String, Unknown<'a>)>>
         KeyConversion::NumbersToStrings,
     )?;
     let keys = js::from_value::<Array>(&keys.to_unknown())?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(keys.len() as usize);
     for i in 0..keys.len() {
         let Some(key) = keys.get::<Unknown<'_>>(i)? else {
             continue;
@@ -335,21 +319,14 @@ fn entries<'a>(env: &'a Env, v: &Unknown<'a>) -> Res<Vec<(String, Unknown<'a>)>>
         if key.get_type()? != ValueType::String {
             continue;
         }
-        if let Some(value) = js::own_property(env, v.raw(), key.raw())?.filter(|v| !absent(v)) {
-            out.push((js::from_value::<String>(&key)?, value));
-        }
+        // A getter may have deleted it meanwhile: read as undefined.
+        let value = match js::own_property(env, v.raw(), key.raw())? {
+            Some(value) => value,
+            None => js::unknown(env, js::undefined(env)?)?,
+        };
+        out.push((js::from_value::<String>(&key)?, value));
     }
     Ok(out)
-}
-
-fn number_arg(v: &Unknown<'_>, what: &str) -> Res<f64> {
-    if v.get_type()? != ValueType::Number {
-        return Err(type_error(format!(
-            "{what} must be a number, not {}",
-            type_name(v)
-        )));
-    }
-    Ok(js::from_value::<f64>(v)?)
 }
 
 /// The `Box` options (a key URI, or an object read field by field, own
@@ -373,6 +350,9 @@ pub fn box_config(env: &Env, options: Option<Unknown<'_>>) -> Res<Config> {
     }
     let mut c = Config::default();
     for (name, value) in entries(env, &v)? {
+        if absent(&value) {
+            continue;
+        }
         let what = format!("options.{name}");
         match name.as_str() {
             "key" => c.key = Some(string_arg(&value, &what)?),
@@ -439,6 +419,9 @@ fn cache_config(env: &Env, realm: &RealmState, v: &Unknown<'_>) -> Res<CacheConf
     }
     let mut limits = serde_json::Map::new();
     for (name, value) in entries(env, v)? {
+        if absent(&value) {
+            continue;
+        }
         let Some((_, field)) = CACHE_OPTIONS.iter().find(|(js, _)| *js == name) else {
             let known: Vec<_> = CACHE_OPTIONS.iter().map(|(js, _)| *js).collect();
             return Err(type_error(format!(

@@ -206,6 +206,17 @@ pub fn element(env: &Env, array: sys::napi_value, i: u32) -> Result<sys::napi_va
     Ok(v)
 }
 
+/// `undefined`.
+pub fn undefined(env: &Env) -> Result<sys::napi_value> {
+    let mut v = ptr::null_mut();
+    // SAFETY: valid env.
+    check(
+        unsafe { sys::napi_get_undefined(env.raw(), &mut v) },
+        "cannot make undefined",
+    )?;
+    Ok(v)
+}
+
 /// `Object.getPrototypeOf(v)`.
 pub fn prototype(env: &Env, v: &Unknown<'_>) -> Result<sys::napi_value> {
     let mut proto = ptr::null_mut();
