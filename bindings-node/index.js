@@ -69,7 +69,59 @@ class Context {
   }
 }
 
-native._init((code, message) => new (byCode[code] || DekboxError)(message), PREPARED, Object.prototype)
+// The hot calls (encrypt, decrypt and their *Sync forms) leave a small
+// result in this private scratch Buffer and return its length: copying it
+// into a Buffer from Node's pool costs ~0.1 µs, a Buffer of its own from
+// Node-API ~0.5 µs. The scratch is wiped after each copy.
+const scratch = Buffer.allocUnsafeSlow(4096)
+function take(n) {
+  const out = Buffer.allocUnsafe(n)
+  scratch.copy(out, 0, 0, n)
+  scratch.fill(0, 0, n)
+  return out
+}
+
+const proto = native.Box.prototype
+const raw = {
+  encrypt: proto.encrypt,
+  encryptSync: proto.encryptSync,
+  decrypt: proto.decrypt,
+  decryptSync: proto.decryptSync,
+}
+defineProperty(proto, 'encrypt', {
+  value: function encrypt(data, options) {
+    const r = raw.encrypt.call(this, data, options)
+    return typeof r === 'number' ? Promise.resolve(take(r)) : r
+  },
+  writable: true,
+  configurable: true,
+})
+defineProperty(proto, 'encryptSync', {
+  value: function encryptSync(data, options) {
+    const r = raw.encryptSync.call(this, data, options)
+    return typeof r === 'number' ? take(r) : r
+  },
+  writable: true,
+  configurable: true,
+})
+defineProperty(proto, 'decrypt', {
+  value: function decrypt(data, options) {
+    const r = raw.decrypt.call(this, data, options)
+    return typeof r === 'number' ? Promise.resolve(take(r)) : r
+  },
+  writable: true,
+  configurable: true,
+})
+defineProperty(proto, 'decryptSync', {
+  value: function decryptSync(data, options) {
+    const r = raw.decryptSync.call(this, data, options)
+    return typeof r === 'number' ? take(r) : r
+  },
+  writable: true,
+  configurable: true,
+})
+
+native._init((code, message) => new (byCode[code] || DekboxError)(message), PREPARED, Object.prototype, scratch)
 
 module.exports = {
   Box: native.Box,

@@ -38,7 +38,24 @@ use std::mem::MaybeUninit;
 /// The JavaScript thread, as the facade sees it: no lock to leave,
 /// `Buffer`s filled in place, failures kept as Rust values until the call
 /// returns.
-struct Js<'e>(&'e Env);
+struct Js<'e> {
+    env: &'e Env,
+    /// For `encrypt`, `decrypt` and their `*Sync` forms, which make one
+    /// result each: a small one goes to the scratch area and the method
+    /// returns its length, which `index.js` turns into a pooled `Buffer`.
+    scratch: Option<&'e js::Scratch>,
+}
+
+impl<'e> Js<'e> {
+    fn new(env: &'e Env) -> Self {
+        Self { env, scratch: None }
+    }
+
+    fn pooled(env: &'e Env) -> Res<Self> {
+        let scratch = Some(&errors::realm(env)?.scratch);
+        Ok(Self { env, scratch })
+    }
+}
 
 impl Host for Js<'_> {
     type Bytes = Value;
@@ -57,11 +74,10 @@ impl Host for Js<'_> {
         len: usize,
         fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> std::result::Result<(), Fail>,
     ) -> Res<Value> {
-        js::new_buffer(self.0, len, fill)
-    }
-
-    fn bytes(&self, bytes: &[u8]) -> Res<Value> {
-        Ok(js::buffer(self.0, bytes)?)
+        match self.scratch.filter(|s| len <= s.len()) {
+            Some(scratch) => scratch.fill(self.env, len, fill),
+            None => js::new_buffer(self.env, len, fill),
+        }
     }
 }
 
@@ -140,6 +156,9 @@ enum Outcome {
 fn promise(env: &Env, outcome: Res<Outcome>) -> Result<Value> {
     match outcome {
         Ok(Outcome::Later(p)) => Ok(p),
+        // A small result in the scratch area: its length, which `index.js`
+        // resolves with a pooled Buffer (cheaper than a promise made here).
+        Ok(Outcome::Now(v)) if js::is_number(env, v) => Ok(v),
         Ok(Outcome::Now(v)) => js::settled(env, Ok(v)),
         Err(f) => {
             let e = match js::take_exception(env) {
@@ -227,7 +246,7 @@ impl JsBox {
             let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
             match self
                 .inner
-                .encrypt_now(&Js(&env), &data, &ctx, &aad, form(text))
+                .encrypt_now(&Js::pooled(&env)?, &data, &ctx, &aad, form(text))
             {
                 Some(Ok(Now::Host(sealed))) => return Ok(Outcome::Now(sealed)),
                 Some(Ok(Now::Vec(sealed))) => {
@@ -261,7 +280,7 @@ impl JsBox {
             let o = Options::new(&env, options)?;
             let (ctx, text, aad) = (o.context()?, o.flag(Opt::Text)?, o.get(Opt::Aad)?);
             let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
-            let host = Js(&env);
+            let host = Js::pooled(&env)?;
             if text {
                 let sealed = self.inner.encrypt(&host, &data, &ctx, &aad, Form::Text)?;
                 return sealed_out(&env, sealed, true);
@@ -288,7 +307,10 @@ impl JsBox {
             let o = Options::new(&env, options)?;
             let (ctx, aad) = (o.context()?, o.get(Opt::Aad)?);
             let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
-            if let Some(r) = self.inner.decrypt_now(&Js(&env), &data, &ctx, &aad) {
+            if let Some(r) = self
+                .inner
+                .decrypt_now(&Js::pooled(&env)?, &data, &ctx, &aad)
+            {
                 return r.map(Outcome::Now);
             }
             let fut = self
@@ -315,7 +337,8 @@ impl JsBox {
             let o = Options::new(&env, options)?;
             let (ctx, aad) = (o.context()?, o.get(Opt::Aad)?);
             let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
-            self.inner.decrypt_into(&Js(&env), &data, &ctx, &aad)
+            self.inner
+                .decrypt_into(&Js::pooled(&env)?, &data, &ctx, &aad)
         })();
         done(&env, r)
     }
@@ -361,9 +384,13 @@ impl JsBox {
             let o = Options::new(&env, options)?;
             let (ctx, aads, text) = (o.context()?, o.aads()?, o.flag(Opt::Text)?);
             let items = items_arg(&items, "items")?;
-            let out =
-                self.inner
-                    .encrypt_many(&Js(&env), &items, &ctx, aads.as_deref(), form(text))?;
+            let out = self.inner.encrypt_many(
+                &Js::new(&env),
+                &items,
+                &ctx,
+                aads.as_deref(),
+                form(text),
+            )?;
             sealed_list(&env, out, text)
         })();
         done(&env, r)
@@ -413,7 +440,7 @@ impl JsBox {
             let items = items_arg(&items, "items")?;
             let results = self
                 .inner
-                .decrypt_many(&Js(&env), &items, &ctx, aads.as_deref())?;
+                .decrypt_many(&Js::new(&env), &items, &ctx, aads.as_deref())?;
             opened_list(&env, results, return_errors)
         })();
         done(&env, r)
@@ -460,7 +487,7 @@ impl JsBox {
             let ctx = Options::new(&env, options)?.context()?;
             let text = data.get_type()? == ValueType::String;
             let data = bytes_arg(&data, "data")?;
-            let r = self.inner.rewrap(&Js(&env), &data, &ctx)?;
+            let r = self.inner.rewrap(&Js::new(&env), &data, &ctx)?;
             sealed_out(&env, r.message, text)
         })();
         done(&env, r)
@@ -491,7 +518,7 @@ impl JsBox {
     pub fn generate_data_key_sync(&self, env: Env, options: Option<Unknown<'_>>) -> Result<Value> {
         let r = (|| {
             let ctx = Options::new(&env, options)?.context()?;
-            data_key(&env, self.inner.generate_data_key(&Js(&env), &ctx)?)
+            data_key(&env, self.inner.generate_data_key(&Js::new(&env), &ctx)?)
         })();
         done(&env, r)
     }
@@ -537,9 +564,9 @@ impl JsBox {
             let o = Options::new(&env, options)?;
             let (ctx, label) = (o.context()?, o.string(Opt::Label)?);
             let wrapped = bytes_arg(&wrapped, "wrapped")?;
-            let dek = self
-                .inner
-                .unwrap_data_key(&Js(&env), &wrapped, &ctx, label.as_deref())?;
+            let dek =
+                self.inner
+                    .unwrap_data_key(&Js::new(&env), &wrapped, &ctx, label.as_deref())?;
             dek_out(&env, dek)
         })();
         done(&env, r)

@@ -368,3 +368,16 @@ test('views of a SharedArrayBuffer are refused (another thread could change them
   await assert.rejects(box.decrypt(shared), TypeError)
   assert.throws(() => box.encryptSync('x', { aad: shared }), TypeError)
 })
+
+test('each result is its own Buffer: later calls never change an earlier one', async () => {
+  const box = new Box({ key: keyFile() })
+  const sealed = [box.encryptSync('first'), await box.encrypt('second'), box.encryptSync(Buffer.alloc(3000, 7))]
+  const copies = sealed.map((s) => Buffer.from(s))
+  const opened = [box.decryptSync(sealed[0]), await box.decrypt(sealed[1]), box.decryptSync(sealed[2])]
+  sealed.forEach((s, i) => assert.deepEqual(s, copies[i]))
+  assert.equal(opened[0].toString(), 'first')
+  assert.equal(opened[1].toString(), 'second')
+  assert.deepEqual(opened[2], Buffer.alloc(3000, 7))
+  opened[0].fill(0)
+  assert.equal(box.decryptSync(sealed[0]).toString(), 'first')
+})
