@@ -1,8 +1,9 @@
 //! JavaScript arguments to Rust values, with `TypeError`s that say what was
 //! expected and what came; prepared contexts; the `Box` options.
 //!
-//! Reading an option may run JavaScript (a getter, a proxy trap): every
-//! method reads all of its options before it borrows a `Buffer`'s bytes.
+//! `index.js` reads the options objects (running any getters) and passes
+//! their fields here; nothing here runs JavaScript while a `Buffer`'s bytes
+//! are borrowed.
 
 use crate::errors::{Fail, RealmState, Res, type_error};
 use crate::js;
@@ -89,92 +90,41 @@ fn number_arg(v: &Unknown<'_>, what: &str) -> Res<f64> {
     typed(v, ValueType::Number, "a number", what)
 }
 
-/// An option a method reads (see [`crate::errors::OPTION_NAMES`]).
-#[derive(Clone, Copy)]
-pub enum Opt {
-    Context = 0,
-    Aad = 1,
-    Text = 2,
-    Aads = 3,
-    Label = 4,
-    ReturnErrors = 5,
+/// A field of an options object (`index.js` reads it); `undefined` and
+/// `null` are absent.
+fn present<'a>(v: Option<Unknown<'a>>) -> Option<Unknown<'a>> {
+    v.filter(|v| !absent(v))
 }
 
-impl Opt {
-    fn name(self) -> &'static str {
-        crate::errors::OPTION_NAMES[self as usize]
-    }
-}
-
-/// A method's options object (or nothing). Only own properties count: a
-/// polluted `Object.prototype` cannot slip an `aad` or a `context` in.
-pub struct Options<'a> {
-    env: &'a Env,
-    realm: &'a RealmState,
-    obj: Option<Unknown<'a>>,
-}
-
-impl<'a> Options<'a> {
-    pub fn new(env: &'a Env, v: Option<Unknown<'a>>) -> Res<Self> {
-        let realm = crate::errors::realm(env)?;
-        let obj = match v {
-            None => None,
-            Some(v) if absent(&v) => None,
-            Some(v) if v.get_type()? == ValueType::Object && !v.is_array()? => Some(v),
-            Some(v) => {
-                return Err(type_error(format!(
-                    "options must be an object, not {}",
-                    type_name(&v)
-                )));
-            }
-        };
-        Ok(Self { env, realm, obj })
-    }
-
-    /// An option's value; `undefined` and `null` are absent.
-    pub fn get(&self, opt: Opt) -> Res<Option<Unknown<'a>>> {
-        let Some(obj) = &self.obj else {
-            return Ok(None);
-        };
-        let names = self.realm.option_names.get(self.env)?;
-        let key = js::element(self.env, names, opt as u32)?;
-        Ok(js::own_property(self.env, obj.raw(), key)?.filter(|v| !absent(v)))
-    }
-
-    /// A boolean option (default false).
-    pub fn flag(&self, opt: Opt) -> Res<bool> {
-        match self.get(opt)? {
-            None => Ok(false),
-            Some(v) => bool_arg(&v, &format!("options.{}", opt.name())),
-        }
-    }
-
-    /// A string option.
-    pub fn string(&self, opt: Opt) -> Res<Option<String>> {
-        self.get(opt)?
-            .map(|v| string_arg(&v, &format!("options.{}", opt.name())))
-            .transpose()
-    }
-
-    /// `context`: a `Context` or a plain object of strings (default empty).
-    pub fn context(&self) -> Res<Arc<EncryptionContext>> {
-        match self.get(Opt::Context)? {
-            None => Ok(Arc::new(EncryptionContext::empty())),
-            Some(v) => context_arg(self.env, self.realm, &v),
-        }
-    }
-
-    /// `aads`: one aad per item (copied).
-    pub fn aads(&self) -> Res<Option<Vec<Vec<u8>>>> {
-        self.get(Opt::Aads)?
-            .map(|v| items_arg(&v, "options.aads"))
-            .transpose()
+/// `options.context`: a `Context` or a plain object of strings (default
+/// empty).
+pub fn context_opt(env: &Env, v: Option<Unknown<'_>>) -> Res<Arc<EncryptionContext>> {
+    match present(v) {
+        None => Ok(Arc::new(EncryptionContext::empty())),
+        Some(v) => context_arg(env, crate::errors::realm(env)?, &v),
     }
 }
 
-/// `options.aad` (from [`Options::get`]): bytes or a string, default empty.
+/// A boolean option (default false).
+pub fn flag_opt(v: Option<Unknown<'_>>, what: &str) -> Res<bool> {
+    present(v).map_or(Ok(false), |v| bool_arg(&v, what))
+}
+
+/// A string option.
+pub fn string_opt(v: Option<Unknown<'_>>, what: &str) -> Res<Option<String>> {
+    present(v).map(|v| string_arg(&v, what)).transpose()
+}
+
+/// `options.aads`: one aad per item (copied).
+pub fn aads_opt(v: Option<Unknown<'_>>) -> Res<Option<Vec<Vec<u8>>>> {
+    present(v)
+        .map(|v| items_arg(&v, "options.aads"))
+        .transpose()
+}
+
+/// `options.aad`: bytes or a string, default empty.
 pub fn aad_arg<'a>(v: Option<Unknown<'a>>) -> Res<Cow<'a, [u8]>> {
-    match v {
+    match present(v) {
         None => Ok(Cow::Borrowed(&[])),
         Some(v) => bytes_arg(&v, "options.aad"),
     }
@@ -224,22 +174,20 @@ fn string_map(env: &Env, v: &Unknown<'_>, what: &str) -> Res<Vec<(String, String
         .collect()
 }
 
-/// A context: a `Context` (its prepared external) or a plain object of
-/// strings. Anything else, including a `Context` from another copy of the
-/// package, is a `TypeError`: never silently an empty context.
+/// A context: a prepared `Context`'s external (`index.js` passes it for a
+/// `Context`) or a plain object of strings. Anything else, including an
+/// external this addon did not make, is a `TypeError`: never silently an
+/// empty context.
 pub fn context_arg(env: &Env, realm: &RealmState, v: &Unknown<'_>) -> Res<Arc<EncryptionContext>> {
-    if v.get_type()? == ValueType::Object {
-        let key = realm.context_key.get(env)?;
-        if let Some(handle) = js::own_property(env, v.raw(), key)? {
-            return js::context_of(env, &handle)
-                .ok_or_else(|| type_error("context is not a genuine Context".into()));
-        }
-        if is_plain_object(env, realm, v)? {
-            let pairs = string_map(env, v, "context")?;
-            return Ok(Arc::new(
-                EncryptionContext::from_pairs(pairs).map_err(|e| Fail::Dekbox(e.into()))?,
-            ));
-        }
+    if v.get_type()? == ValueType::External {
+        return js::context_of(env, v)
+            .ok_or_else(|| type_error("context is not a genuine Context".into()));
+    }
+    if is_plain_object(env, realm, v)? {
+        let pairs = string_map(env, v, "context")?;
+        return Ok(Arc::new(
+            EncryptionContext::from_pairs(pairs).map_err(|e| Fail::Dekbox(e.into()))?,
+        ));
     }
     Err(type_error(format!(
         "context must be a Context or a plain object of strings, not {}",

@@ -56,21 +56,13 @@ pub fn type_error(message: String) -> Fail {
     Fail::Type(message)
 }
 
-/// The option names the methods read, made once per realm.
-pub const OPTION_NAMES: [&str; 6] = ["context", "aad", "text", "aads", "label", "returnErrors"];
-
 /// A realm's state.
 pub struct RealmState {
     factory: Ref,
-    /// The symbol under which a `Context` keeps its prepared external.
-    pub context_key: Ref,
     /// Where the hot calls leave small results for `index.js`.
     pub scratch: js::Scratch,
     /// `Object.prototype`: contexts given as objects must be plain ones.
     pub object_prototype: Ref,
-    /// [`OPTION_NAMES`] as an array of JavaScript strings (Node-API before
-    /// version 10 keeps no references to strings).
-    pub option_names: Ref,
     completer: OnceCell<Arc<Completer>>,
 }
 
@@ -96,28 +88,20 @@ pub fn realm(env: &Env) -> Res<&RealmState> {
     })
 }
 
-/// Sets up this realm: the `(code, message) => DekboxError` factory, the
-/// `Context` key symbol, `Object.prototype` and the scratch `Buffer`.
+/// Sets up this realm: the `(code, message) => DekboxError` factory,
+/// `Object.prototype` and the scratch `Buffer`.
 /// Called once by `index.js`.
 #[napi(js_name = "_init")]
 pub fn init(
     env: Env,
     factory: Function<FnArgs<(String, String)>, Unknown<'static>>,
-    context_key: Unknown<'_>,
     object_prototype: Unknown<'_>,
     scratch: Unknown<'_>,
 ) -> Result<()> {
-    let mut names = env.create_array(OPTION_NAMES.len() as u32)?;
-    for (i, name) in OPTION_NAMES.iter().enumerate() {
-        names.set(i as u32, env.create_string(name)?)?;
-    }
-    let option_names = Ref::new(&env, names.raw())?;
     let state = RealmState {
         factory: Ref::new(&env, factory.raw())?,
-        context_key: Ref::new(&env, context_key.raw())?,
         object_prototype: Ref::new(&env, object_prototype.raw())?,
         scratch: js::Scratch::new(&env, &scratch)?,
-        option_names,
         completer: OnceCell::new(),
     };
     Realm::set(&env, state)

@@ -195,17 +195,6 @@ pub fn own_property<'a>(
     unknown(env, value).map(Some)
 }
 
-/// `array[i]` of an array this addon made (no getters).
-pub fn element(env: &Env, array: sys::napi_value, i: u32) -> Result<sys::napi_value> {
-    let mut v = ptr::null_mut();
-    // SAFETY: a live array of this scope.
-    check(
-        unsafe { sys::napi_get_element(env.raw(), array, i, &mut v) },
-        "cannot read an option name",
-    )?;
-    Ok(v)
-}
-
 /// Whether `v` is a number.
 pub fn is_number(env: &Env, v: Value) -> bool {
     let mut t = 0;
@@ -275,22 +264,24 @@ impl Ref {
 /// `Buffer` from Node's pool, which costs a fraction of a Node-API `Buffer`
 /// of its own (~0.1 µs against ~0.5 µs here).
 pub struct Scratch {
-    _keep: Ref,
-    data: *mut u8,
+    buffer: Ref,
     len: usize,
 }
 
 impl Scratch {
     pub fn new(env: &Env, buffer: &Unknown<'_>) -> Result<Self> {
-        let (mut data, mut len) = (ptr::null_mut(), 0usize);
-        // SAFETY: napi_get_buffer_info fails for anything but a Buffer.
-        check(
-            unsafe { sys::napi_get_buffer_info(env.raw(), buffer.raw(), &mut data, &mut len) },
-            "the scratch area must be a Buffer",
-        )?;
+        // A Buffer over memory of its own (not a SharedArrayBuffer's).
+        let len = match uint8_bytes(buffer) {
+            Some(Ok(b)) if !b.is_empty() => b.len(),
+            _ => {
+                return Err(Error::new(
+                    Status::InvalidArg,
+                    "the scratch area must be a Buffer".to_owned(),
+                ));
+            }
+        };
         Ok(Self {
-            _keep: Ref::new(env, buffer.raw())?,
-            data: data.cast(),
+            buffer: Ref::new(env, buffer.raw())?,
             len,
         })
     }
@@ -300,36 +291,40 @@ impl Scratch {
         self.len
     }
 
-    /// Writes a result of `len` bytes (at most [`len`](Self::len)) with
-    /// `fill` into the scratch area; returns `len` as a JavaScript number.
+    /// Writes a result of `len` bytes with `fill` into the scratch area and
+    /// returns `len` as a JavaScript number; `None` if it does not fit now
+    /// (the Buffer was detached by code that got hold of it: callers then
+    /// make a Buffer of their own).
     pub fn fill<E: From<Error>>(
         &self,
         env: &Env,
         len: usize,
         fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> std::result::Result<(), E>,
-    ) -> std::result::Result<Value, E> {
-        if len > self.len || self.data.is_null() {
-            return Err(Error::new(
-                Status::InvalidArg,
-                "result larger than the scratch area".to_owned(),
-            )
-            .into());
+    ) -> Option<std::result::Result<Value, E>> {
+        // Where the memory is now, read afresh on every call: a pointer
+        // kept from earlier could outlive a detached buffer.
+        let buffer = self.buffer.get(env).ok()?;
+        let (mut data, mut have) = (ptr::null_mut(), 0usize);
+        // SAFETY: valid env; `buffer` is the realm's scratch Buffer.
+        let status = unsafe { sys::napi_get_buffer_info(env.raw(), buffer, &mut data, &mut have) };
+        if status != sys::Status::napi_ok || data.is_null() || have < len {
+            return None;
         }
-        // SAFETY: `data` is the scratch Buffer's memory, kept alive by
-        // `_keep` and never detached (only `index.js` holds the Buffer); no
-        // JavaScript runs while `fill` writes (the caller's contract), and
-        // one call writes one result, which `index.js` copies out before
-        // the next call.
-        let out =
-            unsafe { std::slice::from_raw_parts_mut(self.data.cast::<MaybeUninit<u8>>(), len) };
-        fill(out)?;
-        let mut n = ptr::null_mut();
-        // SAFETY: valid env.
-        check(
-            unsafe { sys::napi_create_uint32(env.raw(), len as u32, &mut n) },
-            "cannot make a number",
-        )?;
-        Ok(Value(n))
+        // SAFETY: Node reports `have >= len` bytes at `data`, the scratch
+        // Buffer's memory, alive while `buffer` is referenced; no JavaScript
+        // runs while `fill` writes (the caller's contract), so nothing can
+        // detach or read it meanwhile; one call writes one result, which
+        // `index.js` copies out before anything else runs.
+        let out = unsafe { std::slice::from_raw_parts_mut(data.cast::<MaybeUninit<u8>>(), len) };
+        Some(fill(out).and_then(|()| {
+            let mut n = ptr::null_mut();
+            // SAFETY: valid env.
+            check(
+                unsafe { sys::napi_create_uint32(env.raw(), len as u32, &mut n) },
+                "cannot make a number",
+            )?;
+            Ok(Value(n))
+        }))
     }
 }
 
@@ -470,7 +465,9 @@ pub fn settle(env: &Env, deferred: Deferred, outcome: std::result::Result<Value,
             unsafe { sys::napi_reject_deferred(env.raw(), deferred.0, reason) }
         }
     };
-    debug_assert_eq!(status, sys::Status::napi_ok);
+    // A realm shutting down can refuse to settle (no JavaScript may run):
+    // nothing is waiting for the promise then.
+    let _ = status;
 }
 
 /// A promise settled at once.

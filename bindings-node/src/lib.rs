@@ -6,9 +6,12 @@
 //! A panic in a method becomes a JavaScript `Error` (`catch_unwind`); one
 //! in a completion on the JS thread aborts the process.
 //!
-//! Every method reads its options (which may run JavaScript: getters,
-//! proxies) before it borrows the bytes of a `Buffer` argument, and runs no
-//! JavaScript while it holds them.
+//! `index.js` wraps each method: it reads the options object (own
+//! properties of a plain object, unknown names refused) and passes its
+//! fields here as arguments; the `ts_args_type` of each method describes
+//! that public form. So all of a call's JavaScript (getters, proxies) has
+//! run before a method here borrows a `Buffer`'s bytes, and none runs while
+//! it holds them.
 //!
 //! Promise-returning methods answer a cache hit of up to 1 MiB at once (an
 //! already-settled promise: at most ~100 µs of AES-GCM, less than a thread
@@ -24,7 +27,9 @@ mod convert;
 mod errors;
 mod js;
 
-use convert::{Opt, Options, aad_arg, box_config, bytes_arg, items_arg};
+use convert::{
+    aad_arg, aads_opt, box_config, bytes_arg, context_opt, flag_opt, items_arg, string_opt,
+};
 use dekbox_core::{Form, GeneratedKey};
 use dekbox_facade::{Dekbox, Host, Now};
 use errors::{Fail, Res};
@@ -40,9 +45,11 @@ use std::mem::MaybeUninit;
 /// returns.
 struct Js<'e> {
     env: &'e Env,
-    /// For `encrypt`, `decrypt` and their `*Sync` forms, which make one
-    /// result each: a small one goes to the scratch area and the method
-    /// returns its length, which `index.js` turns into a pooled `Buffer`.
+    /// For `encrypt` and `encryptSync`, which make one result each: a small
+    /// one goes to the scratch area and the method returns its length, which
+    /// `index.js` turns into a `Buffer` from Node's pool. (Not for
+    /// plaintext: decrypted values get an ArrayBuffer of their own, never a
+    /// slice of the pool other Buffers share.)
     scratch: Option<&'e js::Scratch>,
 }
 
@@ -74,9 +81,22 @@ impl Host for Js<'_> {
         len: usize,
         fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> std::result::Result<(), Fail>,
     ) -> Res<Value> {
-        match self.scratch.filter(|s| len <= s.len()) {
-            Some(scratch) => scratch.fill(self.env, len, fill),
-            None => js::new_buffer(self.env, len, fill),
+        let Some(scratch) = self.scratch.filter(|s| len <= s.len()) else {
+            return js::new_buffer(self.env, len, fill);
+        };
+        // `fill` runs at most once: `Scratch::fill` checks the memory first
+        // and hands it back untouched as `Err` when it cannot take it.
+        let mut fill = Some(fill);
+        let attempt = scratch.fill(self.env, len, |out| match fill.take() {
+            Some(f) => f(out),
+            None => Ok(()),
+        });
+        match (attempt, fill) {
+            (Some(r), _) => r,
+            (None, Some(f)) => js::new_buffer(self.env, len, f),
+            (None, None) => Err(Fail::Dekbox(dekbox_core::Error::ApiMisuse(
+                "scratch fill lost its filler",
+            ))),
         }
     }
 }
@@ -182,22 +202,18 @@ fn later<T: Send + 'static>(
     // Start the runtime first: once the promise exists it must be settled.
     dekbox_facade::runtime::handle()?;
     let (deferred, promise) = js::new_promise(env)?;
-    completer.started(env);
     let queue = completer.clone();
-    let spawned = dekbox_facade::runtime::spawn(fut, move |r| {
+    dekbox_facade::runtime::spawn(fut, move |r| {
         queue.send(Box::new(move |env: Option<&Env>| {
             let Some(env) = env else { return };
             let outcome = r.map_err(Fail::Dekbox).and_then(|v| convert(env, v));
             let outcome = outcome.map_err(|f| f.into_js(env));
             js::settle(env, deferred, outcome);
         }))
-    });
-    if let Err(e) = spawned {
-        // Not started (the runtime is gone): the closure, and with it the
-        // promise's resolver, was dropped; answer with a rejected promise.
-        completer.send(Box::new(|_| {}));
-        return Err(Fail::Dekbox(e));
-    }
+    })?;
+    // Counted only once it runs; its completion cannot reach this thread
+    // before we return to the event loop.
+    completer.started(env);
     Ok(Outcome::Later(promise))
 }
 
@@ -238,11 +254,12 @@ impl JsBox {
         &self,
         env: Env,
         data: Unknown<'_>,
-        options: Option<Unknown<'_>>,
+        context: Option<Unknown<'_>>,
+        aad: Option<Unknown<'_>>,
+        text: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let outcome = (|| {
-            let o = Options::new(&env, options)?;
-            let (ctx, text, aad) = (o.context()?, o.flag(Opt::Text)?, o.get(Opt::Aad)?);
+            let (ctx, text) = (context_opt(&env, context)?, flag_opt(text, "options.text")?);
             let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
             match self
                 .inner
@@ -274,11 +291,12 @@ impl JsBox {
         &self,
         env: Env,
         data: Unknown<'_>,
-        options: Option<Unknown<'_>>,
+        context: Option<Unknown<'_>>,
+        aad: Option<Unknown<'_>>,
+        text: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let r = (|| {
-            let o = Options::new(&env, options)?;
-            let (ctx, text, aad) = (o.context()?, o.flag(Opt::Text)?, o.get(Opt::Aad)?);
+            let (ctx, text) = (context_opt(&env, context)?, flag_opt(text, "options.text")?);
             let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
             let host = Js::pooled(&env)?;
             if text {
@@ -301,16 +319,13 @@ impl JsBox {
         &self,
         env: Env,
         data: Unknown<'_>,
-        options: Option<Unknown<'_>>,
+        context: Option<Unknown<'_>>,
+        aad: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let outcome = (|| {
-            let o = Options::new(&env, options)?;
-            let (ctx, aad) = (o.context()?, o.get(Opt::Aad)?);
+            let ctx = context_opt(&env, context)?;
             let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
-            if let Some(r) = self
-                .inner
-                .decrypt_now(&Js::pooled(&env)?, &data, &ctx, &aad)
-            {
+            if let Some(r) = self.inner.decrypt_now(&Js::new(&env), &data, &ctx, &aad) {
                 return r.map(Outcome::Now);
             }
             let fut = self
@@ -331,14 +346,13 @@ impl JsBox {
         &self,
         env: Env,
         data: Unknown<'_>,
-        options: Option<Unknown<'_>>,
+        context: Option<Unknown<'_>>,
+        aad: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let r = (|| {
-            let o = Options::new(&env, options)?;
-            let (ctx, aad) = (o.context()?, o.get(Opt::Aad)?);
+            let ctx = context_opt(&env, context)?;
             let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
-            self.inner
-                .decrypt_into(&Js::pooled(&env)?, &data, &ctx, &aad)
+            self.inner.decrypt_into(&Js::new(&env), &data, &ctx, &aad)
         })();
         done(&env, r)
     }
@@ -355,11 +369,13 @@ impl JsBox {
         &self,
         env: Env,
         items: Unknown<'_>,
-        options: Option<Unknown<'_>>,
+        context: Option<Unknown<'_>>,
+        aads: Option<Unknown<'_>>,
+        text: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let outcome = (|| {
-            let o = Options::new(&env, options)?;
-            let (ctx, aads, text) = (o.context()?, o.aads()?, o.flag(Opt::Text)?);
+            let (ctx, aads) = (context_opt(&env, context)?, aads_opt(aads)?);
+            let text = flag_opt(text, "options.text")?;
             let items = items_arg(&items, "items")?;
             let fut = self.inner.encrypt_many_async(items, ctx, aads, form(text));
             later(&env, fut, move |env, out| sealed_list(env, out, text))
@@ -378,11 +394,13 @@ impl JsBox {
         &self,
         env: Env,
         items: Unknown<'_>,
-        options: Option<Unknown<'_>>,
+        context: Option<Unknown<'_>>,
+        aads: Option<Unknown<'_>>,
+        text: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let r = (|| {
-            let o = Options::new(&env, options)?;
-            let (ctx, aads, text) = (o.context()?, o.aads()?, o.flag(Opt::Text)?);
+            let (ctx, aads) = (context_opt(&env, context)?, aads_opt(aads)?);
+            let text = flag_opt(text, "options.text")?;
             let items = items_arg(&items, "items")?;
             let out = self.inner.encrypt_many(
                 &Js::new(&env),
@@ -408,12 +426,13 @@ impl JsBox {
         &self,
         env: Env,
         items: Unknown<'_>,
-        options: Option<Unknown<'_>>,
+        context: Option<Unknown<'_>>,
+        aads: Option<Unknown<'_>>,
+        return_errors: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let outcome = (|| {
-            let o = Options::new(&env, options)?;
-            let (ctx, aads) = (o.context()?, o.aads()?);
-            let return_errors = o.flag(Opt::ReturnErrors)?;
+            let (ctx, aads) = (context_opt(&env, context)?, aads_opt(aads)?);
+            let return_errors = flag_opt(return_errors, "options.returnErrors")?;
             let items = items_arg(&items, "items")?;
             let fut = self.inner.decrypt_many_async(items, ctx, aads);
             later(&env, fut, move |env, r| opened_list(env, r, return_errors))
@@ -431,12 +450,13 @@ impl JsBox {
         &self,
         env: Env,
         items: Unknown<'_>,
-        options: Option<Unknown<'_>>,
+        context: Option<Unknown<'_>>,
+        aads: Option<Unknown<'_>>,
+        return_errors: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let r = (|| {
-            let o = Options::new(&env, options)?;
-            let (ctx, aads) = (o.context()?, o.aads()?);
-            let return_errors = o.flag(Opt::ReturnErrors)?;
+            let (ctx, aads) = (context_opt(&env, context)?, aads_opt(aads)?);
+            let return_errors = flag_opt(return_errors, "options.returnErrors")?;
             let items = items_arg(&items, "items")?;
             let results = self
                 .inner
@@ -458,10 +478,10 @@ impl JsBox {
         &self,
         env: Env,
         data: Unknown<'_>,
-        options: Option<Unknown<'_>>,
+        context: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let outcome = (|| {
-            let ctx = Options::new(&env, options)?.context()?;
+            let ctx = context_opt(&env, context)?;
             let text = data.get_type()? == ValueType::String;
             let data = bytes_arg(&data, "data")?;
             let fut = self.inner.rewrap_async(data.into_owned(), ctx);
@@ -481,10 +501,10 @@ impl JsBox {
         &self,
         env: Env,
         data: Unknown<'_>,
-        options: Option<Unknown<'_>>,
+        context: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let r = (|| {
-            let ctx = Options::new(&env, options)?.context()?;
+            let ctx = context_opt(&env, context)?;
             let text = data.get_type()? == ValueType::String;
             let data = bytes_arg(&data, "data")?;
             let r = self.inner.rewrap(&Js::new(&env), &data, &ctx)?;
@@ -501,9 +521,9 @@ impl JsBox {
         ts_args_type = "options?: ContextOptions",
         ts_return_type = "Promise<DataKey>"
     )]
-    pub fn generate_data_key(&self, env: Env, options: Option<Unknown<'_>>) -> Result<Value> {
+    pub fn generate_data_key(&self, env: Env, context: Option<Unknown<'_>>) -> Result<Value> {
         let outcome = (|| {
-            let ctx = Options::new(&env, options)?.context()?;
+            let ctx = context_opt(&env, context)?;
             later(&env, self.inner.generate_data_key_async(ctx), data_key)
         })();
         promise(&env, outcome)
@@ -515,9 +535,9 @@ impl JsBox {
         ts_args_type = "options?: ContextOptions",
         ts_return_type = "DataKey"
     )]
-    pub fn generate_data_key_sync(&self, env: Env, options: Option<Unknown<'_>>) -> Result<Value> {
+    pub fn generate_data_key_sync(&self, env: Env, context: Option<Unknown<'_>>) -> Result<Value> {
         let r = (|| {
-            let ctx = Options::new(&env, options)?.context()?;
+            let ctx = context_opt(&env, context)?;
             data_key(&env, self.inner.generate_data_key(&Js::new(&env), &ctx)?)
         })();
         done(&env, r)
@@ -534,11 +554,14 @@ impl JsBox {
         &self,
         env: Env,
         wrapped: Unknown<'_>,
-        options: Option<Unknown<'_>>,
+        context: Option<Unknown<'_>>,
+        label: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let outcome = (|| {
-            let o = Options::new(&env, options)?;
-            let (ctx, label) = (o.context()?, o.string(Opt::Label)?);
+            let (ctx, label) = (
+                context_opt(&env, context)?,
+                string_opt(label, "options.label")?,
+            );
             let wrapped = bytes_arg(&wrapped, "wrapped")?;
             let fut = self
                 .inner
@@ -558,11 +581,14 @@ impl JsBox {
         &self,
         env: Env,
         wrapped: Unknown<'_>,
-        options: Option<Unknown<'_>>,
+        context: Option<Unknown<'_>>,
+        label: Option<Unknown<'_>>,
     ) -> Result<Value> {
         let r = (|| {
-            let o = Options::new(&env, options)?;
-            let (ctx, label) = (o.context()?, o.string(Opt::Label)?);
+            let (ctx, label) = (
+                context_opt(&env, context)?,
+                string_opt(label, "options.label")?,
+            );
             let wrapped = bytes_arg(&wrapped, "wrapped")?;
             let dek =
                 self.inner

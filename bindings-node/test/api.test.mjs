@@ -3,6 +3,7 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import {
   Box, Context, DekboxError, AuthenticationError, MalformedError, UnknownKeyError, ConfigError,
   InvalidArgumentError, errorsByCode,
@@ -91,7 +92,7 @@ test('oversized input is refused before any work', async () => {
   assert.equal(box.decryptSync(box.encryptSync(Buffer.alloc(1000, 3))).length, 1000)
 })
 
-test('large values take the runtime path (over 1 MiB) and come back whole', async () => {
+test('large values, either side of the 1 MiB hand-off to the runtime, come back whole', async () => {
   const box = new Box({ key: keyFile() })
   for (const n of [(1 << 20) - 1, 1 << 20, (1 << 20) + 1, 4 << 20]) {
     const data = Buffer.alloc(n)
@@ -250,13 +251,57 @@ test('contexts: only a genuine Context or a plain object; never silently empty',
     assert.throws(() => box.decryptSync(sealed, { context: fake }), TypeError)
     await assert.rejects(box.decrypt(sealed, { context: fake }), TypeError)
   }
-  const spoof = {}
-  for (const sym of Object.getOwnPropertySymbols(new Context(CTX))) spoof[sym] = {}
-  assert.throws(() => box.encryptSync('x', { context: spoof }), TypeError)
+  // A Context is recognised by a private field, not by its prototype or symbols.
+  assert.deepEqual(Object.getOwnPropertySymbols(new Context(CTX)), [])
   // A null-prototype object is a plain object.
   const bare = Object.assign(Object.create(null), CTX)
   assert.equal(box.decryptSync(sealed, { context: bare }).toString(), 'x')
   assert.throws(() => new Context(new Map()), TypeError)
+})
+
+test('options: a plain object with known names only; own properties only; getters run first', async () => {
+  const box = new Box({ key: keyFile() })
+  // A misspelt option is an error, not a value sealed under the empty context.
+  assert.throws(() => box.encryptSync('x', { contxt: CTX }), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && /unknown option "contxt"/.test(e.message))
+  await assert.rejects(box.encrypt('x', { contxt: CTX }), TypeError)
+  await assert.rejects(box.decryptMany([], { text: true }), /unknown option "text"/)
+  class Opts { get context() { return CTX } }
+  assert.throws(() => box.encryptSync('x', new Opts()), /options must be a plain object/)
+  // A getter may call back into the box: its result and the outer one are both whole.
+  let inner
+  const outer = box.encryptSync('outer', { get context() { inner = box.encryptSync('inner', { context: CTX }); return CTX } })
+  assert.equal(box.decryptSync(outer, { context: CTX }).toString(), 'outer')
+  assert.equal(box.decryptSync(inner, { context: CTX }).toString(), 'inner')
+  // Methods work only on a genuine Box (a foreign `this` never reaches native code).
+  assert.throws(() => Box.prototype.encryptSync.call({}, 'x'), TypeError)
+  assert.throws(() => Box.prototype.decryptSync.call(new Context(CTX), 'x'), TypeError)
+  // Built-ins replaced after loading do not run inside a call.
+  const { copy, fill } = Buffer.prototype
+  Buffer.prototype.copy = () => { throw new Error('replaced copy ran') }
+  Buffer.prototype.fill = () => { throw new Error('replaced fill ran') }
+  try {
+    assert.equal(box.decryptSync(box.encryptSync('x')).toString(), 'x')
+  } finally {
+    Buffer.prototype.copy = copy
+    Buffer.prototype.fill = fill
+  }
+})
+
+test('the process exits by itself once async calls are done (nothing keeps the loop alive)', () => {
+  const script = `
+    const { Box } = require('dekbox')
+    const box = new Box(process.argv[1])
+    ;(async () => {
+      const s = await Promise.all([box.encrypt(Buffer.alloc(2 << 20)), box.generateDataKey(), box.encryptMany(['a'])])
+      await box.decrypt(s[0])
+      console.log('done')
+    })()
+  `
+  const started = Date.now()
+  const r = spawnSync(process.execPath, ['-e', script, keyFile()], { encoding: 'utf8', timeout: 20000, cwd: process.cwd() })
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'done')
+  assert.ok(Date.now() - started < 15000)
 })
 
 test('options: own properties only, a throwing getter rejects the promise', async () => {

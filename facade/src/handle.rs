@@ -247,8 +247,9 @@ impl Dekbox {
         Some(sealed.map(Now::Host))
     }
 
-    /// Opens a sealed value of at most [`INLINE_MAX`] bytes whose data key
-    /// is cached, on the calling thread, into a new host byte string.
+    /// Opens a sealed value of at most [`INLINE_MAX`] bytes (plus 4 KiB of
+    /// header) whose data key is cached, on the calling thread, into a new
+    /// host byte string.
     /// `None`: use [`decrypt_async`](Self::decrypt_async).
     pub fn decrypt_now<H: Host>(
         &self,
@@ -257,8 +258,9 @@ impl Dekbox {
         context: &EncryptionContext,
         aad: &[u8],
     ) -> Option<std::result::Result<H::Bytes, H::Error>> {
-        // Decided before the lookup, which counts a cache hit.
-        if sealed.len() > INLINE_MAX {
+        // Decided before the lookup, which counts a cache hit; a message of
+        // an INLINE_MAX value is that plus its header.
+        if sealed.len() > INLINE_MAX + 4096 {
             return None;
         }
         let engine = self.0.client.engine();

@@ -527,8 +527,6 @@ const _: () = {
     send_sync::<Client>();
 };
 
-/// A batch's aads, if given, have one entry per value: validated here, once,
-/// for every binding.
 /// Refuses a batch holding a value too large to seal before any of it is
 /// sealed (or a data key is made for it).
 fn check_sizes<P: AsRef<[u8]>>(plaintexts: &[P], max: usize) -> Result<()> {
@@ -542,6 +540,8 @@ fn check_sizes<P: AsRef<[u8]>>(plaintexts: &[P], max: usize) -> Result<()> {
     }
 }
 
+/// A batch's aads, if given, have one entry per value: validated here, once,
+/// for every binding.
 fn check_batch<A>(n: usize, aads: Option<&[A]>) -> Result<()> {
     match aads {
         Some(a) if a.len() != n => Err(Error::InvalidArgument(format!(
