@@ -53,7 +53,8 @@ class Context {
   #prepared
 
   constructor(entries) {
-    this.#prepared = native._prepareContext(entries)
+    const prepared = entries !== null && typeof entries === 'object' ? preparedOf(entries) : undefined
+    this.#prepared = prepared !== undefined ? prepared : native._prepareContext(entries)
     freeze(this)
   }
 
@@ -72,18 +73,14 @@ class Context {
   }
 
   [inspect]() {
-    return `Context ${JSON.stringify(this.toJSON())}`
+    return #prepared in this ? `Context ${JSON.stringify(this.toJSON())}` : 'Context {}'
   }
 }
 
-// Captured now: nothing the application replaces later runs inside a call.
-const { hasOwn, keys, getPrototypeOf } = Object
+// Captured now.
+const { hasOwn, getOwnPropertyNames, getPrototypeOf } = Object
 const { isArray } = Array
-const ReflectApply = Reflect.apply
-const PromiseResolve = Promise.resolve.bind(Promise)
 const PromiseReject = Promise.reject.bind(Promise)
-const allocUnsafe = Buffer.allocUnsafe
-const { copy, fill } = Buffer.prototype
 const ObjectPrototype = Object.prototype
 
 function argError(code, message) {
@@ -98,10 +95,15 @@ function describe(v) {
   return typeof v
 }
 
+// Every option name of every method: a name outside this list is refused
+// wherever it appears (a misspelt `context` must not quietly seal under the
+// empty context); one method's names are ignored by another, so one options
+// object can serve encrypt and decrypt.
+const ALL_OPTIONS = ['context', 'aad', 'text', 'aads', 'returnErrors', 'label']
+
 // An options object's fields, by name: own properties of a plain object
-// only (a polluted Object.prototype is not read), unknown names refused (a
-// misspelt `context` must not quietly seal under the empty context). Reading
-// them here runs any getters before the native call borrows a Buffer.
+// only (a polluted Object.prototype is not read). Reading them here runs any
+// getters before the native call borrows a Buffer.
 function fields(options, names) {
   const out = [undefined, undefined, undefined]
   if (options === undefined || options === null) return out
@@ -112,13 +114,15 @@ function fields(options, names) {
   if (proto !== ObjectPrototype && proto !== null) {
     throw argError('ERR_INVALID_ARG_TYPE', 'options must be a plain object')
   }
-  for (const k of keys(options)) {
-    if (!names.includes(k)) {
+  const own = getOwnPropertyNames(options)
+  for (let i = 0; i < own.length; i++) {
+    const k = own[i]
+    if (ALL_OPTIONS.indexOf(k) < 0 && options[k] !== undefined) {
       throw argError('ERR_INVALID_ARG_VALUE', `unknown option ${JSON.stringify(k)} (expected ${names.join(', ')})`)
     }
   }
   for (let i = 0; i < names.length; i++) {
-    if (hasOwn(options, names[i])) out[i] = options[names[i]]
+    if (own.indexOf(names[i]) >= 0) out[i] = options[names[i]]
   }
   // A Context goes over as its prepared entries (checked natively again).
   const c = out[0]
@@ -136,143 +140,134 @@ const DECRYPT_MANY = ['context', 'aads', 'returnErrors']
 const CONTEXT = ['context']
 const UNWRAP = ['context', 'label']
 
-// encrypt and encryptSync leave a small sealed value in this private scratch
-// Buffer and return its length: copying it into a Buffer from Node's pool
-// costs ~0.1 µs, a Buffer of its own from Node-API ~0.5 µs. (Decrypted
-// values always get an ArrayBuffer of their own, never a slice of the pool.)
-const scratch = Buffer.allocUnsafeSlow(4096)
-function sealed(r) {
-  if (typeof r !== 'number') return r
-  const out = allocUnsafe(r)
-  ReflectApply(copy, scratch, [out, 0, 0, r])
-  ReflectApply(fill, scratch, [0, 0, r])
-  return out
-}
-
 /**
  * Envelope encryption with cached data keys. Make one per application and
  * share it; it is safe to use from many async calls at once.
+ *
+ * Each method reads its options object here and hands the engine (an
+ * external only the addon can read) and the fields to one native function.
  */
 class Box {
   #box
 
   constructor(options) {
-    this.#box = new native.Box(options)
+    this.#box = native._open(options)
   }
 
   encrypt(data, options) {
     try {
-      const [c, a, t] = fields(options, ENCRYPT)
-      const r = this.#box.encrypt(data, c, a, t)
-      return typeof r === 'number' ? PromiseResolve(sealed(r)) : r
+      const o = fields(options, ENCRYPT)
+      return native._encrypt(this.#box, data, o[0], o[1], o[2])
     } catch (e) {
       return PromiseReject(e)
     }
   }
 
   encryptSync(data, options) {
-    const [c, a, t] = fields(options, ENCRYPT)
-    return sealed(this.#box.encryptSync(data, c, a, t))
+    const o = fields(options, ENCRYPT)
+    return native._encryptSync(this.#box, data, o[0], o[1], o[2])
   }
 
   decrypt(data, options) {
     try {
-      const [c, a] = fields(options, DECRYPT)
-      return this.#box.decrypt(data, c, a)
+      const o = fields(options, DECRYPT)
+      return native._decrypt(this.#box, data, o[0], o[1])
     } catch (e) {
       return PromiseReject(e)
     }
   }
 
   decryptSync(data, options) {
-    const [c, a] = fields(options, DECRYPT)
-    return this.#box.decryptSync(data, c, a)
+    const o = fields(options, DECRYPT)
+    return native._decryptSync(this.#box, data, o[0], o[1])
   }
 
   encryptMany(items, options) {
     try {
-      const [c, a, t] = fields(options, ENCRYPT_MANY)
-      return this.#box.encryptMany(items, c, a, t)
+      const o = fields(options, ENCRYPT_MANY)
+      return native._encryptMany(this.#box, items, o[0], o[1], o[2])
     } catch (e) {
       return PromiseReject(e)
     }
   }
 
   encryptManySync(items, options) {
-    const [c, a, t] = fields(options, ENCRYPT_MANY)
-    return this.#box.encryptManySync(items, c, a, t)
+    const o = fields(options, ENCRYPT_MANY)
+    return native._encryptManySync(this.#box, items, o[0], o[1], o[2])
   }
 
   decryptMany(items, options) {
     try {
-      const [c, a, r] = fields(options, DECRYPT_MANY)
-      return this.#box.decryptMany(items, c, a, r)
+      const o = fields(options, DECRYPT_MANY)
+      return native._decryptMany(this.#box, items, o[0], o[1], o[2])
     } catch (e) {
       return PromiseReject(e)
     }
   }
 
   decryptManySync(items, options) {
-    const [c, a, r] = fields(options, DECRYPT_MANY)
-    return this.#box.decryptManySync(items, c, a, r)
+    const o = fields(options, DECRYPT_MANY)
+    return native._decryptManySync(this.#box, items, o[0], o[1], o[2])
   }
 
   rewrap(data, options) {
     try {
-      return this.#box.rewrap(data, fields(options, CONTEXT)[0])
+      return native._rewrap(this.#box, data, fields(options, CONTEXT)[0])
     } catch (e) {
       return PromiseReject(e)
     }
   }
 
   rewrapSync(data, options) {
-    return this.#box.rewrapSync(data, fields(options, CONTEXT)[0])
+    return native._rewrapSync(this.#box, data, fields(options, CONTEXT)[0])
   }
 
   generateDataKey(options) {
     try {
-      return this.#box.generateDataKey(fields(options, CONTEXT)[0])
+      return native._generateDataKey(this.#box, fields(options, CONTEXT)[0])
     } catch (e) {
       return PromiseReject(e)
     }
   }
 
   generateDataKeySync(options) {
-    return this.#box.generateDataKeySync(fields(options, CONTEXT)[0])
+    return native._generateDataKeySync(this.#box, fields(options, CONTEXT)[0])
   }
 
   unwrap(wrapped, options) {
     try {
-      const [c, l] = fields(options, UNWRAP)
-      return this.#box.unwrap(wrapped, c, l)
+      const o = fields(options, UNWRAP)
+      return native._unwrap(this.#box, wrapped, o[0], o[1])
     } catch (e) {
       return PromiseReject(e)
     }
   }
 
   unwrapSync(wrapped, options) {
-    const [c, l] = fields(options, UNWRAP)
-    return this.#box.unwrapSync(wrapped, c, l)
+    const o = fields(options, UNWRAP)
+    return native._unwrapSync(this.#box, wrapped, o[0], o[1])
   }
 
   cacheStats() {
-    return this.#box.cacheStats()
+    return native._cacheStats(this.#box)
   }
 
   get keys() {
-    return this.#box.keys
+    return native._keys(this.#box)[0]
   }
 
   get primary() {
-    return this.#box.primary
+    return native._keys(this.#box)[1]
   }
 
   [inspect]() {
-    return `Box { keys: ${JSON.stringify(this.keys)}, primary: ${JSON.stringify(this.primary)} }`
+    if (!(#box in this)) return 'Box {}'
+    const [keys, primary] = native._keys(this.#box)
+    return `Box { keys: ${JSON.stringify(keys)}, primary: ${JSON.stringify(primary)} }`
   }
 }
 
-native._init((code, message) => new (byCode[code] || DekboxError)(message), ObjectPrototype, scratch)
+native._init((code, message) => new (byCode[code] || DekboxError)(message), ObjectPrototype)
 
 module.exports = {
   Box,

@@ -1,4 +1,8 @@
-/* Types used by the generated declarations below (from bindings-node/types.d.ts). */
+/*
+ * The public API of the `dekbox` package (bindings-node/types.d.ts), followed
+ * by the declarations napi-rs generates from the Rust source for the native
+ * functions that index.js's Box and Context call.
+ */
 
 /** Bytes to seal or open: a `Buffer`, any `Uint8Array`, or a string (UTF-8). */
 export type Input = Buffer | Uint8Array | string
@@ -104,7 +108,9 @@ export interface CacheStats {
  * reuse across many calls (the fast way to pass the same context again).
  */
 export declare class Context {
-  constructor(entries: Record<string, string>)
+  #private
+  /** Converts `entries` once (another Context is accepted and shared). */
+  constructor(entries: Record<string, string> | Context)
   /** The number of entries. */
   get size(): number
   /** The entries as a plain object. */
@@ -116,4 +122,60 @@ export declare class DekboxError extends Error {
   readonly code: string
   /** Whether retrying later may succeed (throttling, an unavailable KMS). */
   readonly retryable: boolean
+}
+
+/**
+ * Envelope encryption with cached data keys. Make one per application and
+ * share it; it is safe to use from many async calls at once.
+ *
+ * Promise forms answer a cache hit of up to 1 MiB at once and run KMS calls
+ * and larger values on dekbox's own threads; `*Sync` forms run on the
+ * calling thread (local keys, warm caches). Options objects must be plain
+ * objects; an unknown option name is a TypeError.
+ */
+export declare class Box {
+  #private
+  /**
+   * Opens the keys (no network I/O). `options` is a key URI, or `{ key }` /
+   * `{ keys, primary }` with AWS and cache settings; with no key at all,
+   * `DEKBOX_KEY` names it.
+   */
+  constructor(options?: BoxOptions | string)
+  /** Seals `data`; a `Buffer`, or a `dekbox:v1:` string with `{ text: true }`. */
+  encrypt<T extends boolean = false>(data: Input, options?: EncryptOptions<T>): Promise<Sealed<T>>
+  /** `encrypt` on the calling thread. */
+  encryptSync<T extends boolean = false>(data: Input, options?: EncryptOptions<T>): Sealed<T>
+  /** Opens a sealed value (`Buffer`, `Uint8Array` or string) to its plaintext. */
+  decrypt(data: Input, options?: DecryptOptions): Promise<Buffer>
+  /** `decrypt` on the calling thread. */
+  decryptSync(data: Input, options?: DecryptOptions): Buffer
+  /** Seals many values under one context (one KMS call at most). */
+  encryptMany<T extends boolean = false>(items: Input[], options?: EncryptManyOptions<T>): Promise<Sealed<T>[]>
+  /** `encryptMany` on the calling thread. */
+  encryptManySync<T extends boolean = false>(items: Input[], options?: EncryptManyOptions<T>): Sealed<T>[]
+  /**
+   * Opens many values; rejects with the first error, or with
+   * `{ returnErrors: true }` puts each failure's DekboxError in its place.
+   */
+  decryptMany(items: Input[], options?: DecryptManyOptions): Promise<Array<Buffer | DekboxError>>
+  /** `decryptMany` on the calling thread. */
+  decryptManySync(items: Input[], options?: DecryptManyOptions): Array<Buffer | DekboxError>
+  /** Moves a value to the primary key without re-encrypting its data; same form out as in. */
+  rewrap<T extends Input>(data: T, options?: ContextOptions): Promise<T extends string ? string : Buffer>
+  /** `rewrap` on the calling thread. */
+  rewrapSync<T extends Input>(data: T, options?: ContextOptions): T extends string ? string : Buffer
+  /** A fresh data key under the primary key (not cached); `plaintext.fill(0)` when done. */
+  generateDataKey(options?: ContextOptions): Promise<DataKey>
+  /** `generateDataKey` on the calling thread. */
+  generateDataKeySync(options?: ContextOptions): DataKey
+  /** A wrapped data key back to its 32 bytes (wrapped by keyring key `label`, default the primary). */
+  unwrap(wrapped: Input, options?: UnwrapOptions): Promise<Buffer>
+  /** `unwrap` on the calling thread. */
+  unwrapSync(wrapped: Input, options?: UnwrapOptions): Buffer
+  /** Cache and KMS counters. */
+  cacheStats(): CacheStats
+  /** Each key's label, or its URI when unlabelled. */
+  get keys(): string[]
+  /** The label (or URI) new data is sealed under. */
+  get primary(): string
 }

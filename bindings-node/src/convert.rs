@@ -1,9 +1,10 @@
 //! JavaScript arguments to Rust values, with `TypeError`s that say what was
 //! expected and what came; prepared contexts; the `Box` options.
 //!
-//! `index.js` reads the options objects (running any getters) and passes
-//! their fields here; nothing here runs JavaScript while a `Buffer`'s bytes
-//! are borrowed.
+//! `index.js` reads the options objects and passes their fields here. A
+//! context given as an object is read here (its getters may run): every
+//! method converts its context before it borrows a `Buffer`'s bytes, and
+//! nothing runs JavaScript while it holds them.
 
 use crate::errors::{Fail, RealmState, Res, type_error};
 use crate::js;
@@ -180,7 +181,8 @@ fn string_map(env: &Env, v: &Unknown<'_>, what: &str) -> Res<Vec<(String, String
 /// empty context.
 pub fn context_arg(env: &Env, realm: &RealmState, v: &Unknown<'_>) -> Res<Arc<EncryptionContext>> {
     if v.get_type()? == ValueType::External {
-        return js::context_of(env, v)
+        return js::external_ref::<Arc<EncryptionContext>>(env, v)
+            .cloned()
             .ok_or_else(|| type_error("context is not a genuine Context".into()));
     }
     if is_plain_object(env, realm, v)? {
@@ -190,7 +192,8 @@ pub fn context_arg(env: &Env, realm: &RealmState, v: &Unknown<'_>) -> Res<Arc<En
         ));
     }
     Err(type_error(format!(
-        "context must be a Context or a plain object of strings, not {}",
+        "context must be a Context or a plain object of strings, not {} \
+         (a class instance, or a Context from another copy of dekbox)",
         type_name(v)
     )))
 }
@@ -205,7 +208,7 @@ pub fn context_arg(env: &Env, realm: &RealmState, v: &Unknown<'_>) -> Res<Arc<En
 pub fn prepare_context(env: Env, entries: Unknown<'_>) -> napi::Result<js::Value> {
     let made = crate::errors::realm(&env).and_then(|realm| context_arg(&env, realm, &entries));
     match made {
-        Ok(ctx) => js::context_external(&env, ctx),
+        Ok(ctx) => js::external(&env, ctx),
         Err(f) => Err(f.into_js(&env)),
     }
 }
@@ -213,7 +216,7 @@ pub fn prepare_context(env: Env, entries: Unknown<'_>) -> napi::Result<js::Value
 /// A prepared context's entries (`Context#toJSON`).
 #[napi(js_name = "_contextEntries", ts_args_type = "handle: unknown")]
 pub fn context_entries(env: Env, handle: Unknown<'_>) -> napi::Result<BTreeMap<String, String>> {
-    let ctx = js::context_of(&env, &handle)
+    let ctx = js::external_ref::<Arc<EncryptionContext>>(&env, &handle)
         .ok_or_else(|| type_error("not a prepared context".into()).into_js(&env))?;
     Ok(ctx
         .iter()

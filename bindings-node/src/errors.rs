@@ -59,8 +59,6 @@ pub fn type_error(message: String) -> Fail {
 /// A realm's state.
 pub struct RealmState {
     factory: Ref,
-    /// Where the hot calls leave small results for `index.js`.
-    pub scratch: js::Scratch,
     /// `Object.prototype`: contexts given as objects must be plain ones.
     pub object_prototype: Ref,
     completer: OnceCell<Arc<Completer>>,
@@ -88,20 +86,18 @@ pub fn realm(env: &Env) -> Res<&RealmState> {
     })
 }
 
-/// Sets up this realm: the `(code, message) => DekboxError` factory,
-/// `Object.prototype` and the scratch `Buffer`.
+/// Sets up this realm: the `(code, message) => DekboxError` factory and
+/// `Object.prototype`.
 /// Called once by `index.js`.
 #[napi(js_name = "_init")]
 pub fn init(
     env: Env,
     factory: Function<FnArgs<(String, String)>, Unknown<'static>>,
     object_prototype: Unknown<'_>,
-    scratch: Unknown<'_>,
 ) -> Result<()> {
     let state = RealmState {
         factory: Ref::new(&env, factory.raw())?,
         object_prototype: Ref::new(&env, object_prototype.raw())?,
-        scratch: js::Scratch::new(&env, &scratch)?,
         completer: OnceCell::new(),
     };
     Realm::set(&env, state)

@@ -4,11 +4,11 @@
 //! prepared contexts held in externals that JavaScript cannot forge. Every
 //! `unsafe` block of the crate is here.
 
-use dekbox_core::EncryptionContext;
 use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, Unknown};
 use napi::{Env, Error, JsValue, Result, Status, sys};
+use std::any::TypeId;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
 use std::ptr;
@@ -195,14 +195,6 @@ pub fn own_property<'a>(
     unknown(env, value).map(Some)
 }
 
-/// Whether `v` is a number.
-pub fn is_number(env: &Env, v: Value) -> bool {
-    let mut t = 0;
-    // SAFETY: a value of this scope.
-    let status = unsafe { sys::napi_typeof(env.raw(), v.0, &mut t) };
-    status == sys::Status::napi_ok && t == sys::ValueType::napi_number
-}
-
 /// `undefined`.
 pub fn undefined(env: &Env) -> Result<sys::napi_value> {
     let mut v = ptr::null_mut();
@@ -256,75 +248,6 @@ impl Ref {
             "cannot read a reference",
         )?;
         Ok(v)
-    }
-}
-
-/// The realm's scratch `Buffer` (private to `index.js`): small results of
-/// the hot calls are written here and copied out by `index.js` into a
-/// `Buffer` from Node's pool, which costs a fraction of a Node-API `Buffer`
-/// of its own (~0.1 µs against ~0.5 µs here).
-pub struct Scratch {
-    buffer: Ref,
-    len: usize,
-}
-
-impl Scratch {
-    pub fn new(env: &Env, buffer: &Unknown<'_>) -> Result<Self> {
-        // A Buffer over memory of its own (not a SharedArrayBuffer's).
-        let len = match uint8_bytes(buffer) {
-            Some(Ok(b)) if !b.is_empty() => b.len(),
-            _ => {
-                return Err(Error::new(
-                    Status::InvalidArg,
-                    "the scratch area must be a Buffer".to_owned(),
-                ));
-            }
-        };
-        Ok(Self {
-            buffer: Ref::new(env, buffer.raw())?,
-            len,
-        })
-    }
-
-    /// Its size.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Writes a result of `len` bytes with `fill` into the scratch area and
-    /// returns `len` as a JavaScript number; `None` if it does not fit now
-    /// (the Buffer was detached by code that got hold of it: callers then
-    /// make a Buffer of their own).
-    pub fn fill<E: From<Error>>(
-        &self,
-        env: &Env,
-        len: usize,
-        fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> std::result::Result<(), E>,
-    ) -> Option<std::result::Result<Value, E>> {
-        // Where the memory is now, read afresh on every call: a pointer
-        // kept from earlier could outlive a detached buffer.
-        let buffer = self.buffer.get(env).ok()?;
-        let (mut data, mut have) = (ptr::null_mut(), 0usize);
-        // SAFETY: valid env; `buffer` is the realm's scratch Buffer.
-        let status = unsafe { sys::napi_get_buffer_info(env.raw(), buffer, &mut data, &mut have) };
-        if status != sys::Status::napi_ok || data.is_null() || have < len {
-            return None;
-        }
-        // SAFETY: Node reports `have >= len` bytes at `data`, the scratch
-        // Buffer's memory, alive while `buffer` is referenced; no JavaScript
-        // runs while `fill` writes (the caller's contract), so nothing can
-        // detach or read it meanwhile; one call writes one result, which
-        // `index.js` copies out before anything else runs.
-        let out = unsafe { std::slice::from_raw_parts_mut(data.cast::<MaybeUninit<u8>>(), len) };
-        Some(fill(out).and_then(|()| {
-            let mut n = ptr::null_mut();
-            // SAFETY: valid env.
-            check(
-                unsafe { sys::napi_create_uint32(env.raw(), len as u32, &mut n) },
-                "cannot make a number",
-            )?;
-            Ok(Value(n))
-        }))
     }
 }
 
@@ -612,32 +535,39 @@ impl Completer {
     }
 }
 
-// ---- prepared contexts ---------------------------------------------------
+// ---- objects handed to JavaScript ----------------------------------------
 
 thread_local! {
-    /// The prepared contexts alive in this thread's realm, by address: an
-    /// external is trusted only if it is one of ours.
-    static CONTEXTS: RefCell<HashSet<usize>> = RefCell::new(HashSet::new());
+    /// The externals alive in this thread's realm, by address, with the
+    /// type each holds: an external is trusted only if it is one of ours,
+    /// of the type asked for.
+    static EXTERNALS: RefCell<HashMap<usize, TypeId>> = RefCell::new(HashMap::new());
 }
 
-unsafe extern "C" fn context_finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    let _ = CONTEXTS.try_with(|c| c.borrow_mut().remove(&(data as usize)));
-    // SAFETY: the Box leaked by `context_external`, finalized once by Node.
-    drop(unsafe { Box::from_raw(data.cast::<Arc<EncryptionContext>>()) });
+unsafe extern "C" fn external_finalize<T: 'static>(
+    _env: sys::napi_env,
+    data: *mut c_void,
+    _hint: *mut c_void,
+) {
+    let _ = EXTERNALS.try_with(|e| e.borrow_mut().remove(&(data as usize)));
+    // SAFETY: the Box leaked by `external`, finalized once by Node.
+    drop(unsafe { Box::from_raw(data.cast::<T>()) });
 }
 
-/// A prepared context as an opaque JavaScript external.
-pub fn context_external(env: &Env, ctx: Arc<EncryptionContext>) -> Result<Value> {
-    let data = Box::into_raw(Box::new(ctx));
-    let mut value = ptr::null_mut();
-    // SAFETY: Node owns `data` from here and calls `context_finalize` once.
+/// `value` as an opaque JavaScript external (a `Box`'s engine, a
+/// `Context`'s entries), dropped when JavaScript lets go of it.
+pub fn external<T: 'static>(env: &Env, value: T) -> Result<Value> {
+    let data = Box::into_raw(Box::new(value));
+    let mut out = ptr::null_mut();
+    // SAFETY: Node owns `data` from here and calls `external_finalize`
+    // once.
     let status = unsafe {
         sys::napi_create_external(
             env.raw(),
             data.cast(),
-            Some(context_finalize),
+            Some(external_finalize::<T>),
             ptr::null_mut(),
-            &mut value,
+            &mut out,
         )
     };
     if status != sys::Status::napi_ok {
@@ -645,16 +575,17 @@ pub fn context_external(env: &Env, ctx: Arc<EncryptionContext>) -> Result<Value>
         drop(unsafe { Box::from_raw(data) });
         return Err(Error::new(
             Status::from(status),
-            "cannot create a context".to_owned(),
+            "cannot create an external".to_owned(),
         ));
     }
-    CONTEXTS.with(|c| c.borrow_mut().insert(data as usize));
-    Ok(Value(value))
+    EXTERNALS.with(|e| e.borrow_mut().insert(data as usize, TypeId::of::<T>()));
+    Ok(Value(out))
 }
 
-/// The context behind an external from [`context_external`]; `None` for
-/// any other value (including externals made by other code).
-pub fn context_of(env: &Env, v: &Unknown<'_>) -> Option<Arc<EncryptionContext>> {
+/// The value behind an external from [`external`] holding a `T`; `None`
+/// for anything else (other values, externals made by other code, or ours
+/// of another type).
+pub fn external_ref<'a, T: 'static>(env: &Env, v: &Unknown<'a>) -> Option<&'a T> {
     let mut data = ptr::null_mut();
     // SAFETY: valid env and value; fails for anything but an external.
     if unsafe { sys::napi_get_value_external(env.raw(), v.raw(), &mut data) }
@@ -662,9 +593,11 @@ pub fn context_of(env: &Env, v: &Unknown<'_>) -> Option<Arc<EncryptionContext>> 
     {
         return None;
     }
-    if !CONTEXTS.with(|c| c.borrow().contains(&(data as usize))) {
+    let ours = EXTERNALS.with(|e| e.borrow().get(&(data as usize)) == Some(&TypeId::of::<T>()));
+    if !ours {
         return None;
     }
-    // SAFETY: registered by `context_external` and not yet finalized.
-    Some(unsafe { &*data.cast::<Arc<EncryptionContext>>() }.clone())
+    // SAFETY: registered by `external::<T>` and not yet finalized; `v`
+    // holds the external for the rest of the call ('a).
+    Some(unsafe { &*data.cast::<T>() })
 }

@@ -43,26 +43,7 @@ use std::mem::MaybeUninit;
 /// The JavaScript thread, as the facade sees it: no lock to leave,
 /// `Buffer`s filled in place, failures kept as Rust values until the call
 /// returns.
-struct Js<'e> {
-    env: &'e Env,
-    /// For `encrypt` and `encryptSync`, which make one result each: a small
-    /// one goes to the scratch area and the method returns its length, which
-    /// `index.js` turns into a `Buffer` from Node's pool. (Not for
-    /// plaintext: decrypted values get an ArrayBuffer of their own, never a
-    /// slice of the pool other Buffers share.)
-    scratch: Option<&'e js::Scratch>,
-}
-
-impl<'e> Js<'e> {
-    fn new(env: &'e Env) -> Self {
-        Self { env, scratch: None }
-    }
-
-    fn pooled(env: &'e Env) -> Res<Self> {
-        let scratch = Some(&errors::realm(env)?.scratch);
-        Ok(Self { env, scratch })
-    }
-}
+struct Js<'e>(&'e Env);
 
 impl Host for Js<'_> {
     type Bytes = Value;
@@ -81,23 +62,7 @@ impl Host for Js<'_> {
         len: usize,
         fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> std::result::Result<(), Fail>,
     ) -> Res<Value> {
-        let Some(scratch) = self.scratch.filter(|s| len <= s.len()) else {
-            return js::new_buffer(self.env, len, fill);
-        };
-        // `fill` runs at most once: `Scratch::fill` checks the memory first
-        // and hands it back untouched as `Err` when it cannot take it.
-        let mut fill = Some(fill);
-        let attempt = scratch.fill(self.env, len, |out| match fill.take() {
-            Some(f) => f(out),
-            None => Ok(()),
-        });
-        match (attempt, fill) {
-            (Some(r), _) => r,
-            (None, Some(f)) => js::new_buffer(self.env, len, f),
-            (None, None) => Err(Fail::Dekbox(dekbox_core::Error::ApiMisuse(
-                "scratch fill lost its filler",
-            ))),
-        }
+        js::new_buffer(self.0, len, fill)
     }
 }
 
@@ -176,9 +141,6 @@ enum Outcome {
 fn promise(env: &Env, outcome: Res<Outcome>) -> Result<Value> {
     match outcome {
         Ok(Outcome::Later(p)) => Ok(p),
-        // A small result in the scratch area: its length, which `index.js`
-        // resolves with a pooled Buffer (cheaper than a promise made here).
-        Ok(Outcome::Now(v)) if js::is_number(env, v) => Ok(v),
         Ok(Outcome::Now(v)) => js::settled(env, Ok(v)),
         Err(f) => {
             let e = match js::take_exception(env) {
@@ -217,412 +179,353 @@ fn later<T: Send + 'static>(
     Ok(Outcome::Later(promise))
 }
 
-/// Envelope encryption with cached data keys. Make one per application and
-/// share it; it is safe to use from many async calls at once.
-#[napi(js_name = "Box")]
-pub struct JsBox {
-    inner: Dekbox,
+/// The engine behind a JavaScript `Box` (`index.js`), held in an external
+/// that only this addon can make; every function checks it.
+fn box_arg<'a>(env: &Env, handle: &Unknown<'a>) -> Res<&'a Dekbox> {
+    js::external_ref::<Dekbox>(env, handle)
+        .ok_or_else(|| errors::type_error("not a dekbox Box".into()))
 }
 
-#[napi]
-impl JsBox {
-    /// Opens the keys (no network I/O). `options` is a key URI, or
-    /// `{ key }` / `{ keys, primary }` with AWS and cache settings; with no
-    /// key at all, `DEKBOX_KEY` names it.
-    #[napi(
-        constructor,
-        catch_unwind,
-        ts_args_type = "options?: BoxOptions | string"
-    )]
-    pub fn new(env: Env, options: Option<Unknown<'_>>) -> Result<Self> {
-        let opened = box_config(&env, options).and_then(|c| c.open().map_err(Fail::Dekbox));
-        match opened {
-            Ok(inner) => Ok(Self { inner }),
-            Err(f) => Err(f.into_js(&env)),
+// `index.js`'s `Box` calls these with its engine and the fields of the
+// options object (see its doc comments and types.d.ts for the public API).
+
+/// Opens the keys (no network I/O): a key URI, or the `Box` options.
+#[napi(
+    js_name = "_open",
+    catch_unwind,
+    ts_args_type = "options?: BoxOptions | string",
+    ts_return_type = "unknown"
+)]
+pub fn open(env: Env, options: Option<Unknown<'_>>) -> Result<Value> {
+    let opened = box_config(&env, options).and_then(|c| c.open().map_err(Fail::Dekbox));
+    match opened {
+        Ok(inner) => js::external(&env, inner),
+        Err(f) => Err(f.into_js(&env)),
+    }
+}
+
+/// Seals `data` (bytes, or a string as UTF-8). Resolves to a `Buffer`,
+/// or a `dekbox:v1:` string with `{ text: true }`.
+#[napi(js_name = "_encrypt", catch_unwind, ts_return_type = "unknown")]
+pub fn encrypt(
+    env: Env,
+    handle: Unknown<'_>,
+    data: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    aad: Option<Unknown<'_>>,
+    text: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, text) = (context_opt(&env, context)?, flag_opt(text, "options.text")?);
+        let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
+        match inner.encrypt_now(&Js(&env), &data, &ctx, &aad, form(text)) {
+            Some(Ok(Now::Host(sealed))) => return Ok(Outcome::Now(sealed)),
+            Some(Ok(Now::Vec(sealed))) => {
+                return sealed_out(&env, sealed, text).map(Outcome::Now);
+            }
+            Some(Err(e)) => return Err(e),
+            None => {}
         }
-    }
+        let fut = inner.encrypt_async(data.into_owned(), ctx, aad.into_owned(), form(text));
+        later(&env, fut, move |env, out| sealed_out(env, out, text))
+    })();
+    promise(&env, outcome)
+}
 
-    /// Seals `data` (bytes, or a string as UTF-8). Resolves to a `Buffer`,
-    /// or a `dekbox:v1:` string with `{ text: true }`.
-    #[napi(
-        catch_unwind,
-        ts_generic_types = "T extends boolean = false",
-        ts_args_type = "data: Input, options?: EncryptOptions<T>",
-        ts_return_type = "Promise<Sealed<T>>"
-    )]
-    pub fn encrypt(
-        &self,
-        env: Env,
-        data: Unknown<'_>,
-        context: Option<Unknown<'_>>,
-        aad: Option<Unknown<'_>>,
-        text: Option<Unknown<'_>>,
-    ) -> Result<Value> {
-        let outcome = (|| {
-            let (ctx, text) = (context_opt(&env, context)?, flag_opt(text, "options.text")?);
-            let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
-            match self
-                .inner
-                .encrypt_now(&Js::pooled(&env)?, &data, &ctx, &aad, form(text))
-            {
-                Some(Ok(Now::Host(sealed))) => return Ok(Outcome::Now(sealed)),
-                Some(Ok(Now::Vec(sealed))) => {
-                    return sealed_out(&env, sealed, text).map(Outcome::Now);
-                }
-                Some(Err(e)) => return Err(e),
-                None => {}
-            }
-            let fut =
-                self.inner
-                    .encrypt_async(data.into_owned(), ctx, aad.into_owned(), form(text));
-            later(&env, fut, move |env, out| sealed_out(env, out, text))
-        })();
-        promise(&env, outcome)
-    }
+/// `encrypt` on the calling thread.
+#[napi(js_name = "_encryptSync", catch_unwind, ts_return_type = "unknown")]
+pub fn encrypt_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    data: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    aad: Option<Unknown<'_>>,
+    text: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, text) = (context_opt(&env, context)?, flag_opt(text, "options.text")?);
+        let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
+        let host = Js(&env);
+        if text {
+            let sealed = inner.encrypt(&host, &data, &ctx, &aad, Form::Text)?;
+            return sealed_out(&env, sealed, true);
+        }
+        inner.encrypt_into(&host, &data, &ctx, &aad)
+    })();
+    done(&env, r)
+}
 
-    /// `encrypt` on the calling thread.
-    #[napi(
-        catch_unwind,
-        ts_generic_types = "T extends boolean = false",
-        ts_args_type = "data: Input, options?: EncryptOptions<T>",
-        ts_return_type = "Sealed<T>"
-    )]
-    pub fn encrypt_sync(
-        &self,
-        env: Env,
-        data: Unknown<'_>,
-        context: Option<Unknown<'_>>,
-        aad: Option<Unknown<'_>>,
-        text: Option<Unknown<'_>>,
-    ) -> Result<Value> {
-        let r = (|| {
-            let (ctx, text) = (context_opt(&env, context)?, flag_opt(text, "options.text")?);
-            let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
-            let host = Js::pooled(&env)?;
-            if text {
-                let sealed = self.inner.encrypt(&host, &data, &ctx, &aad, Form::Text)?;
-                return sealed_out(&env, sealed, true);
-            }
-            self.inner.encrypt_into(&host, &data, &ctx, &aad)
-        })();
-        done(&env, r)
-    }
+/// Opens a sealed value (`Buffer`, `Uint8Array` or string). Resolves to
+/// the plaintext `Buffer`.
+#[napi(js_name = "_decrypt", catch_unwind, ts_return_type = "unknown")]
+pub fn decrypt(
+    env: Env,
+    handle: Unknown<'_>,
+    data: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    aad: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let ctx = context_opt(&env, context)?;
+        let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
+        if let Some(r) = inner.decrypt_now(&Js(&env), &data, &ctx, &aad) {
+            return r.map(Outcome::Now);
+        }
+        let fut = inner.decrypt_async(data.into_owned(), ctx, aad.into_owned());
+        later(&env, fut, |env, pt| Ok(js::buffer_from_vec(env, pt)?))
+    })();
+    promise(&env, outcome)
+}
 
-    /// Opens a sealed value (`Buffer`, `Uint8Array` or string). Resolves to
-    /// the plaintext `Buffer`.
-    #[napi(
-        catch_unwind,
-        ts_args_type = "data: Input, options?: DecryptOptions",
-        ts_return_type = "Promise<Buffer>"
-    )]
-    pub fn decrypt(
-        &self,
-        env: Env,
-        data: Unknown<'_>,
-        context: Option<Unknown<'_>>,
-        aad: Option<Unknown<'_>>,
-    ) -> Result<Value> {
-        let outcome = (|| {
-            let ctx = context_opt(&env, context)?;
-            let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
-            if let Some(r) = self.inner.decrypt_now(&Js::new(&env), &data, &ctx, &aad) {
-                return r.map(Outcome::Now);
-            }
-            let fut = self
-                .inner
-                .decrypt_async(data.into_owned(), ctx, aad.into_owned());
-            later(&env, fut, |env, pt| Ok(js::buffer_from_vec(env, pt)?))
-        })();
-        promise(&env, outcome)
-    }
+/// `decrypt` on the calling thread.
+#[napi(js_name = "_decryptSync", catch_unwind, ts_return_type = "unknown")]
+pub fn decrypt_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    data: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    aad: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let ctx = context_opt(&env, context)?;
+        let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
+        inner.decrypt_into(&Js(&env), &data, &ctx, &aad)
+    })();
+    done(&env, r)
+}
 
-    /// `decrypt` on the calling thread.
-    #[napi(
-        catch_unwind,
-        ts_args_type = "data: Input, options?: DecryptOptions",
-        ts_return_type = "Buffer"
-    )]
-    pub fn decrypt_sync(
-        &self,
-        env: Env,
-        data: Unknown<'_>,
-        context: Option<Unknown<'_>>,
-        aad: Option<Unknown<'_>>,
-    ) -> Result<Value> {
-        let r = (|| {
-            let ctx = context_opt(&env, context)?;
-            let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
-            self.inner.decrypt_into(&Js::new(&env), &data, &ctx, &aad)
-        })();
-        done(&env, r)
-    }
+/// Seals many values under one context (one KMS call at most);
+/// `aads`, if given, has one entry per value.
+#[napi(js_name = "_encryptMany", catch_unwind, ts_return_type = "unknown")]
+pub fn encrypt_many(
+    env: Env,
+    handle: Unknown<'_>,
+    items: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    aads: Option<Unknown<'_>>,
+    text: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, aads) = (context_opt(&env, context)?, aads_opt(aads)?);
+        let text = flag_opt(text, "options.text")?;
+        let items = items_arg(&items, "items")?;
+        let fut = inner.encrypt_many_async(items, ctx, aads, form(text));
+        later(&env, fut, move |env, out| sealed_list(env, out, text))
+    })();
+    promise(&env, outcome)
+}
 
-    /// Seals many values under one context (one KMS call at most);
-    /// `aads`, if given, has one entry per value.
-    #[napi(
-        catch_unwind,
-        ts_generic_types = "T extends boolean = false",
-        ts_args_type = "items: Input[], options?: EncryptManyOptions<T>",
-        ts_return_type = "Promise<Sealed<T>[]>"
-    )]
-    pub fn encrypt_many(
-        &self,
-        env: Env,
-        items: Unknown<'_>,
-        context: Option<Unknown<'_>>,
-        aads: Option<Unknown<'_>>,
-        text: Option<Unknown<'_>>,
-    ) -> Result<Value> {
-        let outcome = (|| {
-            let (ctx, aads) = (context_opt(&env, context)?, aads_opt(aads)?);
-            let text = flag_opt(text, "options.text")?;
-            let items = items_arg(&items, "items")?;
-            let fut = self.inner.encrypt_many_async(items, ctx, aads, form(text));
-            later(&env, fut, move |env, out| sealed_list(env, out, text))
-        })();
-        promise(&env, outcome)
-    }
+/// `encryptMany` on the calling thread.
+#[napi(js_name = "_encryptManySync", catch_unwind, ts_return_type = "unknown")]
+pub fn encrypt_many_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    items: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    aads: Option<Unknown<'_>>,
+    text: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, aads) = (context_opt(&env, context)?, aads_opt(aads)?);
+        let text = flag_opt(text, "options.text")?;
+        let items = items_arg(&items, "items")?;
+        let out = inner.encrypt_many(&Js(&env), &items, &ctx, aads.as_deref(), form(text))?;
+        sealed_list(&env, out, text)
+    })();
+    done(&env, r)
+}
 
-    /// `encryptMany` on the calling thread.
-    #[napi(
-        catch_unwind,
-        ts_generic_types = "T extends boolean = false",
-        ts_args_type = "items: Input[], options?: EncryptManyOptions<T>",
-        ts_return_type = "Sealed<T>[]"
-    )]
-    pub fn encrypt_many_sync(
-        &self,
-        env: Env,
-        items: Unknown<'_>,
-        context: Option<Unknown<'_>>,
-        aads: Option<Unknown<'_>>,
-        text: Option<Unknown<'_>>,
-    ) -> Result<Value> {
-        let r = (|| {
-            let (ctx, aads) = (context_opt(&env, context)?, aads_opt(aads)?);
-            let text = flag_opt(text, "options.text")?;
-            let items = items_arg(&items, "items")?;
-            let out = self.inner.encrypt_many(
-                &Js::new(&env),
-                &items,
-                &ctx,
-                aads.as_deref(),
-                form(text),
-            )?;
-            sealed_list(&env, out, text)
-        })();
-        done(&env, r)
-    }
+/// Opens many values (one KMS call per data key at most). Rejects with
+/// the first error, or with `{ returnErrors: true }` puts each failure's
+/// `DekboxError` in its place.
+#[napi(js_name = "_decryptMany", catch_unwind, ts_return_type = "unknown")]
+pub fn decrypt_many(
+    env: Env,
+    handle: Unknown<'_>,
+    items: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    aads: Option<Unknown<'_>>,
+    return_errors: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, aads) = (context_opt(&env, context)?, aads_opt(aads)?);
+        let return_errors = flag_opt(return_errors, "options.returnErrors")?;
+        let items = items_arg(&items, "items")?;
+        let fut = inner.decrypt_many_async(items, ctx, aads);
+        later(&env, fut, move |env, r| opened_list(env, r, return_errors))
+    })();
+    promise(&env, outcome)
+}
 
-    /// Opens many values (one KMS call per data key at most). Rejects with
-    /// the first error, or with `{ returnErrors: true }` puts each failure's
-    /// `DekboxError` in its place.
-    #[napi(
-        catch_unwind,
-        ts_args_type = "items: Input[], options?: DecryptManyOptions",
-        ts_return_type = "Promise<Array<Buffer | DekboxError>>"
-    )]
-    pub fn decrypt_many(
-        &self,
-        env: Env,
-        items: Unknown<'_>,
-        context: Option<Unknown<'_>>,
-        aads: Option<Unknown<'_>>,
-        return_errors: Option<Unknown<'_>>,
-    ) -> Result<Value> {
-        let outcome = (|| {
-            let (ctx, aads) = (context_opt(&env, context)?, aads_opt(aads)?);
-            let return_errors = flag_opt(return_errors, "options.returnErrors")?;
-            let items = items_arg(&items, "items")?;
-            let fut = self.inner.decrypt_many_async(items, ctx, aads);
-            later(&env, fut, move |env, r| opened_list(env, r, return_errors))
-        })();
-        promise(&env, outcome)
-    }
+/// `decryptMany` on the calling thread.
+#[napi(js_name = "_decryptManySync", catch_unwind, ts_return_type = "unknown")]
+pub fn decrypt_many_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    items: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    aads: Option<Unknown<'_>>,
+    return_errors: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, aads) = (context_opt(&env, context)?, aads_opt(aads)?);
+        let return_errors = flag_opt(return_errors, "options.returnErrors")?;
+        let items = items_arg(&items, "items")?;
+        let results = inner.decrypt_many(&Js(&env), &items, &ctx, aads.as_deref())?;
+        opened_list(&env, results, return_errors)
+    })();
+    done(&env, r)
+}
 
-    /// `decryptMany` on the calling thread.
-    #[napi(
-        catch_unwind,
-        ts_args_type = "items: Input[], options?: DecryptManyOptions",
-        ts_return_type = "Array<Buffer | DekboxError>"
-    )]
-    pub fn decrypt_many_sync(
-        &self,
-        env: Env,
-        items: Unknown<'_>,
-        context: Option<Unknown<'_>>,
-        aads: Option<Unknown<'_>>,
-        return_errors: Option<Unknown<'_>>,
-    ) -> Result<Value> {
-        let r = (|| {
-            let (ctx, aads) = (context_opt(&env, context)?, aads_opt(aads)?);
-            let return_errors = flag_opt(return_errors, "options.returnErrors")?;
-            let items = items_arg(&items, "items")?;
-            let results = self
-                .inner
-                .decrypt_many(&Js::new(&env), &items, &ctx, aads.as_deref())?;
-            opened_list(&env, results, return_errors)
-        })();
-        done(&env, r)
-    }
+/// Moves a sealed value to the primary key without re-encrypting its
+/// data. Resolves to the value in the form it was given.
+#[napi(js_name = "_rewrap", catch_unwind, ts_return_type = "unknown")]
+pub fn rewrap(
+    env: Env,
+    handle: Unknown<'_>,
+    data: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let ctx = context_opt(&env, context)?;
+        let text = data.get_type()? == ValueType::String;
+        let data = bytes_arg(&data, "data")?;
+        let fut = inner.rewrap_async(data.into_owned(), ctx);
+        later(&env, fut, move |env, r| sealed_out(env, r.message, text))
+    })();
+    promise(&env, outcome)
+}
 
-    /// Moves a sealed value to the primary key without re-encrypting its
-    /// data. Resolves to the value in the form it was given.
-    #[napi(
-        catch_unwind,
-        ts_generic_types = "T extends Input",
-        ts_args_type = "data: T, options?: ContextOptions",
-        ts_return_type = "Promise<T extends string ? string : Buffer>"
-    )]
-    pub fn rewrap(
-        &self,
-        env: Env,
-        data: Unknown<'_>,
-        context: Option<Unknown<'_>>,
-    ) -> Result<Value> {
-        let outcome = (|| {
-            let ctx = context_opt(&env, context)?;
-            let text = data.get_type()? == ValueType::String;
-            let data = bytes_arg(&data, "data")?;
-            let fut = self.inner.rewrap_async(data.into_owned(), ctx);
-            later(&env, fut, move |env, r| sealed_out(env, r.message, text))
-        })();
-        promise(&env, outcome)
-    }
+/// `rewrap` on the calling thread.
+#[napi(js_name = "_rewrapSync", catch_unwind, ts_return_type = "unknown")]
+pub fn rewrap_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    data: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let ctx = context_opt(&env, context)?;
+        let text = data.get_type()? == ValueType::String;
+        let data = bytes_arg(&data, "data")?;
+        let r = inner.rewrap(&Js(&env), &data, &ctx)?;
+        sealed_out(&env, r.message, text)
+    })();
+    done(&env, r)
+}
 
-    /// `rewrap` on the calling thread.
-    #[napi(
-        catch_unwind,
-        ts_generic_types = "T extends Input",
-        ts_args_type = "data: T, options?: ContextOptions",
-        ts_return_type = "T extends string ? string : Buffer"
-    )]
-    pub fn rewrap_sync(
-        &self,
-        env: Env,
-        data: Unknown<'_>,
-        context: Option<Unknown<'_>>,
-    ) -> Result<Value> {
-        let r = (|| {
-            let ctx = context_opt(&env, context)?;
-            let text = data.get_type()? == ValueType::String;
-            let data = bytes_arg(&data, "data")?;
-            let r = self.inner.rewrap(&Js::new(&env), &data, &ctx)?;
-            sealed_out(&env, r.message, text)
-        })();
-        done(&env, r)
-    }
+/// A fresh data key under the primary key (not cached), for data you
+/// seal yourself: `{ plaintext, wrapped }`. Overwrite `plaintext`
+/// (`.fill(0)`) when done with it.
+#[napi(js_name = "_generateDataKey", catch_unwind, ts_return_type = "unknown")]
+pub fn generate_data_key(
+    env: Env,
+    handle: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let ctx = context_opt(&env, context)?;
+        later(&env, inner.generate_data_key_async(ctx), data_key)
+    })();
+    promise(&env, outcome)
+}
 
-    /// A fresh data key under the primary key (not cached), for data you
-    /// seal yourself: `{ plaintext, wrapped }`. Overwrite `plaintext`
-    /// (`.fill(0)`) when done with it.
-    #[napi(
-        catch_unwind,
-        ts_args_type = "options?: ContextOptions",
-        ts_return_type = "Promise<DataKey>"
-    )]
-    pub fn generate_data_key(&self, env: Env, context: Option<Unknown<'_>>) -> Result<Value> {
-        let outcome = (|| {
-            let ctx = context_opt(&env, context)?;
-            later(&env, self.inner.generate_data_key_async(ctx), data_key)
-        })();
-        promise(&env, outcome)
-    }
+/// `generateDataKey` on the calling thread.
+#[napi(
+    js_name = "_generateDataKeySync",
+    catch_unwind,
+    ts_return_type = "unknown"
+)]
+pub fn generate_data_key_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let ctx = context_opt(&env, context)?;
+        data_key(&env, inner.generate_data_key(&Js(&env), &ctx)?)
+    })();
+    done(&env, r)
+}
 
-    /// `generateDataKey` on the calling thread.
-    #[napi(
-        catch_unwind,
-        ts_args_type = "options?: ContextOptions",
-        ts_return_type = "DataKey"
-    )]
-    pub fn generate_data_key_sync(&self, env: Env, context: Option<Unknown<'_>>) -> Result<Value> {
-        let r = (|| {
-            let ctx = context_opt(&env, context)?;
-            data_key(&env, self.inner.generate_data_key(&Js::new(&env), &ctx)?)
-        })();
-        done(&env, r)
-    }
+/// Unwraps a data key from `generateDataKey` (wrapped by keyring key
+/// `label`, default the primary).
+#[napi(js_name = "_unwrap", catch_unwind, ts_return_type = "unknown")]
+pub fn unwrap(
+    env: Env,
+    handle: Unknown<'_>,
+    wrapped: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    label: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, label) = (
+            context_opt(&env, context)?,
+            string_opt(label, "options.label")?,
+        );
+        let wrapped = bytes_arg(&wrapped, "wrapped")?;
+        let fut = inner.unwrap_data_key_async(wrapped.into_owned(), ctx, label);
+        later(&env, fut, dek_out)
+    })();
+    promise(&env, outcome)
+}
 
-    /// Unwraps a data key from `generateDataKey` (wrapped by keyring key
-    /// `label`, default the primary).
-    #[napi(
-        catch_unwind,
-        ts_args_type = "wrapped: Input, options?: UnwrapOptions",
-        ts_return_type = "Promise<Buffer>"
-    )]
-    pub fn unwrap(
-        &self,
-        env: Env,
-        wrapped: Unknown<'_>,
-        context: Option<Unknown<'_>>,
-        label: Option<Unknown<'_>>,
-    ) -> Result<Value> {
-        let outcome = (|| {
-            let (ctx, label) = (
-                context_opt(&env, context)?,
-                string_opt(label, "options.label")?,
-            );
-            let wrapped = bytes_arg(&wrapped, "wrapped")?;
-            let fut = self
-                .inner
-                .unwrap_data_key_async(wrapped.into_owned(), ctx, label);
-            later(&env, fut, dek_out)
-        })();
-        promise(&env, outcome)
-    }
+/// `unwrap` on the calling thread.
+#[napi(js_name = "_unwrapSync", catch_unwind, ts_return_type = "unknown")]
+pub fn unwrap_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    wrapped: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    label: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, label) = (
+            context_opt(&env, context)?,
+            string_opt(label, "options.label")?,
+        );
+        let wrapped = bytes_arg(&wrapped, "wrapped")?;
+        let dek = inner.unwrap_data_key(&Js(&env), &wrapped, &ctx, label.as_deref())?;
+        dek_out(&env, dek)
+    })();
+    done(&env, r)
+}
 
-    /// `unwrap` on the calling thread.
-    #[napi(
-        catch_unwind,
-        ts_args_type = "wrapped: Input, options?: UnwrapOptions",
-        ts_return_type = "Buffer"
-    )]
-    pub fn unwrap_sync(
-        &self,
-        env: Env,
-        wrapped: Unknown<'_>,
-        context: Option<Unknown<'_>>,
-        label: Option<Unknown<'_>>,
-    ) -> Result<Value> {
-        let r = (|| {
-            let (ctx, label) = (
-                context_opt(&env, context)?,
-                string_opt(label, "options.label")?,
-            );
-            let wrapped = bytes_arg(&wrapped, "wrapped")?;
-            let dek =
-                self.inner
-                    .unwrap_data_key(&Js::new(&env), &wrapped, &ctx, label.as_deref())?;
-            dek_out(&env, dek)
-        })();
-        done(&env, r)
-    }
+/// Cache and KMS counters.
+#[napi(js_name = "_cacheStats", ts_return_type = "CacheStats")]
+pub fn cache_stats(env: Env, handle: Unknown<'_>) -> Result<serde_json::Value> {
+    let st = box_arg(&env, &handle)
+        .map_err(|f| f.into_js(&env))?
+        .cache_stats();
+    Ok(serde_json::json!({
+        "encryptHits": st.encrypt_hits,
+        "encryptMisses": st.encrypt_misses,
+        "decryptHits": st.decrypt_hits,
+        "decryptMisses": st.decrypt_misses,
+        "kmsCalls": st.provider_calls,
+        "dataKeysGenerated": st.data_keys_generated,
+    }))
+}
 
-    /// Cache and KMS counters.
-    #[napi(ts_return_type = "CacheStats")]
-    pub fn cache_stats(&self) -> serde_json::Value {
-        let st = self.inner.cache_stats();
-        serde_json::json!({
-            "encryptHits": st.encrypt_hits,
-            "encryptMisses": st.encrypt_misses,
-            "decryptHits": st.decrypt_hits,
-            "decryptMisses": st.decrypt_misses,
-            "kmsCalls": st.provider_calls,
-            "dataKeysGenerated": st.data_keys_generated,
-        })
-    }
-
-    /// Each key's label, or its URI when unlabelled.
-    #[napi(getter)]
-    pub fn keys(&self) -> Vec<String> {
-        self.inner.key_names()
-    }
-
-    /// The label (or URI) new data is sealed under.
-    #[napi(getter)]
-    pub fn primary(&self) -> String {
-        self.inner.primary_key_name()
-    }
+/// Each key's label (or URI), and the label new data is sealed under.
+#[napi(js_name = "_keys")]
+pub fn keys(env: Env, handle: Unknown<'_>) -> Result<(Vec<String>, String)> {
+    let inner = box_arg(&env, &handle).map_err(|f| f.into_js(&env))?;
+    Ok((inner.key_names(), inner.primary_key_name()))
 }
 
 /// The version of the native library.

@@ -4,6 +4,7 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
+import util from 'node:util'
 import {
   Box, Context, DekboxError, AuthenticationError, MalformedError, UnknownKeyError, ConfigError,
   InvalidArgumentError, errorsByCode,
@@ -257,6 +258,11 @@ test('contexts: only a genuine Context or a plain object; never silently empty',
   const bare = Object.assign(Object.create(null), CTX)
   assert.equal(box.decryptSync(sealed, { context: bare }).toString(), 'x')
   assert.throws(() => new Context(new Map()), TypeError)
+  // A Context is accepted where entries are: the same entries, shared.
+  const c = new Context(CTX)
+  assert.deepEqual(new Context(c).toJSON(), CTX)
+  assert.equal(box.decryptSync(sealed, { context: new Context(c) }).toString(), 'x')
+  assert.equal(util.inspect(Object.create(Context.prototype)), 'Context {}')
 })
 
 test('options: a plain object with known names only; own properties only; getters run first', async () => {
@@ -264,9 +270,22 @@ test('options: a plain object with known names only; own properties only; getter
   // A misspelt option is an error, not a value sealed under the empty context.
   assert.throws(() => box.encryptSync('x', { contxt: CTX }), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && /unknown option "contxt"/.test(e.message))
   await assert.rejects(box.encrypt('x', { contxt: CTX }), TypeError)
-  await assert.rejects(box.decryptMany([], { text: true }), /unknown option "text"/)
+  await assert.rejects(box.decryptMany([], { retunErrors: true }), /unknown option "retunErrors"/)
+  assert.throws(() => box.unwrapSync(Buffer.alloc(10), { lable: 'v1' }), /unknown option "lable"/)
+  // One options object serves encrypt and decrypt: another method's names are ignored,
+  // and an unknown name whose value is undefined is harmless.
+  const shared = { context: CTX, aad: 'r/9', text: true, typo: undefined }
+  assert.equal(box.decryptSync(box.encryptSync('shared', shared), shared).toString(), 'shared')
+  // Non-enumerable names count too.
+  const hidden = {}
+  Object.defineProperty(hidden, 'contxt', { value: CTX, enumerable: false })
+  assert.throws(() => box.encryptSync('x', hidden), /unknown option "contxt"/)
   class Opts { get context() { return CTX } }
   assert.throws(() => box.encryptSync('x', new Opts()), /options must be a plain object/)
+  // Null-prototype, frozen and proxied plain objects are options like any other.
+  const bare = Object.assign(Object.create(null), { context: CTX })
+  const sealedBare = box.encryptSync('x', Object.freeze(bare))
+  assert.equal(box.decryptSync(sealedBare, new Proxy({ context: CTX }, {})).toString(), 'x')
   // A getter may call back into the box: its result and the outer one are both whole.
   let inner
   const outer = box.encryptSync('outer', { get context() { inner = box.encryptSync('inner', { context: CTX }); return CTX } })
@@ -275,15 +294,27 @@ test('options: a plain object with known names only; own properties only; getter
   // Methods work only on a genuine Box (a foreign `this` never reaches native code).
   assert.throws(() => Box.prototype.encryptSync.call({}, 'x'), TypeError)
   assert.throws(() => Box.prototype.decryptSync.call(new Context(CTX), 'x'), TypeError)
-  // Built-ins replaced after loading do not run inside a call.
-  const { copy, fill } = Buffer.prototype
-  Buffer.prototype.copy = () => { throw new Error('replaced copy ran') }
-  Buffer.prototype.fill = () => { throw new Error('replaced fill ran') }
-  try {
-    assert.equal(box.decryptSync(box.encryptSync('x')).toString(), 'x')
-  } finally {
-    Buffer.prototype.copy = copy
-    Buffer.prototype.fill = fill
+  await assert.rejects(Box.prototype.encrypt.call({}, 'x'), TypeError)
+  await assert.rejects(Box.prototype.decryptMany.call(Object.create(Box.prototype), []), TypeError)
+  assert.equal(util.inspect(Object.create(Box.prototype)), 'Box {}')
+  assert.match(util.inspect(box), /^Box \{ keys: /)
+  // Subclasses work.
+  class TenantBox extends Box {
+    seal(v) { return this.encryptSync(v, { context: CTX }) }
+  }
+  const tb = new TenantBox({ key: keyFile() })
+  assert.ok(tb instanceof Box)
+  assert.equal(tb.decryptSync(tb.seal('sub'), { context: CTX }).toString(), 'sub')
+})
+
+test('decrypted values have memory of their own (not a slice of a shared pool)', async () => {
+  const box = new Box({ key: keyFile() })
+  for (const n of [1, 64, 1000, 5000]) {
+    const sealed = box.encryptSync(Buffer.alloc(n, 1))
+    for (const pt of [box.decryptSync(sealed), await box.decrypt(sealed), box.decryptManySync([sealed])[0]]) {
+      assert.equal(pt.buffer.byteLength, n)
+      assert.equal(pt.byteOffset, 0)
+    }
   }
 })
 
