@@ -1,6 +1,6 @@
-// Declarations for `dekbox`: the native classes as napi-rs generates them
-// (native.d.ts, with the option and result types of types.d.ts), plus the
-// error classes index.js builds from dekbox-core's error table.
+// Declarations for `dekbox`: Box, Context and the option types (written in
+// types.d.ts, the header of the napi-rs-generated native.d.ts), plus the
+// error subclasses index.js builds from dekbox-core's error table.
 
 import { DekboxError } from './native'
 

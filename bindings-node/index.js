@@ -78,7 +78,7 @@ class Context {
 }
 
 // Captured now.
-const { hasOwn, getOwnPropertyNames, getPrototypeOf } = Object
+const { getOwnPropertyNames, getPrototypeOf } = Object
 const { isArray } = Array
 const PromiseReject = Promise.reject.bind(Promise)
 const ObjectPrototype = Object.prototype
@@ -95,16 +95,14 @@ function describe(v) {
   return typeof v
 }
 
-// Every option name of every method: a name outside this list is refused
-// wherever it appears (a misspelt `context` must not quietly seal under the
-// empty context); one method's names are ignored by another, so one options
-// object can serve encrypt and decrypt.
-const ALL_OPTIONS = ['context', 'aad', 'text', 'aads', 'returnErrors', 'label']
-
 // An options object's fields, by name: own properties of a plain object
-// only (a polluted Object.prototype is not read). Reading them here runs any
-// getters before the native call borrows a Buffer.
-function fields(options, names) {
+// only (a polluted Object.prototype is not read). A name the method does not
+// use is refused (a misspelt `context`, or `aad` given to encryptMany, must
+// not quietly seal without it) unless it is in `tolerated` (another method's
+// name for the same thing, so one object can serve encrypt and decrypt) or
+// holds undefined. Reading here runs any getters before the native call
+// borrows a Buffer.
+function fields(options, names, tolerated) {
   const out = [undefined, undefined, undefined]
   if (options === undefined || options === null) return out
   if (typeof options !== 'object' || isArray(options)) {
@@ -117,7 +115,7 @@ function fields(options, names) {
   const own = getOwnPropertyNames(options)
   for (let i = 0; i < own.length; i++) {
     const k = own[i]
-    if (ALL_OPTIONS.indexOf(k) < 0 && options[k] !== undefined) {
+    if (names.indexOf(k) < 0 && tolerated.indexOf(k) < 0 && options[k] !== undefined) {
       throw argError('ERR_INVALID_ARG_VALUE', `unknown option ${JSON.stringify(k)} (expected ${names.join(', ')})`)
     }
   }
@@ -133,12 +131,16 @@ function fields(options, names) {
   return out
 }
 
+// [used, tolerated] option names per method.
+const NONE = []
 const ENCRYPT = ['context', 'aad', 'text']
 const DECRYPT = ['context', 'aad']
 const ENCRYPT_MANY = ['context', 'aads', 'text']
 const DECRYPT_MANY = ['context', 'aads', 'returnErrors']
 const CONTEXT = ['context']
 const UNWRAP = ['context', 'label']
+const TEXT = ['text']
+const AAD_TEXT = ['aad', 'text']
 
 /**
  * Envelope encryption with cached data keys. Make one per application and
@@ -156,7 +158,7 @@ class Box {
 
   encrypt(data, options) {
     try {
-      const o = fields(options, ENCRYPT)
+      const o = fields(options, ENCRYPT, NONE)
       return native._encrypt(this.#box, data, o[0], o[1], o[2])
     } catch (e) {
       return PromiseReject(e)
@@ -164,13 +166,13 @@ class Box {
   }
 
   encryptSync(data, options) {
-    const o = fields(options, ENCRYPT)
+    const o = fields(options, ENCRYPT, NONE)
     return native._encryptSync(this.#box, data, o[0], o[1], o[2])
   }
 
   decrypt(data, options) {
     try {
-      const o = fields(options, DECRYPT)
+      const o = fields(options, DECRYPT, TEXT)
       return native._decrypt(this.#box, data, o[0], o[1])
     } catch (e) {
       return PromiseReject(e)
@@ -178,13 +180,13 @@ class Box {
   }
 
   decryptSync(data, options) {
-    const o = fields(options, DECRYPT)
+    const o = fields(options, DECRYPT, TEXT)
     return native._decryptSync(this.#box, data, o[0], o[1])
   }
 
   encryptMany(items, options) {
     try {
-      const o = fields(options, ENCRYPT_MANY)
+      const o = fields(options, ENCRYPT_MANY, NONE)
       return native._encryptMany(this.#box, items, o[0], o[1], o[2])
     } catch (e) {
       return PromiseReject(e)
@@ -192,13 +194,13 @@ class Box {
   }
 
   encryptManySync(items, options) {
-    const o = fields(options, ENCRYPT_MANY)
+    const o = fields(options, ENCRYPT_MANY, NONE)
     return native._encryptManySync(this.#box, items, o[0], o[1], o[2])
   }
 
   decryptMany(items, options) {
     try {
-      const o = fields(options, DECRYPT_MANY)
+      const o = fields(options, DECRYPT_MANY, TEXT)
       return native._decryptMany(this.#box, items, o[0], o[1], o[2])
     } catch (e) {
       return PromiseReject(e)
@@ -206,37 +208,37 @@ class Box {
   }
 
   decryptManySync(items, options) {
-    const o = fields(options, DECRYPT_MANY)
+    const o = fields(options, DECRYPT_MANY, TEXT)
     return native._decryptManySync(this.#box, items, o[0], o[1], o[2])
   }
 
   rewrap(data, options) {
     try {
-      return native._rewrap(this.#box, data, fields(options, CONTEXT)[0])
+      return native._rewrap(this.#box, data, fields(options, CONTEXT, AAD_TEXT)[0])
     } catch (e) {
       return PromiseReject(e)
     }
   }
 
   rewrapSync(data, options) {
-    return native._rewrapSync(this.#box, data, fields(options, CONTEXT)[0])
+    return native._rewrapSync(this.#box, data, fields(options, CONTEXT, AAD_TEXT)[0])
   }
 
   generateDataKey(options) {
     try {
-      return native._generateDataKey(this.#box, fields(options, CONTEXT)[0])
+      return native._generateDataKey(this.#box, fields(options, CONTEXT, NONE)[0])
     } catch (e) {
       return PromiseReject(e)
     }
   }
 
   generateDataKeySync(options) {
-    return native._generateDataKeySync(this.#box, fields(options, CONTEXT)[0])
+    return native._generateDataKeySync(this.#box, fields(options, CONTEXT, NONE)[0])
   }
 
   unwrap(wrapped, options) {
     try {
-      const o = fields(options, UNWRAP)
+      const o = fields(options, UNWRAP, NONE)
       return native._unwrap(this.#box, wrapped, o[0], o[1])
     } catch (e) {
       return PromiseReject(e)
@@ -244,7 +246,7 @@ class Box {
   }
 
   unwrapSync(wrapped, options) {
-    const o = fields(options, UNWRAP)
+    const o = fields(options, UNWRAP, NONE)
     return native._unwrapSync(this.#box, wrapped, o[0], o[1])
   }
 
@@ -267,9 +269,7 @@ class Box {
   }
 }
 
-native._init((code, message) => new (byCode[code] || DekboxError)(message), ObjectPrototype)
-
-module.exports = {
+const api = {
   Box,
   Context,
   ...errors,
@@ -277,3 +277,12 @@ module.exports = {
   errorsByCode: freeze({ ...byCode }),
   version: native.nativeVersion(),
 }
+
+// Evaluated again over the same native module (a test runner's fresh module
+// registry, a cleared require cache): the realm keeps the first API, so its
+// errors stay instances of the classes the application holds.
+if (native._api === undefined) {
+  native._init((code, message) => new (byCode[code] || DekboxError)(message), ObjectPrototype)
+  defineProperty(native, '_api', { value: freeze(api) })
+}
+module.exports = native._api

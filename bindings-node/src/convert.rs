@@ -166,7 +166,7 @@ fn is_plain_object(env: &Env, realm: &RealmState, v: &Unknown<'_>) -> Res<bool> 
 
 /// A plain object's own enumerable string-keyed entries, all strings.
 fn string_map(env: &Env, v: &Unknown<'_>, what: &str) -> Res<Vec<(String, String)>> {
-    entries(env, v)?
+    entries(env, v, KeyFilter::Enumerable)?
         .into_iter()
         .map(|(key, value)| {
             let value = string_arg(&value, &format!("{what} value for {key:?}"))?;
@@ -252,13 +252,17 @@ const CACHE_OPTIONS: &[(&str, &str)] = &[
     ("decryptTtl", "decrypt_ttl"),
 ];
 
-/// An object's own enumerable string-keyed properties and their values
-/// (symbol keys are not entries).
-fn entries<'a>(env: &'a Env, v: &Unknown<'a>) -> Res<Vec<(String, Unknown<'a>)>> {
+/// An object's own string-keyed properties (all, or the enumerable ones)
+/// and their values (symbol keys are not entries).
+fn entries<'a>(
+    env: &'a Env,
+    v: &Unknown<'a>,
+    filter: KeyFilter,
+) -> Res<Vec<(String, Unknown<'a>)>> {
     let obj: Object<'_> = v.coerce_to_object()?;
     let keys = obj.get_all_property_names(
         KeyCollectionMode::OwnOnly,
-        KeyFilter::Enumerable,
+        filter,
         KeyConversion::NumbersToStrings,
     )?;
     let keys = js::from_value::<Array>(&keys.to_unknown())?;
@@ -300,7 +304,8 @@ pub fn box_config(env: &Env, options: Option<Unknown<'_>>) -> Res<Config> {
         )));
     }
     let mut c = Config::default();
-    for (name, value) in entries(env, &v)? {
+    // Every own name, enumerable or not: a misspelt option is refused.
+    for (name, value) in entries(env, &v, KeyFilter::AllProperties)? {
         if absent(&value) {
             continue;
         }
@@ -346,7 +351,7 @@ pub fn box_config(env: &Env, options: Option<Unknown<'_>>) -> Res<Config> {
             }
             "cache" => c.cache = Some(cache_config(env, realm, &value)?),
             _ => {
-                return Err(type_error(format!(
+                return Err(Fail::Unknown(format!(
                     "unknown Box option {name:?} (expected one of {})",
                     BOX_OPTIONS.join(", ")
                 )));
@@ -369,13 +374,13 @@ fn cache_config(env: &Env, realm: &RealmState, v: &Unknown<'_>) -> Res<CacheConf
         )));
     }
     let mut limits = serde_json::Map::new();
-    for (name, value) in entries(env, v)? {
+    for (name, value) in entries(env, v, KeyFilter::AllProperties)? {
         if absent(&value) {
             continue;
         }
         let Some((_, field)) = CACHE_OPTIONS.iter().find(|(js, _)| *js == name) else {
             let known: Vec<_> = CACHE_OPTIONS.iter().map(|(js, _)| *js).collect();
-            return Err(type_error(format!(
+            return Err(Fail::Unknown(format!(
                 "unknown cache option {name:?} (expected one of {})",
                 known.join(", ")
             )));

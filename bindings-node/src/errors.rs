@@ -21,6 +21,8 @@ pub enum Fail {
     Dekbox(Error),
     /// A wrong argument type: a `TypeError` (`ERR_INVALID_ARG_TYPE`).
     Type(String),
+    /// An unknown option name: a `TypeError` (`ERR_INVALID_ARG_VALUE`).
+    Unknown(String),
     /// A Node-API failure, or an exception JavaScript threw (a getter).
     Js(napi::Error),
 }
@@ -43,6 +45,7 @@ impl Fail {
         match self {
             Fail::Dekbox(e) => to_js(env, e),
             Fail::Type(m) => js::coded_error(env, true, "ERR_INVALID_ARG_TYPE", &m),
+            Fail::Unknown(m) => js::coded_error(env, true, "ERR_INVALID_ARG_VALUE", &m),
             Fail::Js(e) => e,
         }
     }

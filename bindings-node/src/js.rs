@@ -538,9 +538,10 @@ impl Completer {
 // ---- objects handed to JavaScript ----------------------------------------
 
 thread_local! {
-    /// The externals alive in this thread's realm, by address, with the
-    /// type each holds: an external is trusted only if it is one of ours,
-    /// of the type asked for.
+    /// The externals this addon made on this thread (one realm's, or two
+    /// copies of the addon's in one realm), by address, with the type each
+    /// holds: an external is trusted only if it is one of these, of the type
+    /// asked for.
     static EXTERNALS: RefCell<HashMap<usize, TypeId>> = RefCell::new(HashMap::new());
 }
 
@@ -585,7 +586,7 @@ pub fn external<T: 'static>(env: &Env, value: T) -> Result<Value> {
 /// The value behind an external from [`external`] holding a `T`; `None`
 /// for anything else (other values, externals made by other code, or ours
 /// of another type).
-pub fn external_ref<'a, T: 'static>(env: &Env, v: &Unknown<'a>) -> Option<&'a T> {
+pub fn external_ref<'a, T: 'static>(env: &'a Env, v: &Unknown<'_>) -> Option<&'a T> {
     let mut data = ptr::null_mut();
     // SAFETY: valid env and value; fails for anything but an external.
     if unsafe { sys::napi_get_value_external(env.raw(), v.raw(), &mut data) }
@@ -597,7 +598,8 @@ pub fn external_ref<'a, T: 'static>(env: &Env, v: &Unknown<'a>) -> Option<&'a T>
     if !ours {
         return None;
     }
-    // SAFETY: registered by `external::<T>` and not yet finalized; `v`
-    // holds the external for the rest of the call ('a).
+    // SAFETY: registered by `external::<T>` and not yet finalized; `v`, an
+    // argument of the current call, holds the external until the call
+    // returns, and 'a is bounded by the call's `Env`.
     Some(unsafe { &*data.cast::<T>() })
 }

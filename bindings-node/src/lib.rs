@@ -181,7 +181,7 @@ fn later<T: Send + 'static>(
 
 /// The engine behind a JavaScript `Box` (`index.js`), held in an external
 /// that only this addon can make; every function checks it.
-fn box_arg<'a>(env: &Env, handle: &Unknown<'a>) -> Res<&'a Dekbox> {
+fn box_arg<'a>(env: &'a Env, handle: &Unknown<'_>) -> Res<&'a Dekbox> {
     js::external_ref::<Dekbox>(env, handle)
         .ok_or_else(|| errors::type_error("not a dekbox Box".into()))
 }

@@ -2,9 +2,13 @@
 // types, batches, keyrings, data keys, errors.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readFileSync, mkdtempSync, cpSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import util from 'node:util'
+import { createRequire } from 'node:module'
+import { randomBytes } from 'node:crypto'
 import {
   Box, Context, DekboxError, AuthenticationError, MalformedError, UnknownKeyError, ConfigError,
   InvalidArgumentError, errorsByCode,
@@ -126,7 +130,10 @@ test('wrong argument types are TypeErrors that name what came; async forms rejec
   assert.throws(() => box.encryptManySync('x'), /items must be an Array, not string/)
   assert.throws(() => box.encryptManySync(['a', 5]), /items\[1\] must be/)
   assert.throws(() => new Box(5), TypeError)
-  assert.throws(() => new Box({ key: keyFile(), kee: 1 }), (e) => e instanceof TypeError && /unknown Box option "kee"/.test(e.message))
+  assert.throws(() => new Box({ key: keyFile(), kee: 1 }), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && /unknown Box option "kee"/.test(e.message))
+  const hiddenTypo = { key: keyFile() }
+  Object.defineProperty(hiddenTypo, 'legacyFallbak', { value: true, enumerable: false })
+  assert.throws(() => new Box(hiddenTypo), /unknown Box option "legacyFallbak"/)
   assert.throws(() => new Box({ key: keyFile(), grantTokens: 'x' }), TypeError)
   assert.throws(() => new Box({ key: keyFile(), cache: { maxAge: 'x' } }), TypeError)
   assert.throws(() => new Box({ key: keyFile(), cache: { maxAges: 1 } }), /unknown cache option "maxAges"/)
@@ -272,7 +279,11 @@ test('options: a plain object with known names only; own properties only; getter
   await assert.rejects(box.encrypt('x', { contxt: CTX }), TypeError)
   await assert.rejects(box.decryptMany([], { retunErrors: true }), /unknown option "retunErrors"/)
   assert.throws(() => box.unwrapSync(Buffer.alloc(10), { lable: 'v1' }), /unknown option "lable"/)
-  // One options object serves encrypt and decrypt: another method's names are ignored,
+  // A name another method uses is still refused where it would be dropped.
+  await assert.rejects(box.encryptMany(['a'], { context: CTX, aad: 'row' }), /unknown option "aad"/)
+  assert.throws(() => box.decryptSync('x', { aads: ['r'] }), /unknown option "aads"/)
+  assert.throws(() => box.encryptSync('x', { label: 'v1' }), /unknown option "label"/)
+  // One options object serves encrypt and decrypt (decrypt tolerates text),
   // and an unknown name whose value is undefined is harmless.
   const shared = { context: CTX, aad: 'r/9', text: true, typo: undefined }
   assert.equal(box.decryptSync(box.encryptSync('shared', shared), shared).toString(), 'shared')
@@ -456,4 +467,50 @@ test('each result is its own Buffer: later calls never change an earlier one', a
   assert.deepEqual(opened[2], Buffer.alloc(3000, 7))
   opened[0].fill(0)
   assert.equal(box.decryptSync(sealed[0]).toString(), 'first')
+})
+
+test('the native functions refuse anything but their own engine and contexts', () => {
+  const require = createRequire(import.meta.url)
+  const entry = require.resolve('dekbox')
+  require('dekbox')
+  const native = require.cache[entry].children.find((m) => /native\.js$/.test(m.id)).exports
+  const box = new Box({ key: keyFile() })
+  const ctx = new Context(CTX)
+  for (const handle of [{}, null, 5, native._prepareContext(CTX)]) {
+    assert.throws(() => native._encryptSync(handle, 'x'), (e) => e instanceof TypeError && /not a dekbox Box/.test(e.message))
+  }
+  const engine = native._open({ key: keyFile() })
+  assert.throws(() => native._encryptSync(engine, 'x', engine), /not a genuine Context/)
+  assert.ok(Buffer.isBuffer(native._encryptSync(engine, 'x', native._prepareContext(CTX))))
+  assert.ok(box && ctx)
+})
+
+test('loaded again, the package keeps one API; a Context from another copy is refused', () => {
+  const require = createRequire(import.meta.url)
+  const entry = require.resolve('dekbox')
+  const saved = require.cache[entry]
+  delete require.cache[entry]
+  const again = require('dekbox')
+  require.cache[entry] = saved
+  assert.equal(again.Context, Context, 'the same native module keeps the first API')
+  // A second installed copy (another path, another native module).
+  const copy = mkdtempSync(join(tmpdir(), 'dekbox-copy-'))
+  cpSync(dirname(entry), copy, { recursive: true })
+  const other = require(join(copy, 'index.js'))
+  assert.notEqual(other.Context, Context)
+  const box = new Box({ key: keyFile() })
+  assert.throws(() => box.encryptSync('x', { context: new other.Context(CTX) }), /another copy of dekbox/)
+  const otherBox = new other.Box({ key: keyFile() })
+  assert.throws(() => otherBox.decryptSync('x', { context: new Context(CTX) }), TypeError)
+})
+
+test('local://env/NAME keys', () => {
+  process.env.DEKBOX_NODE_TEST_KEY = randomBytes(32).toString('base64')
+  try {
+    const a = new Box('local://env/DEKBOX_NODE_TEST_KEY')
+    const b = new Box({ key: 'local://env/DEKBOX_NODE_TEST_KEY' })
+    assert.equal(b.decryptSync(a.encryptSync('env key')).toString(), 'env key')
+  } finally {
+    delete process.env.DEKBOX_NODE_TEST_KEY
+  }
 })

@@ -8,10 +8,10 @@ import { keyFile } from './helpers.mjs'
 
 const body = `
 const { parentPort, workerData } = require('node:worker_threads')
-const { Box, AuthenticationError } = require('dekbox')
+const { Box, Context, AuthenticationError } = require('dekbox')
 ;(async () => {
   const box = new Box(workerData.key)
-  const ctx = { worker: String(workerData.id) }
+  const ctx = new Context({ worker: String(workerData.id) })
   const out = []
   for (let i = 0; i < 2000; i++) {
     const v = 'w' + workerData.id + ' row ' + i
