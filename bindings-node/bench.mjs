@@ -2,6 +2,9 @@
 //
 //   node bench.mjs [--quick]
 //
+// Then, if @aws-crypto/client-node is installed, 1 KiB messages against the
+// AWS Encryption SDK for JavaScript.
+//
 // node:crypto: createCipheriv('aes-256-gcm') with a fixed key and a random
 // 12-byte IV per message (what hand-written helpers do), IV + ciphertext +
 // tag concatenated; decryption likewise. dekbox: a local key, warm cache,
@@ -12,6 +15,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createRequire } from 'node:module'
 import { Box, Context } from 'dekbox'
 
 const quick = process.argv.includes('--quick')
@@ -93,3 +97,50 @@ for (const [label, size] of sizes) {
 }
 const st = box.cacheStats()
 console.log(`\ndata keys generated: ${st.dataKeysGenerated}, KMS (local key) calls: ${st.kmsCalls}`)
+
+// Against the AWS Encryption SDK for JavaScript (if installed: bench.sh
+// --node installs it): 1 KiB, its committing suite without signatures, a
+// raw AES keyring (no KMS, so both sides pay only their own per-message work).
+let esdk
+try {
+  esdk = (await import('@aws-crypto/client-node')).default
+} catch {
+  console.log('\n@aws-crypto/client-node not installed; npm install @aws-crypto/client-node for the comparison')
+}
+if (esdk) {
+  const { buildClient, CommitmentPolicy, RawAesKeyringNode, RawAesWrappingSuiteIdentifier, AlgorithmSuiteIdentifier } = esdk
+  const client = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+  const keyring = new RawAesKeyringNode({
+    keyName: 'k1',
+    keyNamespace: 'bench',
+    unencryptedMasterKey: randomBytes(32),
+    wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+  })
+  const suiteId = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY
+  const encryptionContext = { tenant: 'bench' }
+  const pt = randomBytes(1024)
+  const esdkSealed = (await client.encrypt(keyring, pt, { encryptionContext, suiteId })).result
+  const boxSealed = box.encryptSync(pt, opts)
+  const rows = [
+    ['seal', () => box.encrypt(pt, opts), () => client.encrypt(keyring, pt, { encryptionContext, suiteId })],
+    ['open', () => box.decrypt(boxSealed, opts), () => client.decrypt(keyring, esdkSealed)],
+  ]
+  console.log(`\n1 KiB vs AWS Encryption SDK for JavaScript ${esdkVersion()} (raw AES keyring, committing suite, no signatures)`)
+  for (const [op, ours, theirs] of rows) {
+    const d = [], e = []
+    for (let r = 0; r < (quick ? 3 : 7); r++) {
+      d.push(await time(ours, 5000))
+      e.push(await time(theirs, quick ? 50 : 200))
+    }
+    const [dm, em] = [median(d), median(e)]
+    console.log(`${op}: dekbox (await) ${fmt(dm)}, ESDK ${fmt(em)}: dekbox is ${(em / dm).toFixed(0)}x faster`)
+  }
+}
+
+function esdkVersion() {
+  try {
+    return createRequire(import.meta.url)('@aws-crypto/client-node/package.json').version
+  } catch {
+    return ''
+  }
+}

@@ -13,7 +13,8 @@
 #   ./scripts/bench.sh --ruby      also build and install the gem and run bindings-ruby/bench.rb
 #                                  (vs OpenSSL::Cipher, and Rails' envelope key provider)
 #   ./scripts/bench.sh --node      also build, pack and install the npm package and run
-#                                  bindings-node/bench.mjs (vs node:crypto AES-256-GCM)
+#                                  bindings-node/bench.mjs (vs node:crypto AES-256-GCM, and
+#                                  the AWS Encryption SDK for JavaScript 5)
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -114,7 +115,8 @@ if [ -n "$node" ]; then
     scratch=.dekbox-test/bench-node
     rm -rf "$scratch" && mkdir -p "$scratch"
     echo '{"name": "dekbox-bench", "private": true}' >"$scratch/package.json"
-    (cd "$scratch" && npm install --no-audit --no-fund --loglevel=error ../../bindings-node/dekbox-*.tgz)
+    (cd "$scratch" && npm install --no-audit --no-fund --loglevel=error ../../bindings-node/dekbox-*.tgz \
+        @aws-crypto/client-node@5)
     cp bindings-node/bench.mjs "$scratch/"
     (cd "$scratch" && node bench.mjs $quick)
 fi
