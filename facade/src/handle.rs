@@ -143,22 +143,37 @@ impl Dekbox {
         context: &EncryptionContext,
         aad: &[u8],
     ) -> std::result::Result<H::Bytes, H::Error> {
-        let engine = self.0.client.engine();
-        let plan = engine
-            .plan_encrypt(plaintext.len(), context, system_now())
-            .map_err(|e| host.error(e))?;
-        if let Some(plan) = plan {
-            return host.new_bytes(plan.sealed_len(), |buf| {
-                self.quick(host, plaintext.len(), || {
-                    plan.seal_into_uninit(plaintext, context, aad, buf)
-                })
-                .map_err(|e| host.error(e))
-            });
+        if let Some(sealed) = self.seal_cached_into(host, plaintext, context, aad) {
+            return sealed;
         }
         let out = self.slow(host, plaintext.len(), |c| {
             c.encrypt(plaintext, context, aad, Form::Binary)
         })?;
         host.bytes(&out)
+    }
+
+    /// The cache-hit half of [`encrypt_into`](Self::encrypt_into): sealed in
+    /// place into a new host byte string, or `None` on a miss.
+    #[inline]
+    fn seal_cached_into<H: Host>(
+        &self,
+        host: &H,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+    ) -> Option<std::result::Result<H::Bytes, H::Error>> {
+        let engine = self.0.client.engine();
+        let plan = match engine.plan_encrypt(plaintext.len(), context, system_now()) {
+            Ok(Some(plan)) => plan,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(host.error(e))),
+        };
+        Some(host.new_bytes(plan.sealed_len(), |buf| {
+            self.quick(host, plaintext.len(), || {
+                plan.seal_into_uninit(plaintext, context, aad, buf)
+            })
+            .map_err(|e| host.error(e))
+        }))
     }
 
     /// Seals `plaintext` in any form.
@@ -192,26 +207,45 @@ impl Dekbox {
         context: &EncryptionContext,
         aad: &[u8],
     ) -> std::result::Result<H::Bytes, H::Error> {
+        if let Some(opened) = self.open_cached_into(host, sealed, context, aad) {
+            return opened;
+        }
+        let out = self.slow(host, sealed.len(), |c| c.decrypt(sealed, context, aad))?;
+        host.bytes(&out)
+    }
+
+    /// The cache-hit half of [`decrypt_into`](Self::decrypt_into): a binary
+    /// message opened in place, another form opened and copied, or `None` on
+    /// a miss.
+    #[inline]
+    fn open_cached_into<H: Host>(
+        &self,
+        host: &H,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        aad: &[u8],
+    ) -> Option<std::result::Result<H::Bytes, H::Error>> {
         let engine = self.0.client.engine();
-        let plan = engine
-            .plan_decrypt(sealed, context, system_now())
-            .map_err(|e| host.error(e))?;
-        if let Some(plan) = plan {
-            return host.new_bytes(plan.plaintext_len(), |buf| {
-                self.quick(host, sealed.len(), || {
-                    plan.open_into_uninit(context, aad, buf)
-                })
-                .map_err(|e| host.error(e))
-            });
+        match engine.plan_decrypt(sealed, context, system_now()) {
+            Ok(Some(plan)) => {
+                return Some(host.new_bytes(plan.plaintext_len(), |buf| {
+                    self.quick(host, sealed.len(), || {
+                        plan.open_into_uninit(context, aad, buf)
+                    })
+                    .map_err(|e| host.error(e))
+                }));
+            }
+            Ok(None) => {}
+            Err(e) => return Some(Err(host.error(e))),
         }
         let cached = self.quick(host, sealed.len(), || {
             engine.decrypt_cached(sealed, context, aad, system_now())
-        });
-        let out = match cached {
-            Some(r) => r.map_err(|e| host.error(e))?,
-            None => self.slow(host, sealed.len(), |c| c.decrypt(sealed, context, aad))?,
-        };
-        host.bytes(&out)
+        })?;
+        Some(
+            cached
+                .map_err(|e| host.error(e))
+                .and_then(|pt| host.bytes(&pt)),
+        )
     }
 
     /// Seals a value of at most [`INLINE_MAX`] bytes whose data key is
@@ -230,20 +264,12 @@ impl Dekbox {
         if plaintext.len() > INLINE_MAX {
             return None;
         }
-        let engine = self.0.client.engine();
         if form != Form::Binary {
+            let engine = self.0.client.engine();
             let r = engine.encrypt_cached(plaintext, context, aad, form, system_now())?;
             return Some(r.map(Now::Vec).map_err(|e| host.error(e)));
         }
-        let plan = match engine.plan_encrypt(plaintext.len(), context, system_now()) {
-            Ok(Some(plan)) => plan,
-            Ok(None) => return None,
-            Err(e) => return Some(Err(host.error(e))),
-        };
-        let sealed = host.new_bytes(plan.sealed_len(), |buf| {
-            plan.seal_into_uninit(plaintext, context, aad, buf)
-                .map_err(|e| host.error(e))
-        });
+        let sealed = self.seal_cached_into(host, plaintext, context, aad)?;
         Some(sealed.map(Now::Host))
     }
 
@@ -263,19 +289,7 @@ impl Dekbox {
         if sealed.len() > INLINE_MAX + 4096 {
             return None;
         }
-        let engine = self.0.client.engine();
-        match engine.plan_decrypt(sealed, context, system_now()) {
-            Ok(Some(plan)) => {
-                return Some(host.new_bytes(plan.plaintext_len(), |buf| {
-                    plan.open_into_uninit(context, aad, buf)
-                        .map_err(|e| host.error(e))
-                }));
-            }
-            Ok(None) => {}
-            Err(e) => return Some(Err(host.error(e))),
-        }
-        let r = engine.decrypt_cached(sealed, context, aad, system_now())?;
-        Some(r.map_err(|e| host.error(e)).and_then(|pt| host.bytes(&pt)))
+        self.open_cached_into(host, sealed, context, aad)
     }
 
     /// Moves a sealed value to the primary key without re-encrypting its data.
