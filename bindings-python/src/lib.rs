@@ -188,6 +188,7 @@ impl PyBox {
             legacy_allow_key_sized,
             compat_key,
             max_plaintext,
+            ..Config::default()
         };
         Ok(Self {
             inner: config.open().map_err(to_py)?,

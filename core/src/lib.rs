@@ -47,6 +47,7 @@ pub mod http;
 pub mod kat;
 pub mod key;
 pub mod keyring;
+pub mod message_key;
 pub mod op;
 pub mod provider;
 pub mod random;
@@ -54,12 +55,13 @@ mod time;
 
 pub use context::EncryptionContext;
 pub use engine::{
-    DecryptOp, EncryptOp, Engine, EngineBuilder, Inspection, OpenPlan, OpenRawKeyOp, Options,
-    RawDataKey, RawKeyOp, RewrapOp, Rewrapped, SealPlan,
+    DecryptOp, EncryptOp, Engine, EngineBuilder, Inspection, MessageKeyOp, OpenPlan, OpenRawKeyOp,
+    Options, RawDataKey, RawKeyOp, RewrapOp, Rewrapped, SealPlan,
 };
 pub use error::{ERRORS, Error, ErrorInfo, ErrorKind, Malformed};
 pub use format::Form;
 pub use key::{DataKey, GeneratedKey};
+pub use message_key::MessageKey;
 pub use time::Timestamp;
 
 /// Result type used throughout dekbox.

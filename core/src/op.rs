@@ -164,6 +164,47 @@ impl<T: Send> Operation for Ready<T> {
     }
 }
 
+/// An operation whose result is passed through a function.
+pub(crate) struct Map<'a, T, U> {
+    inner: BoxOp<'a, T>,
+    f: Option<Box<dyn FnOnce(T) -> Result<U> + Send + 'a>>,
+}
+
+impl<'a, T, U> Map<'a, T, U> {
+    pub(crate) fn new(inner: BoxOp<'a, T>, f: impl FnOnce(T) -> Result<U> + Send + 'a) -> Self {
+        Self {
+            inner,
+            f: Some(Box::new(f)),
+        }
+    }
+}
+
+impl<T, U: Send> Operation for Map<'_, T, U> {
+    type Output = U;
+
+    fn poll(&mut self, now: Timestamp) -> Result<Step<U>> {
+        match self.inner.poll(now)?.into_done() {
+            Ok(v) => match self.f.take() {
+                Some(f) => f(v).map(Step::Done),
+                None => Err(Error::ApiMisuse("operation polled after completion")),
+            },
+            Err(pass) => Ok(pass),
+        }
+    }
+
+    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        self.inner.handle_response(response)
+    }
+
+    fn handle_failure(&mut self, error: Error) -> Result<()> {
+        self.inner.handle_failure(error)
+    }
+
+    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
+        self.inner.handle_process_output(output)
+    }
+}
+
 /// Runs an operation to completion with a caller-supplied clock and sender.
 ///
 /// This is the simplest possible driver: no retries, no timeouts, and a

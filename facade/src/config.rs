@@ -5,11 +5,13 @@ use crate::Dekbox;
 use dekbox_core::cache::CacheConfig;
 use dekbox_core::env::Environment;
 use dekbox_core::provider::aws::AwsOptions;
+use dekbox_core::provider::aws::sigv4::Credentials;
 use dekbox_core::{Error, Options, Result};
 use dekbox_transport::{Client, OsEnvironment, RetryPolicy};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// The environment variable naming the key when a config names none, in
 /// every runtime (the CLI, Python's `Box()`, Node, Ruby).
@@ -40,6 +42,9 @@ pub struct Config {
     pub fips: bool,
     /// AWS KMS grant tokens sent with every request.
     pub grant_tokens: Vec<String>,
+    /// Explicit AWS credentials (short-lived ones from STS or Cognito, in
+    /// the browser) instead of the default chain.
+    pub credentials: Option<AwsCredentials>,
     /// Cache limits (defaults: [`CacheConfig::default`]).
     pub cache: Option<CacheConfig>,
     /// Read JSON envelopes `{"encryptedDek","cipherText"}`.
@@ -52,6 +57,40 @@ pub struct Config {
     pub compat_key: Option<String>,
     /// Largest plaintext sealed or opened (default: 256 MiB).
     pub max_plaintext: Option<usize>,
+}
+
+/// Explicit AWS credentials. The secret and the session token are zeroized
+/// on drop and never shown by `Debug`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsCredentials {
+    /// Access key ID.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: Zeroizing<String>,
+    /// Session token of temporary credentials.
+    #[serde(default)]
+    pub session_token: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsCredentials {
+    fn to_core(&self) -> Credentials {
+        Credentials::new(
+            self.access_key_id.clone(),
+            self.secret_access_key.as_str(),
+            self.session_token.as_ref().map(|t| t.to_string()),
+            None,
+            "explicit",
+        )
+    }
 }
 
 impl Config {
@@ -81,7 +120,7 @@ impl Config {
                 fips: self.fips,
                 grant_tokens: self.grant_tokens,
                 profile: self.profile,
-                credentials: None,
+                credentials: self.credentials.as_ref().map(AwsCredentials::to_core),
             })
             .environment(env.clone());
         match (self.key, self.keys) {

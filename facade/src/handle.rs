@@ -2,10 +2,23 @@
 
 use crate::host::Host;
 use dekbox_core::cache::CacheStats;
-use dekbox_core::{DataKey, EncryptionContext, Form, GeneratedKey, RawDataKey, Result, Rewrapped};
+use dekbox_core::{DataKey, EncryptionContext, Form, GeneratedKey, MessageKey, Result, Rewrapped};
 use dekbox_transport::{Client, system_now};
 use std::future::Future;
 use std::sync::Arc;
+
+/// `Send` where there are threads; nothing in the browser (wasm32), where
+/// futures hold JavaScript values and run on the page's event loop.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSend: Send {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send> MaybeSend for T {}
+/// `Send` where there are threads; nothing in the browser (wasm32), where
+/// futures hold JavaScript values and run on the page's event loop.
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T> MaybeSend for T {}
 
 /// Inputs at least this large are sealed and opened off the host's lock even
 /// on a cache hit (the work itself takes long enough to be worth it).
@@ -105,6 +118,7 @@ impl Dekbox {
         self.0.client.cache_stats()
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Runs work that missed the cache, off the host's lock when it may wait
     /// on the network or is large.
     #[inline]
@@ -133,6 +147,7 @@ impl Dekbox {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Seals `plaintext` into a new host byte string (binary form). On a
     /// cache hit it is sealed in place, with no copy.
     #[inline]
@@ -176,6 +191,7 @@ impl Dekbox {
         }))
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Seals `plaintext` in any form.
     pub fn encrypt<H: Host>(
         &self,
@@ -197,6 +213,7 @@ impl Dekbox {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Opens a sealed value (any accepted form) into a new host byte string.
     /// A binary message whose data key is cached is opened in place.
     #[inline]
@@ -292,6 +309,7 @@ impl Dekbox {
         self.open_cached_into(host, sealed, context, aad)
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Moves a sealed value to the primary key without re-encrypting its data.
     pub fn rewrap<H: Host>(
         &self,
@@ -302,6 +320,31 @@ impl Dekbox {
         self.slow(host, sealed.len(), |c| c.rewrap(sealed, context))
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
+    /// A message's data key, to hand to a client without KMS access (a
+    /// browser page); see [`dekbox_core::Engine::message_data_key`] for
+    /// what its holder can do.
+    pub fn message_data_key<H: Host>(
+        &self,
+        host: &H,
+        sealed: &[u8],
+        context: &EncryptionContext,
+    ) -> std::result::Result<MessageKey, H::Error> {
+        self.slow(host, 0, |c| c.message_data_key(sealed, context))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    /// A fresh message data key for a client without KMS access to seal
+    /// with; see [`dekbox_core::Engine::new_message_data_key`].
+    pub fn new_message_data_key<H: Host>(
+        &self,
+        host: &H,
+        context: &EncryptionContext,
+    ) -> std::result::Result<MessageKey, H::Error> {
+        self.slow(host, 0, |c| c.new_message_data_key(context))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
     /// A fresh data key under the primary key (not cached).
     pub fn generate_data_key<H: Host>(
         &self,
@@ -311,6 +354,7 @@ impl Dekbox {
         self.slow(host, 0, |c| c.generate_data_key(context))
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Unwraps a data key wrapped by keyring key `label` (or the primary).
     pub fn unwrap_data_key<H: Host>(
         &self,
@@ -322,16 +366,18 @@ impl Dekbox {
         self.slow(host, 0, |c| c.unwrap_data_key(wrapped, context, label))
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// A cached data key for another cipher (Active Record's), and the token
     /// to store beside its data; see [`dekbox_core::Engine::raw_data_key`].
     pub fn raw_data_key<H: Host>(
         &self,
         host: &H,
         context: &EncryptionContext,
-    ) -> std::result::Result<RawDataKey, H::Error> {
+    ) -> std::result::Result<dekbox_core::RawDataKey, H::Error> {
         self.slow(host, 0, |c| c.raw_data_key(context))
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// The data key of a token from [`raw_data_key`](Self::raw_data_key).
     pub fn open_raw_data_key<H: Host>(
         &self,
@@ -342,6 +388,7 @@ impl Dekbox {
         self.slow(host, 0, |c| c.open_raw_data_key(token, context))
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Seals many values under one context (one KMS call at most); `aads`,
     /// if given, has one entry per value.
     pub fn encrypt_many<H: Host>(
@@ -358,6 +405,7 @@ impl Dekbox {
         })
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Opens many values; one result per value.
     pub fn decrypt_many<H: Host>(
         &self,
@@ -379,7 +427,7 @@ impl Dekbox {
         context: Arc<EncryptionContext>,
         aad: Vec<u8>,
         form: Form,
-    ) -> impl Future<Output = Result<Vec<u8>>> + Send + 'static {
+    ) -> impl Future<Output = Result<Vec<u8>>> + MaybeSend + 'static {
         let this = self.clone();
         async move {
             let c = &this.0.client;
@@ -393,7 +441,7 @@ impl Dekbox {
         sealed: Vec<u8>,
         context: Arc<EncryptionContext>,
         aad: Vec<u8>,
-    ) -> impl Future<Output = Result<Vec<u8>>> + Send + 'static {
+    ) -> impl Future<Output = Result<Vec<u8>>> + MaybeSend + 'static {
         let this = self.clone();
         async move { this.0.client.decrypt_async(&sealed, &context, &aad).await }
     }
@@ -403,7 +451,7 @@ impl Dekbox {
         &self,
         sealed: Vec<u8>,
         context: Arc<EncryptionContext>,
-    ) -> impl Future<Output = Result<Rewrapped>> + Send + 'static {
+    ) -> impl Future<Output = Result<Rewrapped>> + MaybeSend + 'static {
         let this = self.clone();
         async move { this.0.client.rewrap_async(&sealed, &context).await }
     }
@@ -412,9 +460,33 @@ impl Dekbox {
     pub fn generate_data_key_async(
         &self,
         context: Arc<EncryptionContext>,
-    ) -> impl Future<Output = Result<GeneratedKey>> + Send + 'static {
+    ) -> impl Future<Output = Result<GeneratedKey>> + MaybeSend + 'static {
         let this = self.clone();
         async move { this.0.client.generate_data_key_async(&context).await }
+    }
+
+    /// Async [`message_data_key`](Self::message_data_key).
+    pub fn message_data_key_async(
+        &self,
+        sealed: Vec<u8>,
+        context: Arc<EncryptionContext>,
+    ) -> impl Future<Output = Result<MessageKey>> + MaybeSend + 'static {
+        let this = self.clone();
+        async move {
+            this.0
+                .client
+                .message_data_key_async(&sealed, &context)
+                .await
+        }
+    }
+
+    /// Async [`new_message_data_key`](Self::new_message_data_key).
+    pub fn new_message_data_key_async(
+        &self,
+        context: Arc<EncryptionContext>,
+    ) -> impl Future<Output = Result<MessageKey>> + MaybeSend + 'static {
+        let this = self.clone();
+        async move { this.0.client.new_message_data_key_async(&context).await }
     }
 
     /// Async [`unwrap_data_key`](Self::unwrap_data_key).
@@ -423,7 +495,7 @@ impl Dekbox {
         wrapped: Vec<u8>,
         context: Arc<EncryptionContext>,
         label: Option<String>,
-    ) -> impl Future<Output = Result<DataKey>> + Send + 'static {
+    ) -> impl Future<Output = Result<DataKey>> + MaybeSend + 'static {
         let this = self.clone();
         async move {
             let c = &this.0.client;
@@ -439,7 +511,7 @@ impl Dekbox {
         context: Arc<EncryptionContext>,
         aads: Option<Vec<Vec<u8>>>,
         form: Form,
-    ) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send + 'static {
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>>> + MaybeSend + 'static {
         let this = self.clone();
         async move {
             let c = &this.0.client;
@@ -455,7 +527,7 @@ impl Dekbox {
         sealed: Vec<Vec<u8>>,
         context: Arc<EncryptionContext>,
         aads: Option<Vec<Vec<u8>>>,
-    ) -> impl Future<Output = Result<Vec<Result<Vec<u8>>>>> + Send + 'static {
+    ) -> impl Future<Output = Result<Vec<Result<Vec<u8>>>>> + MaybeSend + 'static {
         let this = self.clone();
         async move {
             let c = &this.0.client;
@@ -470,6 +542,7 @@ fn slices(v: &[Vec<u8>]) -> Vec<&[u8]> {
     v.iter().map(Vec::as_slice).collect()
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// How much work a batch is, for the release decision: a batch of more than
 /// 16 values always leaves the host's lock.
 fn batch_weight(items: &[Vec<u8>]) -> usize {

@@ -21,9 +21,10 @@
 mod config;
 mod handle;
 mod host;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod runtime;
 
-pub use config::{Config, KEY_ENV};
+pub use config::{AwsCredentials, Config, KEY_ENV};
 pub use dekbox_core::{ERRORS, Error, ErrorInfo, ErrorKind, Result};
-pub use handle::{Dekbox, INLINE_MAX, Now, RELEASE_ABOVE};
+pub use handle::{Dekbox, INLINE_MAX, MaybeSend, Now, RELEASE_ABOVE};
 pub use host::{Direct, Host};

@@ -8,7 +8,7 @@ use dekbox_core::keyring::Keyring;
 use dekbox_core::provider::aws::AwsOptions;
 use dekbox_core::provider::{self, KeyProvider, ProviderOptions};
 use dekbox_core::{
-    DataKey, EncryptionContext, Engine, Error, Form, GeneratedKey, Options, RawDataKey, Result,
+    DataKey, EncryptionContext, Engine, Error, Form, GeneratedKey, MessageKey, Options, Result,
     Rewrapped,
 };
 use std::sync::Arc;
@@ -342,6 +342,26 @@ impl Client {
             .run_blocking(&mut self.engine.rewrap(sealed, context))
     }
 
+    /// A message's data key, to hand to a client without KMS access; see
+    /// [`Engine::message_data_key`].
+    pub fn message_data_key(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<MessageKey> {
+        self.warm_blocking()?;
+        self.transport
+            .run_blocking(&mut self.engine.message_data_key(sealed, context))
+    }
+
+    /// A fresh message data key for a client to seal with; see
+    /// [`Engine::new_message_data_key`].
+    pub fn new_message_data_key(&self, context: &EncryptionContext) -> Result<MessageKey> {
+        self.warm_blocking()?;
+        self.transport
+            .run_blocking(&mut *self.engine.new_message_data_key(context))
+    }
+
     /// A fresh data key under the primary key (not cached).
     pub fn generate_data_key(&self, context: &EncryptionContext) -> Result<GeneratedKey> {
         self.warm_blocking()?;
@@ -351,7 +371,7 @@ impl Client {
 
     /// A cached data key for another cipher, and its token; see
     /// [`Engine::raw_data_key`].
-    pub fn raw_data_key(&self, context: &EncryptionContext) -> Result<RawDataKey> {
+    pub fn raw_data_key(&self, context: &EncryptionContext) -> Result<dekbox_core::RawDataKey> {
         self.warm_blocking()?;
         self.transport
             .run_blocking(&mut self.engine.raw_data_key(context))
@@ -462,6 +482,28 @@ impl Client {
         self.transport
             .run(&mut self.engine.rewrap(sealed, context))
             .await
+    }
+
+    /// Async [`message_data_key`](Self::message_data_key).
+    pub async fn message_data_key_async(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<MessageKey> {
+        self.warm().await?;
+        self.transport
+            .run(&mut self.engine.message_data_key(sealed, context))
+            .await
+    }
+
+    /// Async [`new_message_data_key`](Self::new_message_data_key).
+    pub async fn new_message_data_key_async(
+        &self,
+        context: &EncryptionContext,
+    ) -> Result<MessageKey> {
+        self.warm().await?;
+        let mut op = self.engine.new_message_data_key(context);
+        self.transport.run(&mut *op).await
     }
 
     /// Async [`generate_data_key`](Client::generate_data_key).

@@ -29,6 +29,19 @@ pub(crate) struct DerivedKeys {
 
 impl DerivedKeys {
     pub(crate) fn derive(dek: &[u8; 32], salt: &[u8; SALT_LEN]) -> Self {
+        let (data_key, commitment) = Self::derive_raw(dek, salt);
+        Self {
+            aead: AeadKey::new(&data_key),
+            commitment,
+        }
+    }
+
+    /// The derived AES-256-GCM key bytes and the commitment, for handing a
+    /// message to another AES-GCM implementation (Web Crypto).
+    pub(crate) fn derive_raw(
+        dek: &[u8; 32],
+        salt: &[u8; SALT_LEN],
+    ) -> (Zeroizing<[u8; 32]>, [u8; COMMITMENT_LEN]) {
         let hk = Hkdf::<Sha256>::new(Some(salt), dek);
         let mut data_key = Zeroizing::new([0u8; 32]);
         let mut commitment = [0u8; COMMITMENT_LEN];
@@ -40,10 +53,7 @@ impl DerivedKeys {
             hk.expand(INFO_COMMITMENT, &mut commitment)
                 .expect("32 <= 255 * HashLen");
         }
-        Self {
-            aead: AeadKey::new(&data_key),
-            commitment,
-        }
+        (data_key, commitment)
     }
 
     /// Compares a message's commitment with ours in constant time (no early

@@ -25,6 +25,9 @@ pub struct DecryptOp<'a> {
     pub(super) decoded: Option<Decoded>,
     pub(super) state: DecState<'a>,
     pub(super) ticket: Option<Ticket>,
+    /// Hand out the message's data key (as a binary token) instead of
+    /// opening it; see [`Engine::message_data_key`].
+    pub(super) export: bool,
 }
 
 impl Drop for DecryptOp<'_> {
@@ -39,9 +42,58 @@ impl DecryptOp<'_> {
     pub(super) fn open_with(&mut self, opener: &Opener) -> Result<Vec<u8>> {
         let e = self.engine;
         match parse_input(e, self.input, &mut self.decoded)? {
+            Some(parsed) if self.export => export_parsed(opener, &parsed),
             Some(parsed) => open_parsed(e, opener, &parsed, self.context, self.aad),
             None => Err(Malformed::NotDekbox.into()),
         }
+    }
+}
+
+/// The binary message-key token of a message whose data key `opener` holds,
+/// after checking the key against the message's commitment.
+fn export_parsed(opener: &Opener, parsed: &Parsed<'_>) -> Result<Vec<u8>> {
+    let Parsed::Message(msg, _) = parsed else {
+        return Err(NOT_A_MESSAGE);
+    };
+    let committed = opener.with_derived(msg.salt, |d| d.commitment_matches(msg.commitment));
+    if !committed {
+        return Err(Error::Authentication);
+    }
+    let key = MessageKey::new(opener.dek.duplicate(), crate::message_key::section_of(msg)?);
+    Ok(std::mem::take(&mut *key.token(Form::Binary)?))
+}
+
+const NOT_A_MESSAGE: Error = Error::ApiMisuse(
+    "message keys exist for dekbox messages (binary or text form) only: a JSON envelope has no key commitment",
+);
+
+/// Unwraps the data key of a message and hands it out; see
+/// [`Engine::message_data_key`].
+pub struct MessageKeyOp<'a>(pub(super) DecryptOp<'a>);
+
+impl Operation for MessageKeyOp<'_> {
+    type Output = MessageKey;
+
+    fn poll(&mut self, now: Timestamp) -> Result<Step<MessageKey>> {
+        match self.0.poll(now)?.into_done() {
+            Ok(token) => {
+                let token = zeroize::Zeroizing::new(token);
+                MessageKey::from_token(&token).map(Step::Done)
+            }
+            Err(pass) => Ok(pass),
+        }
+    }
+
+    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        self.0.handle_response(response)
+    }
+
+    fn handle_failure(&mut self, error: Error) -> Result<()> {
+        self.0.handle_failure(error)
+    }
+
+    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
+        self.0.handle_process_output(output)
     }
 }
 
@@ -75,7 +127,9 @@ impl<'a> Operation for DecryptOp<'a> {
                     }
                     let (context, aad) = (self.context, self.aad);
                     let next = match parse_input(e, self.input, &mut self.decoded)? {
+                        None if self.export => return Err(Malformed::NotDekbox.into()),
                         None => Next::Direct,
+                        Some(Parsed::Json(_)) if self.export => return Err(NOT_A_MESSAGE),
                         Some(parsed) => {
                             let (entry, wrapped) = match &parsed {
                                 Parsed::Message(msg, _) => (
@@ -94,6 +148,9 @@ impl<'a> Operation for DecryptOp<'a> {
                                 // The common case: open with the message parsed once.
                                 Lookup::Hit(opener) => {
                                     Counters::bump(&e.counters.decrypt_hits);
+                                    if self.export {
+                                        return export_parsed(&opener, &parsed).map(Step::Done);
+                                    }
                                     return open_parsed(e, &opener, &parsed, context, aad)
                                         .map(Step::Done);
                                 }

@@ -12,7 +12,7 @@ mod plans;
 mod raw;
 mod rewrap;
 
-pub use decrypt::DecryptOp;
+pub use decrypt::{DecryptOp, MessageKeyOp};
 pub use encrypt::EncryptOp;
 pub use inspect::{Inspection, inspect};
 pub use plans::{OpenPlan, SealPlan};
@@ -32,6 +32,7 @@ use crate::format::{self, Detected, Form, KeyRefKind, Message};
 use crate::http::HttpResponse;
 use crate::key::{DataKey, GeneratedKey};
 use crate::keyring::{Keyring, KeyringEntry};
+use crate::message_key::MessageKey;
 use crate::op::{BoxOp, Operation, ProcessOutput, Ready, Step, drive, no_network};
 use crate::provider::KeyProvider;
 use crate::random::{SecureRandom, SystemRandom};
@@ -266,7 +267,50 @@ impl Engine {
             decoded: None,
             state: DecState::Start,
             ticket: None,
+            export: false,
         }
+    }
+
+    /// The data key of a dekbox message (binary or text form), to hand to a
+    /// client without KMS access (a browser page) so it can open the message
+    /// and seal new ones; see [`MessageKey`] for what the holder can then do.
+    ///
+    /// The key is unwrapped like [`decrypt`](Self::decrypt) unwraps it (the
+    /// KMS checks `context`; the decrypt cache is used) and checked against
+    /// the message's key commitment before it is returned, so the key opens
+    /// this message's header (the data itself is authenticated when opened).
+    /// JSON envelopes and legacy values are refused.
+    pub fn message_data_key<'a>(
+        &'a self,
+        sealed: &'a [u8],
+        context: &'a EncryptionContext,
+    ) -> MessageKeyOp<'a> {
+        let mut op = self.decrypt(sealed, context, b"");
+        op.export = true;
+        MessageKeyOp(op)
+    }
+
+    /// A fresh data key under the primary key, wrapped as a message's data
+    /// key (the context plus `dekbox:purpose = data-key`), for a client
+    /// without KMS access to seal messages with ([`MessageKey::seal`]) that
+    /// this engine opens. Not cached.
+    pub fn new_message_data_key(&self, context: &EncryptionContext) -> BoxOp<'_, MessageKey> {
+        let provider_ctx = match caller_context(context)
+            .and_then(|()| KeyDomain::Envelope.provider_context(context))
+        {
+            Ok(c) => c.into_owned(),
+            Err(e) => return Ready::boxed(Err(e)),
+        };
+        Counters::bump(&self.counters.provider_calls);
+        Counters::bump(&self.counters.data_keys_generated);
+        let primary = self.keyring.primary();
+        let generate = primary
+            .provider()
+            .generate_data_key(&provider_ctx, &*self.rng);
+        Box::new(crate::op::Map::new(generate, move |gk: GeneratedKey| {
+            let section = format::key_section(primary.key_ref(), &gk.wrapped)?;
+            Ok(MessageKey::new(gk.plaintext, section))
+        }))
     }
 
     /// Moves a sealed value to the primary key without re-encrypting its data:
