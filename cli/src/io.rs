@@ -73,6 +73,17 @@ impl IoArgs {
     }
 }
 
+impl IoArgs {
+    /// Writes one text value (with a newline on standard output).
+    pub fn write_text(&self, text: &[u8]) -> Result<(), CliError> {
+        let mut out = zeroize::Zeroizing::new(text.to_vec());
+        if self.output.is_none() {
+            out.push(b'\n');
+        }
+        write_output(self.output.as_deref(), &out, false)
+    }
+}
+
 /// Reads a file or standard input, refusing more than `max` bytes.
 pub fn read_input(path: Option<&Path>, max: usize) -> Result<Vec<u8>, CliError> {
     let mut buf = Vec::new();

@@ -72,6 +72,24 @@ enum Command {
         #[arg(long = "in-place", value_name = "FILE", num_args = 1.., conflicts_with_all = ["input", "output", "lines"])]
         in_place: Vec<PathBuf>,
     },
+    /// Print a message key (`dekbox:key:v1:…`) for a client without KMS
+    /// access (a browser page): the data key of a sealed value read from the
+    /// input, or with --new a fresh one to seal uploads with. SECRET: it opens
+    /// every message sealed under that data key (all of that context's
+    /// messages sealed while it was cached) and seals messages this keyring
+    /// opens; see docs/FORMAT.md, "Message keys".
+    MessageKey {
+        #[command(flatten)]
+        keys: keys::KeyArgs,
+        /// Encryption context entries the data was (or will be) sealed with.
+        #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
+        context: Vec<(String, String)>,
+        #[command(flatten)]
+        io: io::IoArgs,
+        /// A fresh data key under the primary key (reads no input).
+        #[arg(long = "new", conflicts_with_all = ["input", "lines"])]
+        new: bool,
+    },
     /// Show a sealed value's header: form, version, key, sizes. Never secrets.
     Inspect {
         /// Input file (default: standard input).
@@ -254,6 +272,30 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 |input| Ok(client.decrypt(input, &context, &aad)?),
                 true,
             )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::MessageKey {
+            keys,
+            context,
+            io,
+            new,
+        } => {
+            let dekbox = keys.open()?;
+            let client = dekbox.client();
+            let context = context_of(&context)?;
+            if new {
+                let key = client.new_message_data_key(&context)?;
+                io.write_text(&key.token(Form::Text)?)?;
+            } else {
+                io.transform(
+                    max_sealed(client),
+                    |input| {
+                        let key = client.message_data_key(input, &context)?;
+                        Ok(key.token(Form::Text)?.to_vec())
+                    },
+                    false,
+                )?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Rewrap {

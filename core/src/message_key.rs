@@ -30,7 +30,7 @@ use crate::crypto::aead::NONCE_LEN;
 use crate::crypto::kdf::DerivedKeys;
 use crate::envelope;
 use crate::error::{Field, Malformed};
-use crate::format::{self, Detected, Form, KeyRef, Message};
+use crate::format::{self, Form, KeyRef, Message};
 use crate::key::{DATA_KEY_LEN, DataKey};
 use crate::random::SecureRandom;
 use crate::{Error, Result, Timestamp};
@@ -326,14 +326,8 @@ const BARE: &str = "a bare data key opens messages but cannot seal or make a tok
 /// Runs `f` on the parsed binary form of a binary or text message.
 fn with_binary<R>(sealed: &[u8], f: impl FnOnce(&Message<'_>) -> Result<R>) -> Result<R> {
     let max = format::DEFAULT_MAX_PLAINTEXT;
-    match format::detect(sealed) {
-        Detected::Binary => f(&format::parse(sealed, max)?),
-        Detected::Text => {
-            let bin = format::text::decode(sealed, max)?;
-            f(&format::parse(&bin, max)?)
-        }
-        _ => Err(Malformed::NotDekbox.into()),
-    }
+    let bin = format::binary_form(sealed, max)?;
+    f(&format::parse(&bin, max)?)
 }
 
 /// The key section a parsed message carries.

@@ -6,6 +6,7 @@ use dekbox_core::{DataKey, EncryptionContext, Form, GeneratedKey, MessageKey, Re
 use dekbox_transport::{Client, system_now};
 use std::future::Future;
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// `Send` where there are threads; nothing in the browser (wasm32), where
 /// futures hold JavaScript values and run on the page's event loop.
@@ -421,14 +422,16 @@ impl Dekbox {
     }
 
     /// Async [`encrypt`](Self::encrypt).
+    /// The plaintext is wiped when the future finishes or is dropped.
     pub fn encrypt_async(
         &self,
-        plaintext: Vec<u8>,
+        plaintext: impl Into<Zeroizing<Vec<u8>>>,
         context: Arc<EncryptionContext>,
         aad: Vec<u8>,
         form: Form,
     ) -> impl Future<Output = Result<Vec<u8>>> + MaybeSend + 'static {
         let this = self.clone();
+        let plaintext = plaintext.into();
         async move {
             let c = &this.0.client;
             c.encrypt_async(&plaintext, &context, &aad, form).await

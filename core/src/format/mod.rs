@@ -163,6 +163,20 @@ impl<'a> Message<'a> {
     }
 }
 
+/// The binary form of a binary or text message (text is decoded; the size is
+/// checked against `max_plaintext` first). JSON and unknown input are
+/// [`Malformed::NotDekbox`].
+pub fn binary_form(
+    input: &[u8],
+    max_plaintext: usize,
+) -> Result<std::borrow::Cow<'_, [u8]>, Malformed> {
+    match detect(input) {
+        Detected::Binary => Ok(std::borrow::Cow::Borrowed(input)),
+        Detected::Text => Ok(std::borrow::Cow::Owned(text::decode(input, max_plaintext)?)),
+        _ => Err(Malformed::NotDekbox),
+    }
+}
+
 /// Parses a binary message. Never allocates; every length is checked against
 /// its bound and against the remaining input before use.
 pub fn parse(input: &[u8], max_plaintext: usize) -> Result<Message<'_>, Malformed> {

@@ -1,0 +1,249 @@
+//! `Box`: AWS KMS from the browser over `fetch`, for pages that hold
+//! short-lived credentials (Cognito identity pools, STS). The same
+//! dekbox-facade `Config` and `Dekbox` every other binding uses; requests are
+//! signed in the module and sent with the transport crate's wasm build.
+
+use crate::DataKey;
+use crate::js::{self, bytes_in, bytes_out, dekbox_error, string_out, type_error};
+use dekbox_core::Form;
+use dekbox_facade::{Config, Dekbox};
+use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
+use std::sync::Arc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use zeroize::{Zeroize, Zeroizing};
+
+const ENCRYPT: &[&str] = &["context", "aad", "text"];
+const DECRYPT: &[&str] = &["context", "aad", "text"];
+const KEY_OF: &[&str] = &["context"];
+
+#[wasm_bindgen(typescript_custom_section)]
+const BOX_TS: &str = r#"
+/** Explicit AWS credentials (temporary ones from Cognito or STS). */
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+/** `new Box(options)`. */
+export interface BoxOptions {
+  /** One key URI, e.g. `aws-kms://arn:aws:kms:eu-west-1:111122223333:key/…`. */
+  key?: string;
+  /** A keyring: label → key URI (with `primary`). */
+  keys?: Record<string, string>;
+  primary?: string;
+  credentials?: AwsCredentials;
+  /** KMS endpoint URL (VPC endpoints, a proxy, a loopback test server). */
+  endpoint?: string;
+  region?: string;
+  grantTokens?: string[];
+  /** Cache limits in seconds and counts; `false` disables caching. */
+  cache?: { maxAge?: number; maxMessages?: number; maxBytes?: number;
+            encryptCapacity?: number; decryptCapacity?: number; decryptTtl?: number } | false;
+  maxPlaintext?: number;
+}
+/** Counters of `Box.cacheStats()`. */
+export interface CacheStats {
+  encrypt_hits: number; encrypt_misses: number; decrypt_hits: number;
+  decrypt_misses: number; kms_calls: number; data_keys_generated: number;
+}
+"#;
+
+/// Envelope encryption with AWS KMS from the page: `encrypt`, `decrypt`,
+/// `decryptText` and `messageDataKey` return promises; data keys are cached
+/// as in every other runtime.
+#[wasm_bindgen(js_name = Box)]
+pub struct KmsBox {
+    inner: Dekbox,
+}
+
+/// `camelCase` option names as the facade's `snake_case` ones.
+fn snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Renames an object's own keys to snake_case (not a keyring's labels).
+fn renamed(v: &JsValue) -> Result<Object, JsValue> {
+    let out = Object::new();
+    for entry in Object::entries(v.unchecked_ref()).iter() {
+        let pair: Array = entry.unchecked_into();
+        let name = pair.get(0).as_string().unwrap_or_default();
+        let mut value = pair.get(1);
+        if value.is_undefined() {
+            continue;
+        }
+        if (name == "credentials" || name == "cache") && value.is_object() {
+            value = renamed(&value)?.into();
+        }
+        Reflect::set(&out, &snake(&name).into(), &value)?;
+    }
+    Ok(out)
+}
+
+fn config(options: &JsValue) -> Result<Config, JsValue> {
+    if let Some(key) = options.as_string() {
+        return Ok(Config {
+            key: Some(key),
+            ..Config::default()
+        });
+    }
+    if !options.is_object() || Array::is_array(options) {
+        return Err(type_error("Box options must be a key URI or an object"));
+    }
+    let object = renamed(options)?;
+    if Reflect::get(&object, &"cache".into())? == JsValue::FALSE {
+        Reflect::set(
+            &object,
+            &"cache".into(),
+            &serde_wasm_bindgen::to_value(&dekbox_core::cache::CacheConfig::disabled())?,
+        )?;
+    }
+    let mut value: serde_json::Value = serde_wasm_bindgen::from_value(object.into())
+        .map_err(|e| type_error(&format!("Box options: {e}")))?;
+    let parsed = <Config as serde::Deserialize>::deserialize(&value)
+        .map_err(|e| type_error(&format!("Box options: {e}")));
+    // The intermediate copy of the credentials is wiped.
+    if let Some(serde_json::Value::Object(c)) = value.get_mut("credentials") {
+        for v in c.values_mut() {
+            if let serde_json::Value::String(s) = v {
+                s.zeroize();
+            }
+        }
+    }
+    parsed
+}
+
+#[wasm_bindgen(js_class = Box)]
+impl KmsBox {
+    /// Opens a box: `new Box({ key, credentials, endpoint, region })` or
+    /// `new Box("aws-kms://…")`. No network I/O until the first call.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "BoxOptions | string")] options: &JsValue,
+    ) -> Result<KmsBox, JsValue> {
+        let inner = config(options)?.open().map_err(dekbox_error)?;
+        Ok(KmsBox { inner })
+    }
+
+    /// Seals `plaintext`; `text: true` gives the `dekbox:v1:…` string form.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array | string>")]
+    pub fn encrypt(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] plaintext: &JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "SealOptions")] options: &JsValue,
+    ) -> Promise {
+        let start = || -> Result<_, JsValue> {
+            let o = js::options(options, ENCRYPT)?;
+            let pt = bytes_in(plaintext, "plaintext")?;
+            let form = if o.text { Form::Text } else { Form::Binary };
+            Ok(self
+                .inner
+                .encrypt_async(pt, Arc::new(o.context()), o.aad, form))
+        };
+        match start() {
+            Ok(fut) => future_to_promise(async move {
+                let sealed = fut.await.map_err(dekbox_error)?;
+                Ok(match std::str::from_utf8(&sealed) {
+                    Ok(s) if sealed.starts_with(b"dekbox:") => JsValue::from_str(s),
+                    _ => Uint8Array::from(&sealed[..]).into(),
+                })
+            }),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    /// Opens a sealed value (bytes or `dekbox:v1:…` string).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn decrypt(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] message: &JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] options: &JsValue,
+    ) -> Promise {
+        self.decrypting(message, options, false)
+    }
+
+    /// `decrypt`, decoded as UTF-8.
+    #[wasm_bindgen(js_name = decryptText, unchecked_return_type = "Promise<string>")]
+    pub fn decrypt_text(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] message: &JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] options: &JsValue,
+    ) -> Promise {
+        self.decrypting(message, options, true)
+    }
+
+    /// The data key of a message, as a `DataKey` (for opening many large
+    /// messages under it with Web Crypto, `openAsync`).
+    #[wasm_bindgen(js_name = messageDataKey, unchecked_return_type = "Promise<DataKey>")]
+    pub fn message_data_key(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] message: &JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ context?: Context }")] options: &JsValue,
+    ) -> Promise {
+        let start = || -> Result<_, JsValue> {
+            let o = js::options(options, KEY_OF)?;
+            let m = bytes_in(message, "message")?;
+            Ok(self
+                .inner
+                .message_data_key_async(m.to_vec(), Arc::new(o.context())))
+        };
+        match start() {
+            Ok(fut) => future_to_promise(async move {
+                let key = fut.await.map_err(dekbox_error)?;
+                Ok(DataKey::from_message_key(key).into())
+            }),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    /// Cache and KMS counters.
+    #[wasm_bindgen(js_name = cacheStats, unchecked_return_type = "CacheStats")]
+    pub fn cache_stats(&self) -> Result<JsValue, JsValue> {
+        Ok(serde_wasm_bindgen::to_value(&self.inner.cache_stats())?)
+    }
+
+    /// Each key's label, or its URI when unlabelled.
+    #[wasm_bindgen(getter)]
+    pub fn keys(&self) -> Vec<String> {
+        self.inner.key_names()
+    }
+
+    /// The primary key's label, or its URI when unlabelled.
+    #[wasm_bindgen(getter)]
+    pub fn primary(&self) -> String {
+        self.inner.primary_key_name()
+    }
+}
+
+impl KmsBox {
+    fn decrypting(&self, message: &JsValue, options: &JsValue, text: bool) -> Promise {
+        let start = || -> Result<_, JsValue> {
+            let o = js::options(options, DECRYPT)?;
+            let m = bytes_in(message, "message")?;
+            Ok(self
+                .inner
+                .decrypt_async(m.to_vec(), Arc::new(o.context()), o.aad))
+        };
+        match start() {
+            Ok(fut) => future_to_promise(async move {
+                let pt = Zeroizing::new(fut.await.map_err(dekbox_error)?);
+                Ok(if text {
+                    string_out(pt)?.into()
+                } else {
+                    bytes_out(pt).into()
+                })
+            }),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+}
