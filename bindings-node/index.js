@@ -250,6 +250,30 @@ class Box {
     return native._unwrapSync(this.#box, wrapped, o[0], o[1])
   }
 
+  messageDataKey(data, options) {
+    try {
+      return native._messageDataKey(this.#box, data, fields(options, CONTEXT, AAD_TEXT)[0])
+    } catch (e) {
+      return PromiseReject(e)
+    }
+  }
+
+  messageDataKeySync(data, options) {
+    return native._messageDataKeySync(this.#box, data, fields(options, CONTEXT, AAD_TEXT)[0])
+  }
+
+  newMessageDataKey(options) {
+    try {
+      return native._newMessageDataKey(this.#box, fields(options, CONTEXT, NONE)[0])
+    } catch (e) {
+      return PromiseReject(e)
+    }
+  }
+
+  newMessageDataKeySync(options) {
+    return native._newMessageDataKeySync(this.#box, fields(options, CONTEXT, NONE)[0])
+  }
+
   cacheStats() {
     return native._cacheStats(this.#box)
   }

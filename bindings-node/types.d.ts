@@ -172,6 +172,21 @@ export declare class Box {
   unwrap(wrapped: Input, options?: UnwrapOptions): Promise<Buffer>
   /** `unwrap` on the calling thread. */
   unwrapSync(wrapped: Input, options?: UnwrapOptions): Buffer
+  /**
+   * The data key of a sealed value as a message-key token
+   * (`dekbox:key:v1:…`) for a client without KMS access, such as a browser
+   * page using the `dekbox-browser` package. SECRET: it opens every message
+   * sealed under that data key (all of this context's messages sealed while
+   * it was cached) and seals messages this box opens. Hand it out only for
+   * a context whose every message the client may read and write.
+   */
+  messageDataKey(data: Input, options?: ContextOptions): Promise<string>
+  /** `messageDataKey` on the calling thread. */
+  messageDataKeySync(data: Input, options?: ContextOptions): string
+  /** A fresh message-key token for a client to seal uploads with (not cached). */
+  newMessageDataKey(options?: ContextOptions): Promise<string>
+  /** `newMessageDataKey` on the calling thread. */
+  newMessageDataKeySync(options?: ContextOptions): string
   /** Cache and KMS counters. */
   cacheStats(): CacheStats
   /** Each key's label, or its URI when unlabelled. */

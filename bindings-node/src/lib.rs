@@ -124,6 +124,13 @@ fn data_key(env: &Env, gk: GeneratedKey) -> Res<Value> {
     Ok(Value(obj.raw()))
 }
 
+/// A message key as its text token (a string: for JSON and HTTP).
+fn token_out(env: &Env, key: dekbox_core::MessageKey) -> Res<Value> {
+    let token = key.token(dekbox_core::Form::Text)?;
+    let s = std::str::from_utf8(&token).unwrap_or_default();
+    Ok(Value(env.create_string(s)?.raw()))
+}
+
 fn dek_out(env: &Env, dek: dekbox_core::DataKey) -> Res<Value> {
     Ok(js::buffer(env, dek.dangerous_bytes())?)
 }
@@ -501,6 +508,79 @@ pub fn unwrap_sync(
         let wrapped = bytes_arg(&wrapped, "wrapped")?;
         let dek = inner.unwrap_data_key(&Js(&env), &wrapped, &ctx, label.as_deref())?;
         dek_out(&env, dek)
+    })();
+    done(&env, r)
+}
+
+/// The data key of a sealed value, as a message-key token, for a client
+/// without KMS access (a browser page).
+#[napi(js_name = "_messageDataKey", catch_unwind, ts_return_type = "unknown")]
+pub fn message_data_key(
+    env: Env,
+    handle: Unknown<'_>,
+    data: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let ctx = context_opt(&env, context)?;
+        let data = bytes_arg(&data, "data")?;
+        later(
+            &env,
+            inner.message_data_key_async(data.into_owned(), ctx),
+            token_out,
+        )
+    })();
+    promise(&env, outcome)
+}
+
+/// `messageDataKey` on the calling thread.
+#[napi(js_name = "_messageDataKeySync", catch_unwind, ts_return_type = "unknown")]
+pub fn message_data_key_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    data: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let ctx = context_opt(&env, context)?;
+        let data = bytes_arg(&data, "data")?;
+        token_out(&env, inner.message_data_key(&Js(&env), &data, &ctx)?)
+    })();
+    done(&env, r)
+}
+
+/// A fresh message data key, as a token, for a client to seal with.
+#[napi(js_name = "_newMessageDataKey", catch_unwind, ts_return_type = "unknown")]
+pub fn new_message_data_key(
+    env: Env,
+    handle: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let ctx = context_opt(&env, context)?;
+        later(&env, inner.new_message_data_key_async(ctx), token_out)
+    })();
+    promise(&env, outcome)
+}
+
+/// `newMessageDataKey` on the calling thread.
+#[napi(
+    js_name = "_newMessageDataKeySync",
+    catch_unwind,
+    ts_return_type = "unknown"
+)]
+pub fn new_message_data_key_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let ctx = context_opt(&env, context)?;
+        token_out(&env, inner.new_message_data_key(&Js(&env), &ctx)?)
     })();
     done(&env, r)
 }

@@ -140,6 +140,12 @@ impl AbortOnCancel {
     }
 }
 
+/// A message key's text token.
+fn token_str(key: dekbox_core::MessageKey) -> PyResult<String> {
+    let token = key.token(dekbox_core::Form::Text).map_err(to_py)?;
+    Ok(String::from_utf8_lossy(&token).into_owned())
+}
+
 /// Envelope encryption with cached data keys. Share one Box across threads.
 #[pyclass(module = "dekbox._native", name = "Box", frozen, subclass)]
 struct PyBox {
@@ -326,6 +332,36 @@ impl PyBox {
             .inner
             .unwrap_data_key(&Gil(py), &wrapped, &ctx, label.as_deref())?;
         Ok(PyBytes::new(py, dek.dangerous_bytes()).into_any().unbind())
+    }
+
+    /// The data key of a sealed value as a message-key token
+    /// (`dekbox:key:v1:…`, a str) for a client without KMS access, such as
+    /// a browser page using the `dekbox-browser` package. SECRET: it opens
+    /// every message sealed under that data key (all of this context's
+    /// messages sealed while it was cached) and seals messages this box
+    /// opens. Hand it out only for a context whose every message the client
+    /// may read and write.
+    #[pyo3(signature = (data, *, context=None))]
+    fn message_data_key(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let (data, ctx) = (bytes_arg(data, "data")?, context_arg(context)?);
+        token_str(self.inner.message_data_key(&Gil(py), &data, &ctx)?)
+    }
+
+    /// A fresh message-key token (a str) for a client without KMS access to
+    /// seal uploads with; this box opens what it seals. Not cached.
+    #[pyo3(signature = (*, context=None))]
+    fn new_message_data_key(
+        &self,
+        py: Python<'_>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let ctx = context_arg(context)?;
+        token_str(self.inner.new_message_data_key(&Gil(py), &ctx)?)
     }
 
     /// Cache and KMS counters, as a dict (`dekbox.CacheStats` wraps it).

@@ -1,0 +1,183 @@
+// End-to-end: the example page (examples/browser) in headless Chromium,
+// driven by playwright-core against Debian's /usr/bin/chromium, with the
+// dekbox-browser package as npm installed it and the example backend running
+// on the Python wheel. Screenshots land in $DEKBOX_ARTIFACTS.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, execFileSync } from 'node:child_process'
+import { createServer, request } from 'node:http'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+
+function need(name) {
+  const v = process.env[name]
+  if (!v) throw new Error(`${name} is not set: run ./scripts/test.sh browser, which sets it`)
+  return v
+}
+
+const artifacts = need('DEKBOX_ARTIFACTS')
+mkdirSync(artifacts, { recursive: true })
+let browser, server, base, keyUri
+
+/** Starts a child that prints "listening on URL" and returns that URL. */
+function startListening(cmd, args, env) {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', (d) => {
+      out += d
+      const m = out.match(/listening on (\S+)/)
+      if (m) resolve([child, m[1].replace(/\/$/, '')])
+    })
+    child.on('exit', (code) => reject(new Error(`${cmd} exited with ${code}: ${out}`)))
+  })
+}
+
+before(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dekbox-browser-'))
+  const keyPath = join(dir, 'app.key')
+  writeFileSync(keyPath, randomBytes(32).toString('base64') + '\n', { mode: 0o600 })
+  keyUri = `local://${keyPath}`
+  ;[server, base] = await startListening(need('DEKBOX_PYTHON'), [
+    join(need('DEKBOX_REPO'), 'examples/browser/server.py'),
+    '--port', '0', '--pkg', need('DEKBOX_BROWSER_PKG'), '--key', keyUri,
+  ])
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+  })
+})
+
+after(async () => {
+  await browser?.close()
+  server?.kill()
+})
+
+async function load(page, url) {
+  await page.goto(url)
+  await page.waitForSelector('body[data-done]', { timeout: 30_000 })
+  return page.evaluate(() => document.body.dataset.done)
+}
+
+test('the example page opens a note sealed by Python and seals a reply Python opens', async () => {
+  const page = await browser.newPage()
+  const errors = []
+  page.on('pageerror', (e) => errors.push(e))
+  assert.equal(await load(page, `${base}/`), 'yes', await page.textContent('#error'))
+  assert.equal(await page.textContent('#note'), 'Meet at the north gate at seven.')
+  assert.equal(await page.textContent('#reply'), 'Written in the browser.')
+  assert.deepEqual(errors, [])
+  await page.screenshot({ path: join(artifacts, 'browser-example.png'), fullPage: true })
+  await page.close()
+})
+
+test('a tampered note or a wrong context shows the authentication error, not plaintext', async () => {
+  const note = await (await fetch(`${base}/api/note`)).json()
+  const bytes = Buffer.from(note.message.slice('dekbox:v1:'.length), 'base64url')
+  bytes[bytes.length - 1] ^= 1
+  const cases = [
+    { ...note, message: 'dekbox:v1:' + bytes.toString('base64url') },
+    { ...note, context: { user: '43' } },
+    { ...note, aad: 'notes/9' },
+  ]
+  for (const body of cases) {
+    const page = await browser.newPage()
+    await page.route('**/api/note', (route) => route.fulfill({ json: body }))
+    assert.equal(await load(page, `${base}/`), 'error')
+    assert.match(await page.textContent('#error'), /^AuthenticationError: .*\(ERR_DEKBOX_AUTHENTICATION\)$/)
+    assert.equal(await page.textContent('#note'), '')
+    await page.close()
+  }
+  // A truncated message is malformed.
+  const page = await browser.newPage()
+  await page.route('**/api/note', (route) => route.fulfill({ json: { ...note, message: note.message.slice(0, 60) } }))
+  assert.equal(await load(page, `${base}/`), 'error')
+  assert.match(await page.textContent('#error'), /ERR_DEKBOX_MALFORMED/)
+  await page.close()
+})
+
+/**
+ * A CORS front for moto, as a real KMS endpoint answers a page: preflights
+ * and the Access-Control-* headers; everything else (the signed Host
+ * included) passes through untouched.
+ */
+function corsProxy(upstream) {
+  const up = new URL(upstream)
+  const cors = (req) => ({
+    'access-control-allow-origin': req.headers.origin || '*',
+    'access-control-allow-methods': 'POST, OPTIONS',
+    'access-control-allow-headers':
+      'authorization, content-type, x-amz-date, x-amz-target, x-amz-security-token, x-amz-content-sha256, x-amz-user-agent',
+    'access-control-expose-headers': 'x-amzn-requestid',
+    'access-control-max-age': '600',
+  })
+  const calls = []
+  const srv = createServer((req, res) => {
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, cors(req))
+      return res.end()
+    }
+    calls.push(req.headers['x-amz-target'])
+    const fwd = request(
+      { host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers },
+      (r) => {
+        res.writeHead(r.statusCode, { ...r.headers, ...cors(req) })
+        r.pipe(res)
+      },
+    )
+    fwd.on('error', (e) => { res.writeHead(502); res.end(String(e)) })
+    req.pipe(fwd)
+  })
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve([srv, calls])))
+}
+
+test('AWS KMS from inside the browser: signed requests through a CORS front to moto', async () => {
+  const [akid, secret] = need('DEKBOX_TEST_MOTO_AUTH_KEY').split(' ')
+  const arn = need('DEKBOX_TEST_BROWSER_KMS_ARN')
+  const [proxy, calls] = await corsProxy(need('DEKBOX_TEST_MOTO_AUTH_URL'))
+  try {
+    const endpoint = `http://127.0.0.1:${proxy.address().port}`
+    const frag = new URLSearchParams({ key: `aws-kms://${arn}`, endpoint, akid, secret })
+    const page = await browser.newPage()
+    assert.equal(await load(page, `${base}/kms.html#${frag}`), 'yes', await page.textContent('#error'))
+    assert.equal(await page.textContent('#plain'), 'sealed in the browser with AWS KMS')
+    assert.equal(await page.textContent('#wrong'), 'ERR_DEKBOX_AUTHENTICATION')
+    const stats = JSON.parse(await page.textContent('#stats'))
+    // 21 encryptions and 21 decryptions under one context: one data key.
+    assert.equal(stats.encrypt_hits + stats.encrypt_misses, 21)
+    assert.equal(stats.data_keys_generated, 1)
+    assert.ok(stats.kms_calls <= 3, JSON.stringify(stats))
+    assert.deepEqual([...new Set(calls)].sort(), ['TrentService.Decrypt', 'TrentService.GenerateDataKey'])
+    await page.screenshot({ path: join(artifacts, 'browser-kms.png'), fullPage: true })
+    // What the browser sealed opens in Python with the same key.
+    const sealed = await page.textContent('#sealed')
+    const opened = execFileSync(need('DEKBOX_PYTHON'), ['-c', `
+import sys, dekbox
+box = dekbox.Box(sys.argv[1], endpoint=sys.argv[2], region="us-east-1")
+sys.stdout.write(box.decrypt(sys.argv[3], context={"tenant": "acme"}, aad=b"rows/1").decode())
+`, `aws-kms://${arn}`, need('DEKBOX_TEST_MOTO_AUTH_URL'), sealed], {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: akid, AWS_SECRET_ACCESS_KEY: secret, AWS_EC2_METADATA_DISABLED: 'true' },
+    }).toString()
+    assert.equal(opened, 'sealed in the browser with AWS KMS')
+    await page.close()
+  } finally {
+    proxy.close()
+  }
+})
+
+test('the installed package declares its API for TypeScript', async () => {
+  const page = await browser.newPage()
+  // The declarations ship beside each build.
+  for (const d of ['web', 'bundler', 'kms']) {
+    const r = await fetch(`${base}/pkg/${d}/dekbox.d.ts`)
+    assert.equal(r.status, 200, d)
+    const text = await r.text()
+    assert.match(text, /export function openWithDataKey\(message: Uint8Array \| string, dataKey: string \| Uint8Array, options\?: OpenOptions\): Uint8Array;/)
+    assert.match(text, /\[Symbol\.dispose\]\(\): void;/)
+    assert.equal(/class Box/.test(text), d === 'kms', d)
+  }
+  await page.close()
+})
