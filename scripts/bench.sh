@@ -12,6 +12,9 @@
 #                                  (vs cryptography's AESGCM and aws-encryption-sdk 4.x)
 #   ./scripts/bench.sh --ruby      also build and install the gem and run bindings-ruby/bench.rb
 #                                  (vs OpenSSL::Cipher, and Rails' envelope key provider)
+#   ./scripts/bench.sh --browser   also build and install dekbox-browser and run
+#                                  bindings-wasm/bench/bench.mjs in headless Chromium
+#                                  (vs Web Crypto AES-256-GCM, same run)
 #   ./scripts/bench.sh --node      also build, pack and install the npm package and run
 #                                  bindings-node/bench.mjs (vs node:crypto AES-256-GCM, and
 #                                  the AWS Encryption SDK for JavaScript 5)
@@ -24,6 +27,7 @@ criterion=""
 python=""
 ruby=""
 node=""
+browser=""
 for a in "$@"; do
     case $a in
         --quick) quick="--quick" ;;
@@ -31,7 +35,8 @@ for a in "$@"; do
         --python) python=1 ;;
         --ruby) ruby=1 ;;
         --node) node=1 ;;
-        *) echo "usage: $0 [--quick] [--criterion] [--python] [--ruby] [--node]" >&2; exit 2 ;;
+        --browser) browser=1 ;;
+        *) echo "usage: $0 [--quick] [--criterion] [--python] [--ruby] [--node] [--browser]" >&2; exit 2 ;;
     esac
 done
 
@@ -119,4 +124,23 @@ if [ -n "$node" ]; then
         @aws-crypto/client-node@5)
     cp bindings-node/bench.mjs "$scratch/"
     (cd "$scratch" && node bench.mjs $quick)
+fi
+
+if [ -n "$browser" ]; then
+    echo
+    echo "==> the browser package in headless Chromium (vs Web Crypto)"
+    (cd bindings-wasm && rm -f dekbox-browser-*.tgz && ./build.sh && npm pack --silent >/dev/null)
+    cargo build -q -p dekbox-cli --locked
+    scratch=.dekbox-test/bench-browser
+    mkdir -p "$scratch"
+    [ -f "$scratch/package.json" ] || echo '{"name": "dekbox-browser-bench", "private": true, "type": "module"}' >"$scratch/package.json"
+    (cd "$scratch" && npm install --no-audit --no-fund --loglevel=error --no-save \
+        ../../bindings-wasm/dekbox-browser-*.tgz playwright-core@1.65.1)
+    cp bindings-wasm/bench/* "$scratch/"
+    keydir=$(mktemp -d)
+    target/debug/dekbox keygen -o "$keydir/k.key" >/dev/null 2>&1
+    token=$(target/debug/dekbox message-key --new --key "local://$keydir/k.key" --context tenant=acme)
+    rm -rf "$keydir"
+    (cd "$scratch" && DEKBOX_BROWSER_PKG="$PWD/node_modules/dekbox-browser/dist" DEKBOX_TOKEN="$token" \
+        node bench.mjs $quick)
 fi

@@ -535,7 +535,11 @@ pub fn message_data_key(
 }
 
 /// `messageDataKey` on the calling thread.
-#[napi(js_name = "_messageDataKeySync", catch_unwind, ts_return_type = "unknown")]
+#[napi(
+    js_name = "_messageDataKeySync",
+    catch_unwind,
+    ts_return_type = "unknown"
+)]
 pub fn message_data_key_sync(
     env: Env,
     handle: Unknown<'_>,
@@ -552,7 +556,11 @@ pub fn message_data_key_sync(
 }
 
 /// A fresh message data key, as a token, for a client to seal with.
-#[napi(js_name = "_newMessageDataKey", catch_unwind, ts_return_type = "unknown")]
+#[napi(
+    js_name = "_newMessageDataKey",
+    catch_unwind,
+    ts_return_type = "unknown"
+)]
 pub fn new_message_data_key(
     env: Env,
     handle: Unknown<'_>,

@@ -46,11 +46,17 @@ fn type_name(v: &JsValue) -> String {
     v.js_typeof().as_string().unwrap_or_default()
 }
 
-/// Bytes from a `Uint8Array`, `ArrayBuffer` or string (UTF-8), in a buffer
-/// wiped on drop.
+/// Secret bytes (a plaintext, a data-key token) from a `Uint8Array`,
+/// `ArrayBuffer` or string (UTF-8), in a buffer wiped on drop.
 pub(crate) fn bytes_in(v: &JsValue, what: &str) -> Result<Zeroizing<Vec<u8>>, JsValue> {
+    public_in(v, what).map(Zeroizing::new)
+}
+
+/// Bytes that are not secret (a sealed message, an aad): the same, not
+/// wiped (a megabyte message costs no volatile wipe).
+pub(crate) fn public_in(v: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
     if let Some(s) = v.as_string() {
-        return Ok(Zeroizing::new(s.into_bytes()));
+        return Ok(s.into_bytes());
     }
     let array = if let Some(a) = v.dyn_ref::<Uint8Array>() {
         a.clone()
@@ -62,7 +68,7 @@ pub(crate) fn bytes_in(v: &JsValue, what: &str) -> Result<Zeroizing<Vec<u8>>, Js
             type_name(v)
         )));
     };
-    let mut buf = Zeroizing::new(vec![0u8; array.length() as usize]);
+    let mut buf = vec![0u8; array.length() as usize];
     array.copy_to(&mut buf);
     Ok(buf)
 }
@@ -129,7 +135,7 @@ pub(crate) fn options(v: &JsValue, allowed: &[&str]) -> Result<Options, JsValue>
         }
         match name.as_str() {
             "context" => out.context = Some(context(&value)?),
-            "aad" => out.aad = bytes_in(&value, "aad")?.to_vec(),
+            "aad" => out.aad = public_in(&value, "aad")?,
             "aads" => {
                 if !Array::is_array(&value) {
                     return Err(type_error("aads must be an array"));
@@ -137,7 +143,7 @@ pub(crate) fn options(v: &JsValue, allowed: &[&str]) -> Result<Options, JsValue>
                 let list: Array = value.unchecked_into();
                 out.aads = Some(
                     list.iter()
-                        .map(|a| bytes_in(&a, "each aad").map(|b| b.to_vec()))
+                        .map(|a| public_in(&a, "each aad"))
                         .collect::<Result<_, _>>()?,
                 );
             }

@@ -4,7 +4,7 @@
 //! signed in the module and sent with the transport crate's wasm build.
 
 use crate::DataKey;
-use crate::js::{self, bytes_in, bytes_out, dekbox_error, string_out, type_error};
+use crate::js::{self, bytes_in, bytes_out, dekbox_error, public_in, string_out, type_error};
 use dekbox_core::Form;
 use dekbox_facade::{Config, Dekbox};
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
@@ -192,10 +192,8 @@ impl KmsBox {
     ) -> Promise {
         let start = || -> Result<_, JsValue> {
             let o = js::options(options, KEY_OF)?;
-            let m = bytes_in(message, "message")?;
-            Ok(self
-                .inner
-                .message_data_key_async(m.to_vec(), Arc::new(o.context())))
+            let m = public_in(message, "message")?;
+            Ok(self.inner.message_data_key_async(m, Arc::new(o.context())))
         };
         match start() {
             Ok(fut) => future_to_promise(async move {
@@ -229,10 +227,8 @@ impl KmsBox {
     fn decrypting(&self, message: &JsValue, options: &JsValue, text: bool) -> Promise {
         let start = || -> Result<_, JsValue> {
             let o = js::options(options, DECRYPT)?;
-            let m = bytes_in(message, "message")?;
-            Ok(self
-                .inner
-                .decrypt_async(m.to_vec(), Arc::new(o.context()), o.aad))
+            let m = public_in(message, "message")?;
+            Ok(self.inner.decrypt_async(m, Arc::new(o.context()), o.aad))
         };
         match start() {
             Ok(fut) => future_to_promise(async move {

@@ -336,3 +336,64 @@ fn take_wipes_the_callers_copy_and_free_ends_the_key() {
     );
     drop(key);
 }
+
+#[wasm_bindgen_test]
+async fn open_many_async_hands_a_batch_to_web_crypto_in_one_call() {
+    let key = DataKey::from_js(&fresh_token()).unwrap();
+    let c = [("tenant", "acme")];
+    let list = Array::new();
+    let aads = Array::new();
+    for i in 0..40u32 {
+        let aad = format!("row {i}");
+        let s = key
+            .seal(
+                &JsValue::from_str(&format!("value {i}")),
+                &opts(&c, aad.as_bytes(), false),
+            )
+            .unwrap();
+        list.push(&s);
+        aads.push(&JsValue::from_str(&aad));
+    }
+    let o: JsValue = Object::new().into();
+    let ctx = Object::new();
+    Reflect::set(&ctx, &"tenant".into(), &"acme".into()).unwrap();
+    Reflect::set(&o, &"context".into(), &ctx).unwrap();
+    Reflect::set(&o, &"aads".into(), &aads).unwrap();
+    // First batch: the key is imported while the batch waits; the second
+    // finds it imported and crosses to Web Crypto once.
+    for _ in 0..2 {
+        let out: Array = resolved(key.open_many_async(&list, &o))
+            .await
+            .unwrap()
+            .unchecked_into();
+        assert_eq!(out.length(), 40);
+        assert_eq!(to_vec(&out.get(0)), b"value 0");
+        assert_eq!(to_vec(&out.get(39)), b"value 39");
+    }
+    // One altered message fails the batch with the authentication error.
+    let mut bad = to_vec(&list.get(7));
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let tampered = list.slice(0, 40);
+    tampered.set(7, bytes(&bad));
+    let e = resolved(key.open_many_async(&tampered, &o))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ERR_DEKBOX_AUTHENTICATION");
+    // A message under another key fails before Web Crypto (commitment).
+    let other = DataKey::from_js(&bytes(&[3; 32])).unwrap();
+    let e = resolved(other.open_many_async(&list, &o))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ERR_DEKBOX_AUTHENTICATION");
+    // Swapped aads.
+    aads.set(0, "row 1".into());
+    let e = resolved(key.open_many_async(&list, &o)).await.unwrap_err();
+    assert_eq!(code(&e), "ERR_DEKBOX_AUTHENTICATION");
+    // An empty batch is an empty array.
+    let empty: Array = resolved(key.open_many_async(&Array::new(), &JsValue::UNDEFINED))
+        .await
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(empty.length(), 0);
+}

@@ -81,12 +81,13 @@ impl std::fmt::Debug for MessageKey {
 }
 
 /// What another AES-256-GCM implementation (the browser's Web Crypto) needs
-/// to open one message, after the key commitment was checked: the key
-/// derived for the message's salt, its nonce, the associated data and the
-/// ciphertext with its tag. See [`MessageKey::external_open`].
+/// to open one message, after the key commitment was checked: the message's
+/// salt (its AES key comes from [`MessageKey::external_key`]), nonce,
+/// associated data, and ciphertext with its tag. See
+/// [`MessageKey::external_open`].
 pub struct ExternalOpen<'a> {
-    /// The AES-256-GCM key of this message's (data key, salt). Secret.
-    pub key: Zeroizing<[u8; 32]>,
+    /// The message's salt: with the data key it fixes the AES key.
+    pub salt: [u8; 32],
     /// The message's nonce.
     pub nonce: [u8; NONCE_LEN],
     /// fixed header ‖ canonical context ‖ u64be(len(aad)) ‖ aad.
@@ -226,9 +227,10 @@ impl MessageKey {
         })
     }
 
-    /// Checks a binary message's key commitment and returns what another
-    /// AES-256-GCM implementation needs to open it (the browser hands large
-    /// messages to Web Crypto). A wrong key fails here, before any key leaves.
+    /// Checks a binary message's key commitment (with the keys kept for its
+    /// salt) and returns what another AES-256-GCM implementation needs to
+    /// open it (the browser hands messages to Web Crypto). A wrong key fails
+    /// here, before any key leaves.
     pub fn external_open<'a>(
         &self,
         binary: &'a [u8],
@@ -236,9 +238,10 @@ impl MessageKey {
         aad: &[u8],
     ) -> Result<ExternalOpen<'a>> {
         let msg = format::parse(binary, format::DEFAULT_MAX_PLAINTEXT)?;
-        let (key, commitment) =
-            DerivedKeys::derive_raw(self.opener.dek.dangerous_bytes(), msg.salt);
-        if !constant_time_eq::constant_time_eq_32(&commitment, msg.commitment) {
+        let committed = self
+            .opener
+            .with_derived(msg.salt, |d| d.commitment_matches(msg.commitment));
+        if !committed {
             return Err(Error::Authentication);
         }
         let associated_data = format::with_associated_data(
@@ -248,11 +251,17 @@ impl MessageKey {
             <[u8]>::to_vec,
         );
         Ok(ExternalOpen {
-            key,
+            salt: *msg.salt,
             nonce: *msg.nonce,
             associated_data,
             ciphertext_and_tag: msg.body,
         })
+    }
+
+    /// The AES-256-GCM key of the messages with this salt (secret; wiped on
+    /// drop), for [`external_open`](Self::external_open)'s caller to import.
+    pub fn external_key(&self, salt: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+        DerivedKeys::derive_raw(self.opener.dek.dangerous_bytes(), salt).0
     }
 
     /// Seals a new message under this data key (binary or text form), with a

@@ -208,7 +208,8 @@ fn external_open_checks_the_commitment_and_gives_what_aes_gcm_needs() {
         .unwrap();
     let key = key_of(&e, &sealed, &c).unwrap();
     let parts = key.external_open(&sealed, &c, b"aad").unwrap();
-    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &parts.key[..]).unwrap());
+    let aes = key.external_key(&parts.salt);
+    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &aes[..]).unwrap());
     let mut buf = parts.ciphertext_and_tag.to_vec();
     let pt = k
         .open_in_place(
