@@ -63,3 +63,31 @@ test('Node ↔ Python', () => {
   assert.equal(box.decryptSync(pyToken, { context: { tenant: 'acme' }, aad: 'r/2' }).toString(), 'from python')
   assert.throws(() => box.decryptSync(pyToken, { context: { tenant: 'acme' }, aad: 'r/1' }), AuthenticationError)
 })
+
+test('messageDataKey hands out exactly the message key, as the CLI and Python do', async () => {
+  const box = vectorBox()
+  for (const v of vectors.vectors.filter((v) => v.form !== 'json')) {
+    const token = await box.messageDataKey(v.text, { context: v.context })
+    assert.equal(box.messageDataKeySync(Buffer.from(v.binary, 'hex'), { context: v.context }), token)
+    const raw = Buffer.from(token.slice('dekbox:key:v1:'.length), 'base64url')
+    assert.deepEqual(raw.subarray(0, 4), Buffer.from('DKK\x01', 'latin1'))
+    assert.equal(raw.subarray(4, 36).toString('hex'), v.dek, v.name)
+    assert.throws(() => box.messageDataKeySync(v.text, { context: { someone: 'else' } }), AuthenticationError)
+  }
+  await assert.rejects(box.messageDataKey('not sealed'), errorsByCode.ERR_DEKBOX_MALFORMED)
+  assert.throws(() => box.messageDataKeySync(v => v), TypeError)
+  assert.throws(() => box.messageDataKeySync('x', { contxt: {} }), TypeError)
+  const up = Buffer.from((await box.newMessageDataKey({ context: { user: '42' } })).slice(14), 'base64url')
+  assert.ok(up.length > 41)
+  assert.ok(box.newMessageDataKeySync().startsWith('dekbox:key:v1:'))
+  // The same message's token from the CLI and from Python.
+  const key = keyFile()
+  const sealed = new Box(key).encryptSync('x', { context: { user: '42' }, text: true })
+  const fromCli = execFileSync(cli(), ['message-key', '--key', key, '--context', 'user=42'], { input: sealed }).toString().trim()
+  const fromPython = execFileSync(need('DEKBOX_PYTHON'), ['-c',
+    'import sys, dekbox; print(dekbox.Box(sys.argv[1]).message_data_key(sys.argv[2], context={"user": "42"}))', key, sealed,
+  ]).toString().trim()
+  const mine = await new Box(key).messageDataKey(sealed, { context: { user: '42' } })
+  assert.equal(fromCli, mine)
+  assert.equal(fromPython, mine)
+})

@@ -398,6 +398,21 @@ module Dekbox
       Dekbox.native { @native.unwrap(Dekbox.bytes(wrapped, "wrapped"), Dekbox.context(context), label) }.b
     end
 
+    # The data key of a sealed value as a message-key token
+    # ("dekbox:key:v1:..."), for a client without KMS access such as a browser
+    # page using the dekbox-browser package. SECRET: it opens every message
+    # sealed under that data key (all of this context's messages sealed while
+    # it was cached) and seals messages this box opens. Hand it out only for a
+    # context whose every message the client may read and write.
+    def message_data_key(data, context: nil)
+      Dekbox.native { @native.message_data_key(Dekbox.bytes(data, "data"), Dekbox.context(context)) }
+    end
+
+    # A fresh message-key token for a client to seal uploads with (not cached).
+    def new_message_data_key(context: nil)
+      Dekbox.native { @native.new_message_data_key(Dekbox.context(context)) }
+    end
+
     # A cached data key for another cipher (Active Record's; see
     # Dekbox::KeyProvider) and its token (#wrapped): store the token beside
     # the data. Each call counts as one message against the cache limits.

@@ -226,6 +226,17 @@ impl NativeBox {
         Ok(dek.dangerous_bytes().to_vec())
     }
 
+    /// The data key of a sealed value as a message-key token, for a client
+    /// without KMS access (a browser page).
+    pub fn message_data_key(&self, data: Vec<u8>, context: Arc<NativeContext>) -> Result<String> {
+        token_string(self.0.message_data_key(&Direct, &data, &context.0)?)
+    }
+
+    /// A fresh message-key token for a client to seal uploads with.
+    pub fn new_message_data_key(&self, context: Arc<NativeContext>) -> Result<String> {
+        token_string(self.0.new_message_data_key(&Direct, &context.0)?)
+    }
+
     /// Cache and KMS counters.
     pub fn cache_stats(&self) -> CacheStatsRecord {
         let s = self.0.cache_stats();
@@ -542,4 +553,10 @@ pub unsafe extern "C" fn dekbox_rb_context_new(
         *handle = made;
         status
     }
+}
+
+/// A message key's text token.
+fn token_string(key: dekbox_core::MessageKey) -> Result<String> {
+    let token = key.token(dekbox_core::Form::Text)?;
+    Ok(String::from_utf8_lossy(&token).into_owned())
 }

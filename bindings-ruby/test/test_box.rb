@@ -3,6 +3,7 @@
 # Dekbox::Box on the installed gem: round trips, every error class, byte
 # identity with the format vectors, the CLI and Python, threads and fork.
 require "minitest/autorun"
+require "base64"
 require "json"
 require "open3"
 require "tmpdir"
@@ -280,4 +281,33 @@ class BoxTest < Minitest::Test
     refute_equal parent[5, 32], child[5, 32], "the child reused the parent's salt"
     assert_equal "child".b, b.decrypt(child, context: CTX)
   end
+
+  def test_message_data_key_hands_out_exactly_the_messages_key
+    b = Dekbox::Box.new(keys: { "v1" => "insecure-test-key" })
+    VECTORS["vectors"].reject { |v| v["form"] == "json" }.each do |v|
+      token = b.message_data_key(v["text"], context: v["context"])
+      assert token.start_with?("dekbox:key:v1:"), v["name"]
+      raw = Base64.urlsafe_decode64(token.delete_prefix("dekbox:key:v1:"))
+      assert_equal "DKK\x01".b, raw.byteslice(0, 4)
+      assert_equal v["dek"], raw.byteslice(4, 32).unpack1("H*"), v["name"]
+      assert_equal token, b.message_data_key([v["binary"]].pack("H*"), context: v["context"])
+      assert_raises(Dekbox::AuthenticationError) { b.message_data_key(v["text"], context: { "someone" => "else" }) }
+    end
+    assert_raises(Dekbox::MalformedError) { b.message_data_key("not sealed") }
+    assert_raises(TypeError) { b.message_data_key(5) }
+    up = b.new_message_data_key(context: CTX)
+    assert up.start_with?("dekbox:key:v1:")
+    # The CLI hands out the same token for the same message.
+    Dir.mktmpdir do |dir|
+      path = File.join(dir, "k")
+      File.write(path, [Random.bytes(32)].pack("m0") + "\n")
+      File.chmod(0o600, path)
+      key = "local://#{path}"
+      sealed = Dekbox::Box.new(key).encrypt("x", context: CTX, text: true)
+      out, err, st = Open3.capture3(cli, "message-key", "--key", key, "--context", "tenant=acme", stdin_data: sealed)
+      assert st.success?, err
+      assert_equal Dekbox::Box.new(key).message_data_key(sealed, context: CTX), out.strip
+    end
+  end
+
 end
