@@ -11,21 +11,22 @@
 # and gzipped.
 set -euo pipefail
 cd "$(dirname "$0")"
-target=../target/wasm32-unknown-unknown/wasm-release
 out=dist
 rm -rf "$out"
-build() { # FEATURES
-    cargo build -q -p dekbox-wasm --target wasm32-unknown-unknown --profile wasm-release --locked $1
+build() { # PROFILE FEATURES
+    cargo build -q -p dekbox-wasm --target wasm32-unknown-unknown --profile "$1" --locked $2
 }
-bindgen() { # TARGET DIR
-    wasm-bindgen --target "$1" --out-name dekbox --out-dir "$out/$2" \
-        --remove-name-section --remove-producers-section "$target/dekbox_wasm.wasm"
+bindgen() { # PROFILE TARGET DIR
+    wasm-bindgen --target "$2" --out-name dekbox --out-dir "$out/$3" \
+        --remove-name-section --remove-producers-section \
+        "../target/wasm32-unknown-unknown/$1/dekbox_wasm.wasm"
 }
-build ""
-bindgen web web
-bindgen bundler bundler
-build "--features kms"
-bindgen web kms
+# Opt-levels by measurement (Cargo.toml's wasm profiles, README.md).
+build wasm-release ""
+bindgen wasm-release web web
+bindgen wasm-release bundler bundler
+build wasm-release-small "--features kms"
+bindgen wasm-release-small web kms
 for d in web bundler kms; do
     w="$out/$d/dekbox_bg.wasm"
     printf '%-8s %8d bytes, %7d gzipped\n' "$d" "$(stat -c %s "$w")" "$(gzip -9 -c "$w" | wc -c)"

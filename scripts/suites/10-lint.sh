@@ -6,4 +6,9 @@ if [ -z "${DEKBOX_TEST_FAST:-}" ]; then
         cargo build -p dekbox-core --target wasm32-unknown-unknown --locked
     check "dekbox-transport builds for wasm32 (reqwest fetch backend)" \
         cargo build -p dekbox-transport --target wasm32-unknown-unknown --locked
+    check "dekbox-facade builds for wasm32" \
+        cargo build -p dekbox-facade --target wasm32-unknown-unknown --locked
+    check "clippy -D warnings on dekbox-wasm for wasm32 (both builds)" bash -c \
+        'cargo clippy -p dekbox-wasm --target wasm32-unknown-unknown --all-targets --locked -- -D warnings &&
+         cargo clippy -p dekbox-wasm --target wasm32-unknown-unknown --all-targets --features kms --locked -- -D warnings'
 fi
