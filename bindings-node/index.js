@@ -252,14 +252,14 @@ class Box {
 
   messageDataKey(data, options) {
     try {
-      return native._messageDataKey(this.#box, data, fields(options, CONTEXT, AAD_TEXT)[0])
+      return native._messageDataKey(this.#box, data, fields(options, CONTEXT, NONE)[0])
     } catch (e) {
       return PromiseReject(e)
     }
   }
 
   messageDataKeySync(data, options) {
-    return native._messageDataKeySync(this.#box, data, fields(options, CONTEXT, AAD_TEXT)[0])
+    return native._messageDataKeySync(this.#box, data, fields(options, CONTEXT, NONE)[0])
   }
 
   newMessageDataKey(options) {

@@ -67,6 +67,11 @@ test('Node ↔ Python', () => {
 test('messageDataKey hands out exactly the message key, as the CLI and Python do', async () => {
   const box = vectorBox()
   for (const v of vectors.vectors.filter((v) => v.form !== 'json')) {
+    if (Object.keys(v.context).length === 0) {
+      // A key for the empty context would open every context-less message.
+      await assert.rejects(box.messageDataKey(v.text, { context: v.context }), errorsByCode.ERR_DEKBOX_API_MISUSE)
+      continue
+    }
     const token = await box.messageDataKey(v.text, { context: v.context })
     assert.equal(box.messageDataKeySync(Buffer.from(v.binary, 'hex'), { context: v.context }), token)
     const raw = Buffer.from(token.slice('dekbox:key:v1:'.length), 'base64url')
@@ -74,12 +79,13 @@ test('messageDataKey hands out exactly the message key, as the CLI and Python do
     assert.equal(raw.subarray(4, 36).toString('hex'), v.dek, v.name)
     assert.throws(() => box.messageDataKeySync(v.text, { context: { someone: 'else' } }), AuthenticationError)
   }
-  await assert.rejects(box.messageDataKey('not sealed'), errorsByCode.ERR_DEKBOX_MALFORMED)
+  await assert.rejects(box.messageDataKey('not sealed', { context: { user: '1' } }), errorsByCode.ERR_DEKBOX_MALFORMED)
+  assert.throws(() => box.messageDataKeySync('x', { context: { user: '1' }, aad: 'row' }), TypeError)
   assert.throws(() => box.messageDataKeySync(v => v), TypeError)
   assert.throws(() => box.messageDataKeySync('x', { contxt: {} }), TypeError)
   const up = Buffer.from((await box.newMessageDataKey({ context: { user: '42' } })).slice(14), 'base64url')
   assert.ok(up.length > 41)
-  assert.ok(box.newMessageDataKeySync().startsWith('dekbox:key:v1:'))
+  assert.throws(() => box.newMessageDataKeySync(), errorsByCode.ERR_DEKBOX_API_MISUSE)
   // The same message's token from the CLI and from Python.
   const key = keyFile()
   const sealed = new Box(key).encryptSync('x', { context: { user: '42' }, text: true })

@@ -140,10 +140,12 @@ impl AbortOnCancel {
     }
 }
 
-/// A message key's text token.
-fn token_str(key: dekbox_core::MessageKey) -> PyResult<String> {
+/// A message key's text token, as a `str` made straight from the wiped
+/// buffer (a Python `str` itself cannot be wiped).
+fn token_str<'py>(py: Python<'py>, key: dekbox_core::MessageKey) -> PyResult<Bound<'py, PyString>> {
     let token = key.token(dekbox_core::Form::Text).map_err(to_py)?;
-    Ok(String::from_utf8_lossy(&token).into_owned())
+    let text = std::str::from_utf8(&token).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(PyString::new(py, text))
 }
 
 /// Envelope encryption with cached data keys. Share one Box across threads.
@@ -342,26 +344,26 @@ impl PyBox {
     /// opens. Hand it out only for a context whose every message the client
     /// may read and write.
     #[pyo3(signature = (data, *, context=None))]
-    fn message_data_key(
+    fn message_data_key<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         data: &Bound<'_, PyAny>,
         context: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<String> {
+    ) -> PyResult<Bound<'py, PyString>> {
         let (data, ctx) = (bytes_arg(data, "data")?, context_arg(context)?);
-        token_str(self.inner.message_data_key(&Gil(py), &data, &ctx)?)
+        token_str(py, self.inner.message_data_key(&Gil(py), &data, &ctx)?)
     }
 
     /// A fresh message-key token (a str) for a client without KMS access to
     /// seal uploads with; this box opens what it seals. Not cached.
     #[pyo3(signature = (*, context=None))]
-    fn new_message_data_key(
+    fn new_message_data_key<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         context: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<String> {
+    ) -> PyResult<Bound<'py, PyString>> {
         let ctx = context_arg(context)?;
-        token_str(self.inner.new_message_data_key(&Gil(py), &ctx)?)
+        token_str(py, self.inner.new_message_data_key(&Gil(py), &ctx)?)
     }
 
     /// Cache and KMS counters, as a dict (`dekbox.CacheStats` wraps it).

@@ -79,6 +79,11 @@ def _token_bytes(token):
 @pytest.mark.parametrize("v", [v for v in VECTORS["vectors"] if v["form"] != "json"], ids=lambda v: v["name"])
 def test_message_data_key_hands_out_exactly_the_messages_key(v):
     box = vector_box()
+    if not v["context"]:
+        # A key for the empty context would open every context-less message.
+        with pytest.raises(dekbox.ApiMisuseError):
+            box.message_data_key(v["text"], context=v["context"])
+        return
     token = box.message_data_key(v["text"], context=v["context"])
     raw = _token_bytes(token)
     # "DKK" 01 ‖ the message's data key ‖ the message's key section.
@@ -97,7 +102,9 @@ def test_message_data_key_refuses_what_is_not_a_message_and_cli_agrees(tmp_path)
     with pytest.raises(dekbox.ApiMisuseError):
         box.message_data_key(json_vector["json"], context=json_vector["context"])
     with pytest.raises(dekbox.MalformedError):
-        box.message_data_key(b"not sealed")
+        box.message_data_key(b"not sealed", context={"user": "42"})
+    with pytest.raises(dekbox.ApiMisuseError):
+        box.new_message_data_key()
     with pytest.raises(TypeError):
         box.message_data_key(5)
     # A fresh key for uploads is a token under the primary key.

@@ -48,18 +48,49 @@ impl DataKey {
         })
     }
 
-    fn open_bytes(
+    /// Opens with this key; the arguments are read before any key exists in
+    /// the module ([`open_with_data_key`]), and JavaScript never runs during
+    /// the crypto.
+    fn open_read(
         &self,
-        message: &JsValue,
-        options: &JsValue,
+        (message, o): &(Vec<u8>, js::Options),
     ) -> Result<Zeroizing<Vec<u8>>, JsValue> {
-        let o = js::options(options, OPEN)?;
-        let message = public_in(message, "message")?;
         self.key
-            .open(&message, &o.context(), &o.aad)
+            .open(message, &o.context(), &o.aad)
             .map(Zeroizing::new)
             .map_err(dekbox_error)
     }
+
+    fn seal_read(
+        &self,
+        (plaintext, o): &(Zeroizing<Vec<u8>>, js::Options),
+    ) -> Result<JsValue, JsValue> {
+        let form = if o.text { Form::Text } else { Form::Binary };
+        let sealed = self
+            .key
+            .seal(plaintext, &o.context(), &o.aad, form, &SystemRandom)
+            .map_err(dekbox_error)?;
+        Ok(match form {
+            Form::Text => JsValue::from_str(std::str::from_utf8(&sealed).unwrap_or_default()),
+            _ => Uint8Array::from(&sealed[..]).into(),
+        })
+    }
+}
+
+/// A message and the options of an open, read from JavaScript.
+fn open_args(message: &JsValue, options: &JsValue) -> Result<(Vec<u8>, js::Options), JsValue> {
+    Ok((public_in(message, "message")?, js::options(options, OPEN)?))
+}
+
+/// A plaintext and the options of a seal, read from JavaScript.
+fn seal_args(
+    plaintext: &JsValue,
+    options: &JsValue,
+) -> Result<(Zeroizing<Vec<u8>>, js::Options), JsValue> {
+    Ok((
+        bytes_in(plaintext, "plaintext")?,
+        js::options(options, SEAL)?,
+    ))
 }
 
 #[wasm_bindgen]
@@ -76,9 +107,16 @@ impl DataKey {
 
     /// `DataKey.from(bytes)`, then wipes `bytes` (fills it with zeros), so
     /// the only copy of the key is inside the module.
-    pub fn take(token: &Uint8Array) -> Result<DataKey, JsValue> {
+    pub fn take(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] token: &JsValue,
+    ) -> Result<DataKey, JsValue> {
+        let Some(bytes) = token.dyn_ref::<Uint8Array>() else {
+            return Err(js::type_error(
+                "DataKey.take needs a Uint8Array (it wipes it): use DataKey.from for a string",
+            ));
+        };
         let r = Self::from_js(token);
-        token.fill(0, 0, token.length());
+        bytes.fill(0, 0, bytes.length());
         r
     }
 
@@ -89,7 +127,7 @@ impl DataKey {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] message: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] options: &JsValue,
     ) -> Result<Uint8Array, JsValue> {
-        Ok(bytes_out(self.open_bytes(message, options)?))
+        Ok(bytes_out(self.open_read(&open_args(message, options)?)?))
     }
 
     /// `open`, decoded as UTF-8.
@@ -99,7 +137,7 @@ impl DataKey {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] message: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] options: &JsValue,
     ) -> Result<JsString, JsValue> {
-        string_out(self.open_bytes(message, options)?)
+        string_out(self.open_read(&open_args(message, options)?)?)
     }
 
     /// `open` as a promise, with AES-GCM run by the browser's Web Crypto
@@ -114,8 +152,7 @@ impl DataKey {
         #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] options: &JsValue,
     ) -> Promise {
         let run = || -> Result<Promise, JsValue> {
-            let o = js::options(options, OPEN)?;
-            let message = public_in(message, "message")?;
+            let (message, o) = open_args(message, options)?;
             let binary = format::binary_form(&message, format::DEFAULT_MAX_PLAINTEXT)
                 .map_err(|e| dekbox_error(e.into()))?;
             subtle::open(&self.key, &self.web, &binary, &o.context(), &o.aad)
@@ -128,21 +165,20 @@ impl DataKey {
     #[wasm_bindgen(js_name = openMany, unchecked_return_type = "Uint8Array[]")]
     pub fn open_many(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "Array<Uint8Array | string>")] messages: &Array,
+        #[wasm_bindgen(unchecked_param_type = "Array<Uint8Array | string>")] messages: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "OpenManyOptions")] options: &JsValue,
     ) -> Result<Array, JsValue> {
-        let o = js::options(options, OPEN_MANY)?;
-        if let Some(aads) = &o.aads {
-            if aads.len() != messages.length() as usize {
-                return Err(js::type_error("aads must have one entry per message"));
-            }
-        }
+        let messages = js::array_items(messages, "messages")?;
+        let o = js::batch_options(options, OPEN_MANY, messages.len())?;
+        let messages = messages
+            .iter()
+            .map(|m| public_in(m, "each message"))
+            .collect::<Result<Vec<_>, _>>()?;
         let context = o.context();
-        let out = Array::new_with_length(messages.length());
+        let out = Array::new_with_length(messages.len() as u32);
         for (i, m) in messages.iter().enumerate() {
             let aad = o.aads.as_ref().map_or(&[][..], |a| &a[i][..]);
-            let m = public_in(&m, "each message")?;
-            let pt = self.key.open(&m, &context, aad).map_err(dekbox_error)?;
+            let pt = self.key.open(m, &context, aad).map_err(dekbox_error)?;
             out.set(i as u32, bytes_out(Zeroizing::new(pt)).into());
         }
         Ok(out)
@@ -154,20 +190,16 @@ impl DataKey {
     #[wasm_bindgen(js_name = openManyAsync, unchecked_return_type = "Promise<Uint8Array[]>")]
     pub fn open_many_async(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "Array<Uint8Array | string>")] messages: &Array,
+        #[wasm_bindgen(unchecked_param_type = "Array<Uint8Array | string>")] messages: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "OpenManyOptions")] options: &JsValue,
     ) -> Promise {
         let run = || -> Result<Promise, JsValue> {
-            let o = js::options(options, OPEN_MANY)?;
-            if let Some(aads) = &o.aads {
-                if aads.len() != messages.length() as usize {
-                    return Err(js::type_error("aads must have one entry per message"));
-                }
-            }
+            let messages = js::array_items(messages, "messages")?;
+            let o = js::batch_options(options, OPEN_MANY, messages.len())?;
             let binaries = messages
                 .iter()
                 .map(|m| {
-                    let m = public_in(&m, "each message")?;
+                    let m = public_in(m, "each message")?;
                     match format::binary_form(&m, format::DEFAULT_MAX_PLAINTEXT) {
                         Ok(b) => Ok(b.into_owned()),
                         Err(e) => Err(dekbox_error(e.into())),
@@ -186,26 +218,17 @@ impl DataKey {
     }
 
     /// Seals `plaintext` (`Uint8Array` or string) under this key with a salt
-    /// of this object's own and a random nonce from Web Crypto: the result
-    /// opens on the server (`decrypt` with the same context and aad).
-    /// `text: true` gives a `dekbox:v1:…` string.
+    /// of this object's own and a random nonce (ChaCha20 seeded from Web
+    /// Crypto): the result opens on the server (`decrypt` with the same
+    /// context and aad). `text: true` gives a `dekbox:v1:…` string. A
+    /// context is required.
     #[wasm_bindgen(unchecked_return_type = "Uint8Array | string")]
     pub fn seal(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] plaintext: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SealOptions")] options: &JsValue,
     ) -> Result<JsValue, JsValue> {
-        let o = js::options(options, SEAL)?;
-        let pt = bytes_in(plaintext, "plaintext")?;
-        let form = if o.text { Form::Text } else { Form::Binary };
-        let sealed = self
-            .key
-            .seal(&pt, &o.context(), &o.aad, form, &SystemRandom)
-            .map_err(dekbox_error)?;
-        Ok(match form {
-            Form::Text => JsValue::from_str(std::str::from_utf8(&sealed).unwrap_or_default()),
-            _ => Uint8Array::from(&sealed[..]).into(),
-        })
+        self.seal_read(&seal_args(plaintext, options)?)
     }
 
     /// Whether this key can seal (it came as a token, with its wrapped form).
@@ -231,7 +254,8 @@ pub fn open_with_data_key(
     data_key: &JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] options: &JsValue,
 ) -> Result<Uint8Array, JsValue> {
-    DataKey::from_js(data_key)?.open(message, options)
+    let args = open_args(message, options)?;
+    Ok(bytes_out(DataKey::from_js(data_key)?.open_read(&args)?))
 }
 
 /// Seals `plaintext` with `dataKey` (a token from your server's
@@ -244,5 +268,6 @@ pub fn seal_with_data_key(
     data_key: &JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "SealOptions")] options: &JsValue,
 ) -> Result<JsValue, JsValue> {
-    DataKey::from_js(data_key)?.seal(plaintext, options)
+    let args = seal_args(plaintext, options)?;
+    DataKey::from_js(data_key)?.seal_read(&args)
 }

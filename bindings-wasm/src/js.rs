@@ -114,16 +114,7 @@ pub(crate) fn options(v: &JsValue, allowed: &[&str]) -> Result<Options, JsValue>
     if v.is_undefined() || v.is_null() {
         return Ok(out);
     }
-    if !v.is_object() || Array::is_array(v) || v.is_function() {
-        return Err(type_error(&format!(
-            "options must be an object, not {}",
-            type_name(v)
-        )));
-    }
-    for entry in Object::entries(v.unchecked_ref()).iter() {
-        let pair: Array = entry.unchecked_into();
-        let name = pair.get(0).as_string().unwrap_or_default();
-        let value = pair.get(1);
+    for (name, value) in plain_entries(v, "options")? {
         if !allowed.contains(&name.as_str()) {
             return Err(type_error(&format!(
                 "unknown option {name:?}: this method takes {}",
@@ -137,13 +128,10 @@ pub(crate) fn options(v: &JsValue, allowed: &[&str]) -> Result<Options, JsValue>
             "context" => out.context = Some(context(&value)?),
             "aad" => out.aad = public_in(&value, "aad")?,
             "aads" => {
-                if !Array::is_array(&value) {
-                    return Err(type_error("aads must be an array"));
-                }
-                let list: Array = value.unchecked_into();
                 out.aads = Some(
-                    list.iter()
-                        .map(|a| public_in(&a, "each aad"))
+                    array_items(&value, "aads")?
+                        .iter()
+                        .map(|a| public_in(a, "each aad"))
                         .collect::<Result<_, _>>()?,
                 );
             }
@@ -158,19 +146,73 @@ pub(crate) fn options(v: &JsValue, allowed: &[&str]) -> Result<Options, JsValue>
     Ok(out)
 }
 
-/// An encryption context from a plain object of strings.
-pub(crate) fn context(v: &JsValue) -> Result<EncryptionContext, JsValue> {
-    if !v.is_object() || Array::is_array(v) {
+/// The own string-keyed properties of a plain object (`{…}`, or one made
+/// with `Object.create(null)`): a `Map` or a class instance would otherwise
+/// read as empty and, say, seal without its context. Read through `Reflect`,
+/// so a throwing getter or proxy trap is an error here, never an exception
+/// unwinding through the module (which would skip Rust's cleanup).
+pub(crate) fn plain_entries(v: &JsValue, what: &str) -> Result<Vec<(String, JsValue)>, JsValue> {
+    if !v.is_object() || v.is_function() || Array::is_array(v) {
         return Err(type_error(&format!(
-            "context must be an object of strings, not {}",
+            "{what} must be a plain object, not {}",
             type_name(v)
         )));
     }
+    let proto = Reflect::get_prototype_of(v)?;
+    let plain = proto.is_null() || OBJECT_PROTOTYPE.with(|p| JsValue::from(proto.clone()) == *p);
+    if !plain {
+        let name = Reflect::get(&proto, &"constructor".into())
+            .and_then(|c| Reflect::get(&c, &"name".into()))
+            .ok()
+            .and_then(|n| n.as_string())
+            .unwrap_or_else(|| "another kind of object".into());
+        return Err(type_error(&format!(
+            "{what} must be a plain object ({{...}}), not a {name}"
+        )));
+    }
+    let mut out = Vec::new();
+    for key in Reflect::own_keys(v)?.iter() {
+        // Symbol-keyed properties are not options.
+        if let Some(name) = key.as_string() {
+            out.push((name, Reflect::get(v, &key)?));
+        }
+    }
+    Ok(out)
+}
+
+thread_local! {
+    static OBJECT_PROTOTYPE: JsValue = Reflect::get_prototype_of(&Object::new())
+        .map(JsValue::from)
+        .unwrap_or(JsValue::NULL);
+}
+
+/// The items of an array, read through `Reflect` (see [`plain_entries`]).
+pub(crate) fn array_items(v: &JsValue, what: &str) -> Result<Vec<JsValue>, JsValue> {
+    if !Array::is_array(v) {
+        return Err(type_error(&format!(
+            "{what} must be an array, not {}",
+            type_name(v)
+        )));
+    }
+    let len = Reflect::get(v, &"length".into())?.as_f64().unwrap_or(0.0) as u32;
+    (0..len).map(|i| Reflect::get_u32(v, i)).collect()
+}
+
+/// [`options`] for a batch of `len` values: `aads`, if given, has one entry
+/// per value.
+pub(crate) fn batch_options(v: &JsValue, allowed: &[&str], len: usize) -> Result<Options, JsValue> {
+    let o = options(v, allowed)?;
+    if o.aads.as_ref().is_some_and(|a| a.len() != len) {
+        return Err(type_error("aads must have one entry per message"));
+    }
+    Ok(o)
+}
+
+/// An encryption context from a plain object of strings.
+pub(crate) fn context(v: &JsValue) -> Result<EncryptionContext, JsValue> {
     let mut pairs = Vec::new();
-    for entry in Object::entries(v.unchecked_ref()).iter() {
-        let pair: Array = entry.unchecked_into();
-        let key = pair.get(0).as_string().unwrap_or_default();
-        let Some(value) = pair.get(1).as_string() else {
+    for (key, value) in plain_entries(v, "context")? {
+        let Some(value) = value.as_string() else {
             return Err(type_error(&format!(
                 "context value for {key:?} must be a string"
             )));

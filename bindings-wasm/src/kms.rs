@@ -6,13 +6,12 @@
 use crate::DataKey;
 use crate::js::{self, bytes_in, bytes_out, dekbox_error, public_in, string_out, type_error};
 use dekbox_core::Form;
-use dekbox_facade::{Config, Dekbox};
-use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
+use dekbox_facade::{AwsCredentials, Config, Dekbox};
+use js_sys::{Object, Promise, Reflect, Uint8Array};
 use std::sync::Arc;
-use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 const ENCRYPT: &[&str] = &["context", "aad", "text"];
 const DECRYPT: &[&str] = &["context", "aad", "text"];
@@ -33,7 +32,8 @@ export interface BoxOptions {
   /** A keyring: label → key URI (with `primary`). */
   keys?: Record<string, string>;
   primary?: string;
-  credentials?: AwsCredentials;
+  /** Required in the browser (there is no environment to find them in). */
+  credentials: AwsCredentials;
   /** KMS endpoint URL (VPC endpoints, a proxy, a loopback test server). */
   endpoint?: string;
   region?: string;
@@ -45,8 +45,8 @@ export interface BoxOptions {
 }
 /** Counters of `Box.cacheStats()`. */
 export interface CacheStats {
-  encrypt_hits: number; encrypt_misses: number; decrypt_hits: number;
-  decrypt_misses: number; kms_calls: number; data_keys_generated: number;
+  encryptHits: number; encryptMisses: number; decryptHits: number;
+  decryptMisses: number; kmsCalls: number; dataKeysGenerated: number;
 }
 "#;
 
@@ -72,64 +72,103 @@ fn snake(name: &str) -> String {
     out
 }
 
-/// Renames an object's own keys to snake_case (not a keyring's labels).
-fn renamed(v: &JsValue) -> Result<Object, JsValue> {
+/// Renames a plain object's own keys to snake_case (not a keyring's labels).
+fn renamed(v: &JsValue, what: &str) -> Result<Object, JsValue> {
     let out = Object::new();
-    for entry in Object::entries(v.unchecked_ref()).iter() {
-        let pair: Array = entry.unchecked_into();
-        let name = pair.get(0).as_string().unwrap_or_default();
-        let mut value = pair.get(1);
+    for (name, mut value) in js::plain_entries(v, what)? {
         if value.is_undefined() {
             continue;
         }
-        if (name == "credentials" || name == "cache") && value.is_object() {
-            value = renamed(&value)?.into();
+        if name == "cache" && value.is_object() {
+            value = renamed(&value, "cache")?.into();
         }
         Reflect::set(&out, &snake(&name).into(), &value)?;
     }
     Ok(out)
 }
 
-fn config(options: &JsValue) -> Result<Config, JsValue> {
-    if let Some(key) = options.as_string() {
-        return Ok(Config {
-            key: Some(key),
-            ..Config::default()
-        });
-    }
-    if !options.is_object() || Array::is_array(options) {
-        return Err(type_error("Box options must be a key URI or an object"));
-    }
-    let object = renamed(options)?;
-    if Reflect::get(&object, &"cache".into())? == JsValue::FALSE {
-        Reflect::set(
-            &object,
-            &"cache".into(),
-            &serde_wasm_bindgen::to_value(&dekbox_core::cache::CacheConfig::disabled())?,
-        )?;
-    }
-    let mut value: serde_json::Value = serde_wasm_bindgen::from_value(object.into())
-        .map_err(|e| type_error(&format!("Box options: {e}")))?;
-    let parsed = <Config as serde::Deserialize>::deserialize(&value)
-        .map_err(|e| type_error(&format!("Box options: {e}")));
-    // The intermediate copy of the credentials is wiped.
-    if let Some(serde_json::Value::Object(c)) = value.get_mut("credentials") {
-        for v in c.values_mut() {
-            if let serde_json::Value::String(s) = v {
-                s.zeroize();
+/// Explicit credentials, read field by field into wiped strings: never
+/// through serde, whose errors quote the values they refuse.
+fn credentials(v: &JsValue) -> Result<AwsCredentials, JsValue> {
+    let mut id = None;
+    let mut secret = None;
+    let mut token = None;
+    for (name, value) in js::plain_entries(v, "credentials")? {
+        let field = match name.as_str() {
+            "accessKeyId" => &mut id,
+            "secretAccessKey" => &mut secret,
+            "sessionToken" => &mut token,
+            // What the AWS SDKs' credential objects also carry: a Box does
+            // not refresh credentials (make a new one with fresh ones).
+            "expiration" | "credentialScope" | "accountId" => continue,
+            other => {
+                return Err(type_error(&format!(
+                    "unknown credentials field {other:?}: give accessKeyId, secretAccessKey and sessionToken"
+                )));
             }
+        };
+        if value.is_undefined() || value.is_null() {
+            continue;
         }
+        let Some(s) = value.as_string() else {
+            return Err(type_error(&format!("credentials.{name} must be a string")));
+        };
+        *field = Some(Zeroizing::new(s));
     }
-    parsed
+    match (id, secret) {
+        (Some(id), Some(secret)) => Ok(AwsCredentials {
+            access_key_id: id.to_string(),
+            secret_access_key: secret,
+            session_token: token,
+        }),
+        _ => Err(type_error(
+            "credentials needs accessKeyId and secretAccessKey (and sessionToken for temporary ones)",
+        )),
+    }
+}
+
+fn config(options: &JsValue) -> Result<Config, JsValue> {
+    if !options.is_object() {
+        return Err(type_error(
+            "Box options must be an object: { key, credentials: { accessKeyId, secretAccessKey, sessionToken } }",
+        ));
+    }
+    let object = renamed(options, "Box options")?;
+    // In a page there is no environment, no shared config file and no
+    // instance metadata: credentials are given, or there are none.
+    let creds = Reflect::get(&object, &"credentials".into())?;
+    if creds.is_undefined() {
+        return Err(type_error(
+            "Box needs credentials in the browser: { accessKeyId, secretAccessKey, sessionToken } \
+             (temporary ones from Cognito or STS)",
+        ));
+    }
+    let creds = credentials(&creds)?;
+    Reflect::delete_property(&object, &"credentials".into())?;
+    if Reflect::get(&object, &"cache".into())? == JsValue::FALSE {
+        let disabled = serde_wasm_bindgen::to_value(&dekbox_core::cache::CacheConfig::disabled())?;
+        Reflect::set(&object, &"cache".into(), &disabled)?;
+    }
+    // serde's messages quote the values they refuse; none of these is
+    // secret, but the message names the expected shapes instead.
+    const SHAPES: &str = "Box options: key (string), keys (object of strings) with primary, \
+        endpoint, region (strings), grantTokens (array of strings), fips (boolean), cache \
+        (object of numbers, or false), maxPlaintext (number)";
+    let value: serde_json::Value =
+        serde_wasm_bindgen::from_value(object.into()).map_err(|_| type_error(SHAPES))?;
+    let mut config =
+        <Config as serde::Deserialize>::deserialize(&value).map_err(|_| type_error(SHAPES))?;
+    config.credentials = Some(creds);
+    Ok(config)
 }
 
 #[wasm_bindgen(js_class = Box)]
 impl KmsBox {
-    /// Opens a box: `new Box({ key, credentials, endpoint, region })` or
-    /// `new Box("aws-kms://…")`. No network I/O until the first call.
+    /// Opens a box: `new Box({ key, credentials, endpoint, region })`. No
+    /// network I/O until the first call.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "BoxOptions | string")] options: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "BoxOptions")] options: &JsValue,
     ) -> Result<KmsBox, JsValue> {
         let inner = config(options)?.open().map_err(dekbox_error)?;
         Ok(KmsBox { inner })
@@ -204,10 +243,22 @@ impl KmsBox {
         }
     }
 
-    /// Cache and KMS counters.
+    /// Cache and KMS counters (the Node package's names).
     #[wasm_bindgen(js_name = cacheStats, unchecked_return_type = "CacheStats")]
     pub fn cache_stats(&self) -> Result<JsValue, JsValue> {
-        Ok(serde_wasm_bindgen::to_value(&self.inner.cache_stats())?)
+        let s = self.inner.cache_stats();
+        let out = Object::new();
+        for (name, n) in [
+            ("encryptHits", s.encrypt_hits),
+            ("encryptMisses", s.encrypt_misses),
+            ("decryptHits", s.decrypt_hits),
+            ("decryptMisses", s.decrypt_misses),
+            ("kmsCalls", s.provider_calls),
+            ("dataKeysGenerated", s.data_keys_generated),
+        ] {
+            Reflect::set(&out, &name.into(), &(n as f64).into())?;
+        }
+        Ok(out.into())
     }
 
     /// Each key's label, or its URI when unlabelled.

@@ -45,6 +45,10 @@ impl KeyCache {
         list.iter().find(|(s, _)| s == salt).map(|(_, k)| k.clone())
     }
 
+    fn forget(&self, salt: &[u8; 32]) {
+        self.0.borrow_mut().retain(|(s, _)| s != salt);
+    }
+
     fn put(&self, salt: [u8; 32], import: Import) {
         let mut list = self.0.borrow_mut();
         if let Some(slot) = list.iter_mut().find(|(s, _)| *s == salt) {
@@ -59,11 +63,12 @@ impl KeyCache {
 }
 
 #[wasm_bindgen(inline_js = "
+const failed = (fail) => (e) => { throw e && e.name === 'OperationError' ? fail() : e }
 export function settle(p, fail) {
-  return p.then((b) => new Uint8Array(b), () => { throw fail() })
+  return p.then((b) => new Uint8Array(b), failed(fail))
 }
 export function settleAll(ps, fail) {
-  return Promise.all(ps).then((bs) => bs.map((b) => new Uint8Array(b)), () => { throw fail() })
+  return Promise.all(ps).then((bs) => bs.map((b) => new Uint8Array(b)), failed(fail))
 }
 export function decryptAll(subtle, key, memory, layout, fail) {
   const mem = new Uint8Array(memory.buffer)
@@ -77,8 +82,9 @@ export function decryptAll(subtle, key, memory, layout, fail) {
   return settleAll(ps, fail)
 }")]
 extern "C" {
-    /// `p` (a Web Crypto decryption) resolved to a `Uint8Array`, or rejected
-    /// with what `fail()` makes.
+    /// `p` (a Web Crypto decryption) resolved to a `Uint8Array`; Web
+    /// Crypto's `OperationError` (the tag did not verify) becomes what
+    /// `fail()` makes, any other rejection passes unchanged.
     fn settle(p: &Promise, fail: &js_sys::Function) -> Promise;
     /// `settle` for many: one array of `Uint8Array`s, or the first failure.
     #[wasm_bindgen(js_name = settleAll)]
@@ -106,7 +112,7 @@ thread_local! {
         let subtle = Reflect::get(&crypto, &"subtle".into()).ok()?;
         subtle.dyn_into::<SubtleCrypto>().ok()
     })();
-    /// Web Crypto's OperationError means the tag did not verify (altered
+    /// Web Crypto's `OperationError` means the tag did not verify (altered
     /// data, wrong context or aad): the authentication error a synchronous
     /// open reports.
     static FAIL: js_sys::Function = Closure::<dyn Fn() -> JsValue>::new(|| dekbox_error(Error::Authentication))
@@ -184,21 +190,21 @@ fn open_many_ready(
     let Some(first) = parts.first() else {
         return Ok(None);
     };
-    let Some(Import::Ready(crypto_key)) = cache.get(&first.salt) else {
+    let Some(Import::Ready(crypto_key)) = cache.get(first.salt()) else {
         return Ok(None);
     };
-    if parts.iter().any(|p| p.salt != first.salt) {
+    if parts.iter().any(|p| *p.salt() != *first.salt()) {
         return Ok(None);
     }
-    // wasm32: addresses and lengths fit in u32.
+    // wasm32: addresses and lengths fit in u32 (asserted below).
     let mut layout = Vec::with_capacity(parts.len() * 5);
     for p in &parts {
         layout.extend_from_slice(&[
-            p.nonce.as_ptr() as u32,
-            p.associated_data.as_ptr() as u32,
-            p.associated_data.len() as u32,
-            p.ciphertext_and_tag.as_ptr() as u32,
-            p.ciphertext_and_tag.len() as u32,
+            p.nonce().as_ptr() as u32,
+            p.associated_data().as_ptr() as u32,
+            p.associated_data().len() as u32,
+            p.ciphertext_and_tag().as_ptr() as u32,
+            p.ciphertext_and_tag().len() as u32,
         ]);
     }
     let memory = wasm_bindgen::memory();
@@ -229,9 +235,9 @@ fn decrypt(
     let parts = key
         .external_open(binary, context, aad)
         .map_err(dekbox_error)?;
-    let salt = parts.salt;
-    let mut nonce = parts.nonce;
-    let mut ad = parts.associated_data;
+    let salt = *parts.salt();
+    let mut nonce = *parts.nonce();
+    let mut ad = parts.associated_data().to_vec();
     let pending = match cache.get(&salt) {
         // The common case: decrypt now. Web Crypto copies its inputs before
         // decrypt() returns, so views of the module's memory are enough.
@@ -241,12 +247,12 @@ fn decrypt(
             return subtle.decrypt_with_object_and_u8_array(
                 &params,
                 &crypto_key,
-                parts.ciphertext_and_tag,
+                parts.ciphertext_and_tag(),
             );
         }
         Some(Import::Pending(p)) => p,
         None => {
-            let raw = Uint8Array::from(&key.external_key(&salt)[..]);
+            let raw = Uint8Array::from(&key.external_key(&parts)[..]);
             let alg = Object::new();
             Reflect::set(&alg, &"name".into(), &"AES-GCM".into())?;
             let usages = Array::of1(&"decrypt".into());
@@ -262,13 +268,24 @@ fn decrypt(
     // copied out of the module's memory first.
     let params = AesGcmParams::new("AES-GCM", &Uint8Array::from(&nonce[..]));
     params.set_additional_data_u8_array(&Uint8Array::from(&ad[..]));
-    let ciphertext = Uint8Array::from(parts.ciphertext_and_tag);
+    let ciphertext = Uint8Array::from(parts.ciphertext_and_tag());
     let cache = cache.clone();
     let subtle = subtle.clone();
     Ok(future_to_promise(async move {
-        let crypto_key: CryptoKey = JsFuture::from(pending).await?.unchecked_into();
+        let crypto_key: CryptoKey = match JsFuture::from(pending).await {
+            Ok(k) => k.unchecked_into(),
+            Err(e) => {
+                // A failed import is not kept: the next message tries again.
+                cache.forget(&salt);
+                return Err(e);
+            }
+        };
         cache.put(salt, Import::Ready(crypto_key.clone()));
         let p = subtle.decrypt_with_object_and_buffer_source(&params, &crypto_key, &ciphertext)?;
         JsFuture::from(p).await
     }))
 }
+
+// `open_many_ready` lays out addresses as u32.
+#[cfg(target_arch = "wasm32")]
+const _: () = assert!(usize::BITS == 32);

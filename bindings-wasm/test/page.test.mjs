@@ -147,9 +147,9 @@ test('AWS KMS from inside the browser: signed requests through a CORS front to m
     assert.equal(await page.textContent('#wrong'), 'ERR_DEKBOX_AUTHENTICATION')
     const stats = JSON.parse(await page.textContent('#stats'))
     // 21 encryptions and 21 decryptions under one context: one data key.
-    assert.equal(stats.encrypt_hits + stats.encrypt_misses, 21)
-    assert.equal(stats.data_keys_generated, 1)
-    assert.ok(stats.kms_calls <= 3, JSON.stringify(stats))
+    assert.equal(stats.encryptHits + stats.encryptMisses, 21)
+    assert.equal(stats.dataKeysGenerated, 1)
+    assert.ok(stats.kmsCalls <= 3, JSON.stringify(stats))
     assert.deepEqual([...new Set(calls)].sort(), ['TrentService.Decrypt', 'TrentService.GenerateDataKey'])
     await page.screenshot({ path: join(artifacts, 'browser-kms.png'), fullPage: true })
     // What the browser sealed opens in Python with the same key.
@@ -166,6 +166,94 @@ sys.stdout.write(box.decrypt(sys.argv[3], context={"tenant": "acme"}, aad=b"rows
   } finally {
     proxy.close()
   }
+})
+
+test('misuse from JavaScript is an error, never a leak: keys stay freeable and nothing secret stays in the module', async () => {
+  const page = await browser.newPage()
+  assert.equal(await load(page, `${base}/`), 'yes')
+  const { key: token, context } = await (await fetch(`${base}/api/upload-key`)).json()
+  const out = await page.evaluate(async ({ token, context }) => {
+    const m = await import('/pkg/web/dekbox.js')
+    const wasm = await m.default()
+    const code = (f) => { try { f(); return 'no error' } catch (e) { return `${e.name}${e.code ? ':' + e.code : ''}` } }
+    const b64 = token.slice('dekbox:key:v1:'.length).replace(/-/g, '+').replace(/_/g, '/')
+    const dek = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).slice(4, 36)
+    const inMemory = (needle) => {
+      const hay = new Uint8Array(wasm.memory.buffer)
+      outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+        for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer
+        return true
+      }
+      return false
+    }
+    const r = {}
+    r.takeString = code(() => m.DataKey.take('x'.repeat(32)))
+    const dk = m.DataKey.from(token)
+    r.openManyNull = code(() => dk.openMany(null))
+    r.openManyAsyncUndefined = await dk.openManyAsync(undefined).then(() => 'resolved', (e) => `rejected ${e.name}`)
+    r.throwingGetter = code(() => dk.seal('x', { get context() { throw new RangeError('boom') } }))
+    r.mapContext = code(() => dk.seal('x', { context: new Map([['user', '42']]) }))
+    class Options { get context() { return { user: '42' } } }
+    r.classOptions = code(() => dk.seal('x', new Options()))
+    r.trap = code(() => dk.seal('x', new Proxy({}, { ownKeys() { throw new RangeError('trap') } })))
+    const secret = new TextEncoder().encode('plaintext marker 7f3a9c')
+    const sealed = dk.seal(secret, { context })
+    r.openWithThrowingGetter = code(() => m.openWithDataKey(sealed, token, { context, get aad() { throw new RangeError('boom') } }))
+    const opened = await dk.openAsync(sealed, { context })
+    r.roundTrip = new TextDecoder().decode(dk.open(sealed, { context })) + '|' + new TextDecoder().decode(opened)
+    m.openWithDataKey(sealed, token, { context })
+    // The scan finds the key while a DataKey holds it (so it can fail).
+    r.dekWhileLive = inMemory(dek)
+    r.freeAfterMisuse = code(() => dk.free())
+    r.dekInMemory = inMemory(dek)
+    r.plaintextInMemory = inMemory(secret)
+    return r
+  }, { token, context })
+  assert.deepEqual(out, {
+    takeString: 'TypeError:ERR_INVALID_ARG_TYPE',
+    openManyNull: 'TypeError:ERR_INVALID_ARG_TYPE',
+    openManyAsyncUndefined: 'rejected TypeError',
+    throwingGetter: 'RangeError',
+    mapContext: 'TypeError:ERR_INVALID_ARG_TYPE',
+    classOptions: 'TypeError:ERR_INVALID_ARG_TYPE',
+    trap: 'RangeError',
+    openWithThrowingGetter: 'RangeError',
+    roundTrip: 'plaintext marker 7f3a9c|plaintext marker 7f3a9c',
+    dekWhileLive: true,
+    freeAfterMisuse: 'no error',
+    dekInMemory: false,
+    plaintextInMemory: false,
+  })
+  await page.close()
+})
+
+test('Box: credentials are required, checked field by field, and never quoted in errors', async () => {
+  const page = await browser.newPage()
+  assert.equal(await load(page, `${base}/`), 'yes')
+  const out = await page.evaluate(async () => {
+    const k = await import('/pkg/kms/dekbox.js')
+    await k.default()
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'
+    const key = 'aws-kms://arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000'
+    const attempt = (o) => { try { new k.Box(o); return 'constructed' } catch (e) { return `${e.name}|${e.message.includes(secret) ? 'QUOTED' : 'clean'}` } }
+    return {
+      none: attempt({ key }),
+      asString: attempt({ key, credentials: JSON.stringify({ accessKeyId: 'AKIA', secretAccessKey: secret }) }),
+      unknownField: attempt({ key, credentials: { accessKeyId: 'AKIA', secretAccessKey: secret, secretKey: secret } }),
+      badKeyType: attempt({ key: 5, credentials: { accessKeyId: 'AKIA', secretAccessKey: secret } }),
+      keysAsString: attempt({ keys: secret, credentials: { accessKeyId: 'AKIA', secretAccessKey: secret } }),
+      sdkShape: attempt({ key, credentials: { accessKeyId: 'AKIA', secretAccessKey: secret, sessionToken: 't', expiration: new Date() } }),
+    }
+  })
+  assert.deepEqual(out, {
+    none: 'TypeError|clean',
+    asString: 'TypeError|clean',
+    unknownField: 'TypeError|clean',
+    badKeyType: 'TypeError|clean',
+    keysAsString: 'TypeError|clean',
+    sdkShape: 'constructed',
+  })
+  await page.close()
 })
 
 test('the installed package declares its API for TypeScript', async () => {

@@ -167,6 +167,11 @@ fn a_message_sealed_by_the_rust_cli_opens_in_the_browser() {
     assert_eq!(code(&e), "ERR_DEKBOX_AUTHENTICATION");
 }
 
+/// Options with the context the CLI token was made for.
+fn user() -> JsValue {
+    opts(&[("user", "42")], b"", false)
+}
+
 fn fresh_token() -> JsValue {
     CLI_TOKEN
         .expect("DEKBOX_TEST_CLI_TOKEN: run through scripts/test.sh")
@@ -206,10 +211,10 @@ fn seal_then_open_round_trips_in_both_forms_and_refuses_tampering() {
             }
         }
     }
-    let one = seal_with_data_key(&"x".into(), &fresh_token(), &JsValue::UNDEFINED).unwrap();
+    let one = seal_with_data_key(&"x".into(), &fresh_token(), &user()).unwrap();
     assert_eq!(
         to_vec(
-            &open_with_data_key(&one, &fresh_token(), &JsValue::UNDEFINED)
+            &open_with_data_key(&one, &fresh_token(), &user())
                 .unwrap()
                 .into()
         ),
@@ -311,15 +316,10 @@ fn bad_arguments_are_type_errors_and_bad_tokens_are_malformed() {
     let e = bare.seal(&"x".into(), &JsValue::UNDEFINED).unwrap_err();
     assert_eq!(code(&e), "ERR_DEKBOX_API_MISUSE");
     // Not text.
-    let sealed = key
-        .seal(&bytes(&[0xff, 0xfe]), &JsValue::UNDEFINED)
-        .unwrap();
-    assert!(key.open_text(&sealed, &JsValue::UNDEFINED).is_err());
+    let sealed = key.seal(&bytes(&[0xff, 0xfe]), &user()).unwrap();
+    assert!(key.open_text(&sealed, &user()).is_err());
     let _: JsString = key
-        .open_text(
-            &key.seal(&"ok".into(), &JsValue::UNDEFINED).unwrap(),
-            &JsValue::UNDEFINED,
-        )
+        .open_text(&key.seal(&"ok".into(), &user()).unwrap(), &user())
         .unwrap();
 }
 
@@ -329,9 +329,9 @@ fn take_wipes_the_callers_copy_and_free_ends_the_key() {
     let buf = Uint8Array::from(t.as_bytes());
     let key = DataKey::take(&buf).unwrap();
     assert!(buf.to_vec().iter().all(|&b| b == 0));
-    let sealed = key.seal(&"secret".into(), &JsValue::UNDEFINED).unwrap();
+    let sealed = key.seal(&"secret".into(), &user()).unwrap();
     assert_eq!(
-        to_vec(&key.open(&sealed, &JsValue::UNDEFINED).unwrap().into()),
+        to_vec(&key.open(&sealed, &user()).unwrap().into()),
         b"secret"
     );
     drop(key);
@@ -396,4 +396,13 @@ async fn open_many_async_hands_a_batch_to_web_crypto_in_one_call() {
         .unwrap()
         .unchecked_into();
     assert_eq!(empty.length(), 0);
+}
+
+#[wasm_bindgen_test]
+fn sealing_needs_a_context() {
+    let key = DataKey::from_js(&fresh_token()).unwrap();
+    let e = key.seal(&"x".into(), &JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(code(&e), "ERR_DEKBOX_API_MISUSE");
+    let e = seal_with_data_key(&"x".into(), &fresh_token(), &opts(&[], b"", false)).unwrap_err();
+    assert_eq!(code(&e), "ERR_DEKBOX_API_MISUSE");
 }

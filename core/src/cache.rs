@@ -214,6 +214,12 @@ impl Sealer {
             .get_or_init(|| AeadKey::new(self.dek.dangerous_bytes()))
     }
 
+    /// Whether this sealer was made in this process (not inherited across
+    /// `fork()`, where the parent keeps sealing with the same salt).
+    pub(crate) fn made_here(&self) -> bool {
+        self.fork_gen == fork_generation()
+    }
+
     /// What a message sealed under this key with `nonce` is made of.
     pub(crate) fn parts<'a>(&'a self, nonce: &'a [u8; NONCE_LEN]) -> SealParts<'a> {
         SealParts {
@@ -528,6 +534,19 @@ impl EncryptCache {
     /// Gives up a ticket (the generating operation failed or was dropped).
     pub(crate) fn release(&self, ticket: Ticket) {
         lock(&self.map).flights.release(ticket);
+    }
+
+    /// Stops sealing new messages of `key` with the data key `wrapped` (it
+    /// was handed out as a message key): the next message gets a new one.
+    pub(crate) fn retire(&self, key: &[u8], wrapped: &[u8]) {
+        let mut state = lock(&self.map);
+        if state
+            .lru
+            .peek(key)
+            .is_some_and(|e| e.sealer.wrapped == wrapped)
+        {
+            state.lru.pop(key);
+        }
     }
 
     pub(crate) fn clear(&self) {

@@ -37,8 +37,8 @@ use crate::{Error, Result, Timestamp};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::mem::MaybeUninit;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 /// First bytes of a binary message-key token.
@@ -66,8 +66,8 @@ pub struct MessageKey {
     /// key reference kind ‖ len ‖ ref ‖ len ‖ wrapped data key; empty for
     /// a bare data key (opens, cannot seal).
     key_section: Vec<u8>,
-    /// Made on the first seal, under a fresh salt.
-    sealer: OnceLock<Sealer>,
+    /// Made on the first seal, under a fresh salt (again in a forked child).
+    sealer: Mutex<Option<Arc<Sealer>>>,
     sealed: AtomicU64,
 }
 
@@ -85,15 +85,37 @@ impl std::fmt::Debug for MessageKey {
 /// salt (its AES key comes from [`MessageKey::external_key`]), nonce,
 /// associated data, and ciphertext with its tag. See
 /// [`MessageKey::external_open`].
+///
+/// Only [`MessageKey::external_open`] makes one, so the AES key of
+/// [`MessageKey::external_key`] is only ever derived for a message whose
+/// commitment matched.
 pub struct ExternalOpen<'a> {
+    salt: [u8; 32],
+    nonce: [u8; NONCE_LEN],
+    associated_data: Vec<u8>,
+    ciphertext_and_tag: &'a [u8],
+}
+
+impl ExternalOpen<'_> {
     /// The message's salt: with the data key it fixes the AES key.
-    pub salt: [u8; 32],
+    pub fn salt(&self) -> &[u8; 32] {
+        &self.salt
+    }
+
     /// The message's nonce.
-    pub nonce: [u8; NONCE_LEN],
+    pub fn nonce(&self) -> &[u8; NONCE_LEN] {
+        &self.nonce
+    }
+
     /// fixed header ‖ canonical context ‖ u64be(len(aad)) ‖ aad.
-    pub associated_data: Vec<u8>,
+    pub fn associated_data(&self) -> &[u8] {
+        &self.associated_data
+    }
+
     /// Ciphertext followed by the 16-byte tag.
-    pub ciphertext_and_tag: &'a [u8],
+    pub fn ciphertext_and_tag(&self) -> &[u8] {
+        self.ciphertext_and_tag
+    }
 }
 
 impl MessageKey {
@@ -101,7 +123,7 @@ impl MessageKey {
         Self {
             opener: Opener::new(dek, "", b"", Timestamp::from_unix_millis(0)),
             key_section,
-            sealer: OnceLock::new(),
+            sealer: Mutex::new(None),
             sealed: AtomicU64::new(0),
         }
     }
@@ -136,11 +158,13 @@ impl MessageKey {
                 }
                 .into());
             }
-            decoded = Zeroizing::new(
-                URL_SAFE_NO_PAD
-                    .decode(b64)
-                    .map_err(|_| Malformed::Base64(Field::Text))?,
-            );
+            // Decoded straight into a buffer that is wiped, even on error.
+            let mut buf = Zeroizing::new(vec![0u8; b64.len().div_ceil(4) * 3]);
+            let n = URL_SAFE_NO_PAD
+                .decode_slice(b64, &mut buf[..])
+                .map_err(|_| Malformed::Base64(Field::Text))?;
+            buf.truncate(n);
+            decoded = buf;
             &decoded[..]
         };
         if bin.len() < 4 + DATA_KEY_LEN {
@@ -258,10 +282,11 @@ impl MessageKey {
         })
     }
 
-    /// The AES-256-GCM key of the messages with this salt (secret; wiped on
-    /// drop), for [`external_open`](Self::external_open)'s caller to import.
-    pub fn external_key(&self, salt: &[u8; 32]) -> Zeroizing<[u8; 32]> {
-        DerivedKeys::derive_raw(self.opener.dek.dangerous_bytes(), salt).0
+    /// The AES-256-GCM key of a message [`external_open`](Self::external_open)
+    /// checked (secret; wiped on drop), for the other implementation to
+    /// import. Every message with the same salt has the same key.
+    pub fn external_key(&self, parts: &ExternalOpen<'_>) -> Zeroizing<[u8; 32]> {
+        DerivedKeys::derive_raw(self.opener.dek.dangerous_bytes(), &parts.salt).0
     }
 
     /// Seals a new message under this data key (binary or text form), with a
@@ -279,6 +304,11 @@ impl MessageKey {
         if form == Form::Json {
             return Err(Error::ApiMisuse(
                 "a message key seals dekbox messages (binary or text form), not JSON envelopes",
+            ));
+        }
+        if context.is_empty() {
+            return Err(Error::ApiMisuse(
+                "a message key seals under a context naming whose data it is (e.g. {\"user\": \"42\"})",
             ));
         }
         if context.is_reserved() {
@@ -310,22 +340,26 @@ impl MessageKey {
         )
     }
 
-    fn sealer(&self, rng: &dyn SecureRandom) -> Result<&Sealer> {
-        if let Some(s) = self.sealer.get() {
-            return Ok(s);
+    /// The sealer, made on first use and again in a forked child (whose
+    /// parent keeps sealing under the old salt).
+    fn sealer(&self, rng: &dyn SecureRandom) -> Result<Arc<Sealer>> {
+        let mut slot = self.sealer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = slot.as_ref().filter(|s| s.made_here()) {
+            return Ok(s.clone());
         }
         if !self.can_seal() {
             return Err(Error::ApiMisuse(BARE));
         }
         let (_, _, wrapped) = format::parse_key_section(&self.key_section)?;
-        let s = Sealer::new(
+        let s = Arc::new(Sealer::new(
             self.opener.dek.duplicate(),
             wrapped.to_vec(),
             self.key_section.clone(),
             false,
             rng,
-        )?;
-        Ok(self.sealer.get_or_init(|| s))
+        )?);
+        *slot = Some(s.clone());
+        Ok(s)
     }
 }
 

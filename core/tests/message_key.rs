@@ -96,7 +96,7 @@ fn json_envelopes_have_no_message_key() {
         })
         .build()
         .unwrap();
-    let c = ctx(&[]);
+    let c = ctx(&[("user", "1")]);
     let j = e.encrypt_local(b"x", &c, b"", Form::Json, T0).unwrap();
     assert!(matches!(key_of(&e, &j, &c), Err(Error::ApiMisuse(_))));
 }
@@ -136,7 +136,7 @@ fn new_message_keys_are_message_domain_keys() {
 #[test]
 fn tokens_are_checked() {
     let e = engine();
-    let c = ctx(&[]);
+    let c = ctx(&[("user", "1")]);
     let sealed = e.encrypt_local(b"x", &c, b"", Form::Binary, T0).unwrap();
     let key = key_of(&e, &sealed, &c).unwrap();
     let bin = key.token(Form::Binary).unwrap();
@@ -177,7 +177,7 @@ fn tokens_are_checked() {
 #[test]
 fn a_bare_data_key_opens_but_cannot_seal() {
     let e = engine();
-    let c = ctx(&[]);
+    let c = ctx(&[("user", "1")]);
     let sealed = e.encrypt_local(b"x", &c, b"", Form::Binary, T0).unwrap();
     let token = key_of(&e, &sealed, &c)
         .unwrap()
@@ -208,13 +208,13 @@ fn external_open_checks_the_commitment_and_gives_what_aes_gcm_needs() {
         .unwrap();
     let key = key_of(&e, &sealed, &c).unwrap();
     let parts = key.external_open(&sealed, &c, b"aad").unwrap();
-    let aes = key.external_key(&parts.salt);
+    let aes = key.external_key(&parts);
     let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &aes[..]).unwrap());
-    let mut buf = parts.ciphertext_and_tag.to_vec();
+    let mut buf = parts.ciphertext_and_tag().to_vec();
     let pt = k
         .open_in_place(
-            Nonce::assume_unique_for_key(parts.nonce),
-            Aad::from(&parts.associated_data),
+            Nonce::assume_unique_for_key(*parts.nonce()),
+            Aad::from(parts.associated_data()),
             &mut buf,
         )
         .unwrap();
@@ -223,5 +223,116 @@ fn external_open_checks_the_commitment_and_gives_what_aes_gcm_needs() {
     assert!(matches!(
         other.external_open(&sealed, &c, b"aad"),
         Err(Error::Authentication)
+    ));
+}
+
+#[test]
+fn the_empty_context_gets_no_message_key() {
+    let e = engine();
+    let empty = ctx(&[]);
+    let sealed = e
+        .encrypt_local(b"x", &empty, b"", Form::Binary, T0)
+        .unwrap();
+    assert!(matches!(
+        key_of(&e, &sealed, &empty),
+        Err(Error::ApiMisuse(_))
+    ));
+    assert!(matches!(
+        drive(&mut *e.new_message_data_key(&empty), || T0, no_network),
+        Err(Error::ApiMisuse(_))
+    ));
+    let c = ctx(&[("user", "1")]);
+    let key = drive(&mut *e.new_message_data_key(&c), || T0, no_network).unwrap();
+    assert!(matches!(
+        key.seal(b"x", &empty, b"", Form::Binary, &SystemRandom),
+        Err(Error::ApiMisuse(_))
+    ));
+}
+
+#[test]
+fn a_handed_out_key_never_seals_the_servers_later_messages() {
+    let e = engine();
+    let c = ctx(&[("user", "1")]);
+    let before = e.encrypt_local(b"a", &c, b"", Form::Binary, T0).unwrap();
+    let also_before = e.encrypt_local(b"b", &c, b"", Form::Binary, T0).unwrap();
+    let key = key_of(&e, &before, &c).unwrap();
+    let after = e.encrypt_local(b"c", &c, b"", Form::Binary, T0).unwrap();
+    assert_eq!(e.cache_stats().data_keys_generated, 2);
+    assert_eq!(&key.open(&also_before, &c, b"").unwrap()[..], b"b");
+    assert!(matches!(
+        key.open(&after, &c, b""),
+        Err(Error::Authentication)
+    ));
+    assert_eq!(&e.decrypt_local(&after, &c, b"", T0).unwrap()[..], b"c");
+}
+
+#[test]
+fn a_warm_decrypt_cache_still_checks_the_commitment() {
+    let e = engine();
+    let c = ctx(&[("user", "1")]);
+    let sealed = e.encrypt_local(b"x", &c, b"", Form::Binary, T0).unwrap();
+    e.decrypt_local(&sealed, &c, b"", T0).unwrap();
+    let misses = e.cache_stats().decrypt_misses;
+    let mut tampered = sealed.clone();
+    tampered[50] ^= 1; // commitment
+    assert!(matches!(
+        key_of(&e, &tampered, &c),
+        Err(Error::Authentication)
+    ));
+    assert!(key_of(&e, &sealed, &c).is_ok());
+    assert_eq!(
+        e.cache_stats().decrypt_misses,
+        misses,
+        "both through the cache"
+    );
+}
+
+#[test]
+fn other_domains_keys_and_legacy_input_never_export() {
+    // A raw data key's token (Active Record's) spliced into a message header:
+    // its key is wrapped under another purpose, so the provider refuses.
+    let e = engine();
+    let c = ctx(&[("user", "1")]);
+    let sealed = e.encrypt_local(b"x", &c, b"", Form::Binary, T0).unwrap();
+    let raw = drive(&mut e.raw_data_key(&c), || T0, no_network).unwrap();
+    let msg = dekbox_core::format::parse(&sealed, 1 << 20).unwrap();
+    let section_len = sealed.len() - 81 - msg.body.len();
+    let mut spliced = sealed[..81].to_vec();
+    spliced.extend_from_slice(&raw.token);
+    spliced.extend_from_slice(&sealed[81 + section_len..]);
+    assert!(matches!(
+        key_of(&engine(), &spliced, &c),
+        Err(Error::Authentication)
+    ));
+    // With the legacy fallback on, input in no dekbox form is not sent to the
+    // KMS's direct decrypt.
+    let legacy = Engine::builder()
+        .key(dekbox_core::provider::LocalProvider::insecure_test_key())
+        .options(dekbox_core::Options {
+            legacy_fallback: true,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let before = legacy.cache_stats().provider_calls;
+    assert!(matches!(
+        key_of(&legacy, b"legacy value", &c),
+        Err(Error::Malformed(_))
+    ));
+    assert_eq!(legacy.cache_stats().provider_calls, before);
+}
+
+#[test]
+fn a_message_key_seals_at_most_its_limit() {
+    let e = engine();
+    let c = ctx(&[("user", "1")]);
+    let key = drive(&mut *e.new_message_data_key(&c), || T0, no_network).unwrap();
+    let limit = dekbox_core::message_key::MESSAGE_KEY_SEAL_LIMIT;
+    for _ in 0..limit {
+        key.seal(b"", &c, b"", Form::Binary, &SystemRandom).unwrap();
+    }
+    assert!(matches!(
+        key.seal(b"", &c, b"", Form::Binary, &SystemRandom),
+        Err(Error::ApiMisuse(_))
     ));
 }

@@ -364,6 +364,14 @@ mod backend {
 
     pub(super) struct Key(Aes256Gcm);
 
+    // The AES round keys are wiped on drop only with `aes/zeroize` (and
+    // polyval's GHASH key with `polyval/zeroize`; core/Cargo.toml turns both
+    // on): aes-gcm's own `zeroize` feature does not.
+    const _: fn() = || {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<aes::Aes256>();
+    };
+
     /// Zero-fills `out` so RustCrypto (which works in place) can take it.
     fn zeroed(out: &mut [MaybeUninit<u8>]) -> &mut [u8] {
         out.fill(MaybeUninit::new(0));

@@ -42,7 +42,7 @@ impl DecryptOp<'_> {
     pub(super) fn open_with(&mut self, opener: &Opener) -> Result<Vec<u8>> {
         let e = self.engine;
         match parse_input(e, self.input, &mut self.decoded)? {
-            Some(parsed) if self.export => export_parsed(opener, &parsed),
+            Some(parsed) if self.export => export_parsed(e, opener, &parsed, self.context),
             Some(parsed) => open_parsed(e, opener, &parsed, self.context, self.aad),
             None => Err(Malformed::NotDekbox.into()),
         }
@@ -50,8 +50,15 @@ impl DecryptOp<'_> {
 }
 
 /// The binary message-key token of a message whose data key `opener` holds,
-/// after checking the key against the message's commitment.
-fn export_parsed(opener: &Opener, parsed: &Parsed<'_>) -> Result<Vec<u8>> {
+/// after checking the key against the message's commitment. The encrypt
+/// cache stops sealing with that key, so a handed-out key never covers
+/// messages sealed after it left.
+fn export_parsed(
+    e: &Engine,
+    opener: &Opener,
+    parsed: &Parsed<'_>,
+    context: &EncryptionContext,
+) -> Result<Vec<u8>> {
     let Parsed::Message(msg, _) = parsed else {
         return Err(NOT_A_MESSAGE);
     };
@@ -60,8 +67,16 @@ fn export_parsed(opener: &Opener, parsed: &Parsed<'_>) -> Result<Vec<u8>> {
         return Err(Error::Authentication);
     }
     let key = MessageKey::new(opener.dek.duplicate(), crate::message_key::section_of(msg)?);
-    Ok(std::mem::take(&mut *key.token(Form::Binary)?))
+    let token = key.token(Form::Binary)?;
+    e.enc_cache
+        .retire(context.canonical_bytes(), msg.wrapped_dek);
+    Ok(token.to_vec())
 }
+
+pub(super) const NO_CONTEXT: Error = Error::ApiMisuse(
+    "message keys need a context naming whose data they open (e.g. {\"user\": \"42\"}): \
+     with none, a key would open every context-less message sealed under it",
+);
 
 const NOT_A_MESSAGE: Error = Error::ApiMisuse(
     "message keys exist for dekbox messages (binary or text form) only: a JSON envelope has no key commitment",
@@ -120,6 +135,9 @@ impl<'a> Operation for DecryptOp<'a> {
                 DecState::Start => {
                     self.state = DecState::Finished;
                     caller_context(self.context)?;
+                    if self.export && self.context.is_empty() {
+                        return Err(NO_CONTEXT);
+                    }
                     enum Next<'a> {
                         Unwrap(BoxOp<'a, DataKey>, Vec<u8>, &'a str, KeyDomain),
                         Wait,
@@ -149,7 +167,8 @@ impl<'a> Operation for DecryptOp<'a> {
                                 Lookup::Hit(opener) => {
                                     Counters::bump(&e.counters.decrypt_hits);
                                     if self.export {
-                                        return export_parsed(&opener, &parsed).map(Step::Done);
+                                        return export_parsed(e, &opener, &parsed, context)
+                                            .map(Step::Done);
                                     }
                                     return open_parsed(e, &opener, &parsed, context, aad)
                                         .map(Step::Done);
@@ -216,8 +235,9 @@ impl<'a> Operation for DecryptOp<'a> {
                         ));
                         self.state = DecState::Finished;
                         let out = self.open_with(&opener);
-                        // Only keys that opened a message are cached for reuse;
-                        // a key that fails the commitment stays out.
+                        // Only keys that opened (or, exporting, matched the
+                        // commitment of) a message are cached for reuse; a key
+                        // that fails the commitment stays out.
                         e.dec_cache.insert(
                             &wrapped,
                             out.is_ok().then_some(opener),

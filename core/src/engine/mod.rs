@@ -279,7 +279,9 @@ impl Engine {
     /// KMS checks `context`; the decrypt cache is used) and checked against
     /// the message's key commitment before it is returned, so the key opens
     /// this message's header (the data itself is authenticated when opened).
-    /// JSON envelopes and legacy values are refused.
+    /// JSON envelopes, legacy values and the empty context are refused. The
+    /// encrypt cache stops sealing with the exported key, so it never covers
+    /// messages sealed after it was handed out.
     pub fn message_data_key<'a>(
         &'a self,
         sealed: &'a [u8],
@@ -293,8 +295,11 @@ impl Engine {
     /// A fresh data key under the primary key, wrapped as a message's data
     /// key (the context plus `dekbox:purpose = data-key`), for a client
     /// without KMS access to seal messages with ([`MessageKey::seal`]) that
-    /// this engine opens. Not cached.
+    /// this engine opens. Not cached. The empty context is refused.
     pub fn new_message_data_key(&self, context: &EncryptionContext) -> BoxOp<'_, MessageKey> {
+        if context.is_empty() {
+            return Ready::boxed(Err(decrypt::NO_CONTEXT));
+        }
         let provider_ctx = match caller_context(context)
             .and_then(|()| KeyDomain::Envelope.provider_context(context))
         {
