@@ -87,10 +87,9 @@ fn seal_args(
     plaintext: &JsValue,
     options: &JsValue,
 ) -> Result<(Zeroizing<Vec<u8>>, js::Options), JsValue> {
-    Ok((
-        bytes_in(plaintext, "plaintext")?,
-        js::options(options, SEAL)?,
-    ))
+    // Options first: nothing secret is in the module while they are read.
+    let o = js::options(options, SEAL)?;
+    Ok((bytes_in(plaintext, "plaintext")?, o))
 }
 
 #[wasm_bindgen]
@@ -110,14 +109,15 @@ impl DataKey {
     pub fn take(
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] token: &JsValue,
     ) -> Result<DataKey, JsValue> {
-        let Some(bytes) = token.dyn_ref::<Uint8Array>() else {
+        if token.is_string() {
             return Err(js::type_error(
                 "DataKey.take needs a Uint8Array (it wipes it): use DataKey.from for a string",
             ));
-        };
-        let r = Self::from_js(token);
-        bytes.fill(0, 0, bytes.length());
-        r
+        }
+        // Copied, the caller's copy wiped, and only then the key built.
+        let bytes = bytes_in(token, "DataKey.take's argument")?;
+        js::wipe_bytes(token)?;
+        Self::from_bytes(&bytes)
     }
 
     /// Opens a message (`Uint8Array` or `dekbox:v1:…` string) sealed under

@@ -6,12 +6,61 @@
 //! copied into new JavaScript objects and the Rust copy is wiped before the
 //! call returns. Nothing secret stays in the module's linear memory after a
 //! call, except the keys a live `DataKey` holds until `free()`.
+//!
+//! Caller values are only ever touched through calls that turn a JavaScript
+//! exception into an `Err` (js-sys `Reflect`, the `catch` helpers below), so
+//! a throwing getter, a proxy trap or a revoked proxy is an error returned
+//! through Rust's cleanup, never an exception unwinding past it (which would
+//! leave a secret unwiped or a `DataKey` borrowed for ever).
 
 use dekbox_core::{EncryptionContext, Error};
-use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
-use wasm_bindgen::JsCast;
+use js_sys::{JsString, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
+
+#[wasm_bindgen(inline_js = "
+const typedArray = Object.getPrototypeOf(Uint8Array.prototype)
+const tag = Object.getOwnPropertyDescriptor(typedArray, Symbol.toStringTag).get
+const length = Object.getOwnPropertyDescriptor(typedArray, 'length').get
+const set = typedArray.set
+const fill = typedArray.fill
+const byteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength').get
+// The built-in getters read internal slots: no getter, subclass override or
+// proxy trap of the caller's runs. A proxy is neither (its tag is undefined).
+const isBytes = (v) => tag.call(v) === 'Uint8Array'
+export function bytesLength(v) {
+  if (isBytes(v)) return length.call(v)
+  try { return byteLength.call(v) } catch { return -1 }
+}
+export function copyBytes(v, dst) {
+  set.call(dst, isBytes(v) ? v : new Uint8Array(v))
+}
+export function wipeBytes(v) {
+  if (isBytes(v)) fill.call(v, 0)
+}
+export function isArray(v) {
+  return Array.isArray(v)
+}
+")]
+extern "C" {
+    /// The byte length of a real `Uint8Array` or `ArrayBuffer`, else -1.
+    #[wasm_bindgen(js_name = bytesLength, catch)]
+    fn bytes_length(v: &JsValue) -> Result<f64, JsValue>;
+    /// Copies a value `bytes_length` accepted into `dst` (exactly its size).
+    #[wasm_bindgen(js_name = copyBytes, catch)]
+    fn copy_bytes(v: &JsValue, dst: &mut [u8]) -> Result<(), JsValue>;
+    /// Zero-fills a real `Uint8Array`.
+    #[wasm_bindgen(js_name = wipeBytes, catch)]
+    fn wipe_bytes_js(v: &JsValue) -> Result<(), JsValue>;
+    /// `Array.isArray` (which throws on a revoked proxy).
+    #[wasm_bindgen(js_name = isArray, catch)]
+    fn is_array(v: &JsValue) -> Result<bool, JsValue>;
+}
+
+/// Zero-fills the caller's `Uint8Array` (`DataKey.take`).
+pub(crate) fn wipe_bytes(v: &JsValue) -> Result<(), JsValue> {
+    wipe_bytes_js(v)
+}
 
 /// A `TypeError` with Node's `code` for a bad argument type.
 pub(crate) fn type_error(message: &str) -> JsValue {
@@ -40,8 +89,10 @@ fn type_name(v: &JsValue) -> String {
     if v.is_null() {
         return "null".into();
     }
-    if Array::is_array(v) {
-        return "an array".into();
+    match is_array(v) {
+        Ok(true) => return "an array".into(),
+        Err(_) => return "a revoked proxy".into(),
+        Ok(false) => {}
     }
     v.js_typeof().as_string().unwrap_or_default()
 }
@@ -58,18 +109,15 @@ pub(crate) fn public_in(v: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
     if let Some(s) = v.as_string() {
         return Ok(s.into_bytes());
     }
-    let array = if let Some(a) = v.dyn_ref::<Uint8Array>() {
-        a.clone()
-    } else if v.is_instance_of::<js_sys::ArrayBuffer>() {
-        Uint8Array::new(v)
-    } else {
+    let len = bytes_length(v)?;
+    if len < 0.0 {
         return Err(type_error(&format!(
             "{what} must be a Uint8Array, ArrayBuffer or string, not {}",
             type_name(v)
         )));
-    };
-    let mut buf = vec![0u8; array.length() as usize];
-    array.copy_to(&mut buf);
+    }
+    let mut buf = vec![0u8; len as usize];
+    copy_bytes(v, &mut buf)?;
     Ok(buf)
 }
 
@@ -152,7 +200,7 @@ pub(crate) fn options(v: &JsValue, allowed: &[&str]) -> Result<Options, JsValue>
 /// so a throwing getter or proxy trap is an error here, never an exception
 /// unwinding through the module (which would skip Rust's cleanup).
 pub(crate) fn plain_entries(v: &JsValue, what: &str) -> Result<Vec<(String, JsValue)>, JsValue> {
-    if !v.is_object() || v.is_function() || Array::is_array(v) {
+    if !v.is_object() || v.is_function() || is_array(v)? {
         return Err(type_error(&format!(
             "{what} must be a plain object, not {}",
             type_name(v)
@@ -188,15 +236,23 @@ thread_local! {
 
 /// The items of an array, read through `Reflect` (see [`plain_entries`]).
 pub(crate) fn array_items(v: &JsValue, what: &str) -> Result<Vec<JsValue>, JsValue> {
-    if !Array::is_array(v) {
+    if !is_array(v)? {
         return Err(type_error(&format!(
             "{what} must be an array, not {}",
             type_name(v)
         )));
     }
-    let len = Reflect::get(v, &"length".into())?.as_f64().unwrap_or(0.0) as u32;
-    (0..len).map(|i| Reflect::get_u32(v, i)).collect()
+    let len = Reflect::get(v, &"length".into())?.as_f64().unwrap_or(0.0);
+    if len > MAX_ITEMS as f64 {
+        return Err(type_error(&format!(
+            "{what} has more than {MAX_ITEMS} items"
+        )));
+    }
+    (0..len as u32).map(|i| Reflect::get_u32(v, i)).collect()
 }
+
+/// Most values in one batch call.
+const MAX_ITEMS: u32 = 1 << 20;
 
 /// [`options`] for a batch of `len` values: `aads`, if given, has one entry
 /// per value.

@@ -98,14 +98,10 @@ fn credentials(v: &JsValue) -> Result<AwsCredentials, JsValue> {
             "accessKeyId" => &mut id,
             "secretAccessKey" => &mut secret,
             "sessionToken" => &mut token,
-            // What the AWS SDKs' credential objects also carry: a Box does
-            // not refresh credentials (make a new one with fresh ones).
-            "expiration" | "credentialScope" | "accountId" => continue,
-            other => {
-                return Err(type_error(&format!(
-                    "unknown credentials field {other:?}: give accessKeyId, secretAccessKey and sessionToken"
-                )));
-            }
+            // The AWS SDKs' credential objects carry more (expiration,
+            // identityId, $source, ...): a Box does not refresh credentials
+            // (make a new one with fresh ones), so the rest is not read.
+            _ => continue,
         };
         if value.is_undefined() || value.is_null() {
             continue;
@@ -143,7 +139,6 @@ fn config(options: &JsValue) -> Result<Config, JsValue> {
              (temporary ones from Cognito or STS)",
         ));
     }
-    let creds = credentials(&creds)?;
     Reflect::delete_property(&object, &"credentials".into())?;
     if Reflect::get(&object, &"cache".into())? == JsValue::FALSE {
         let disabled = serde_wasm_bindgen::to_value(&dekbox_core::cache::CacheConfig::disabled())?;
@@ -158,7 +153,9 @@ fn config(options: &JsValue) -> Result<Config, JsValue> {
         serde_wasm_bindgen::from_value(object.into()).map_err(|_| type_error(SHAPES))?;
     let mut config =
         <Config as serde::Deserialize>::deserialize(&value).map_err(|_| type_error(SHAPES))?;
-    config.credentials = Some(creds);
+    // Read last: serde-wasm-bindgen's reads of the other options are not all
+    // guarded, and no secret may be in the module while they run.
+    config.credentials = Some(credentials(&creds)?);
     Ok(config)
 }
 

@@ -45,8 +45,12 @@ impl KeyCache {
         list.iter().find(|(s, _)| s == salt).map(|(_, k)| k.clone())
     }
 
-    fn forget(&self, salt: &[u8; 32]) {
-        self.0.borrow_mut().retain(|(s, _)| s != salt);
+    /// Drops a failed import, unless a newer one took its place.
+    fn forget(&self, salt: &[u8; 32], failed: &Promise) {
+        let failed = JsValue::from(failed.clone());
+        self.0.borrow_mut().retain(|(s, i)| {
+            s != salt || !matches!(i, Import::Pending(p) if JsValue::from(p.clone()) == failed)
+        });
     }
 
     fn put(&self, salt: [u8; 32], import: Import) {
@@ -151,6 +155,13 @@ pub(crate) fn open_many(
     if let Some(subtle) = &subtle {
         if let Some(p) = open_many_ready(subtle, key, cache, binaries, context, aads)? {
             return Ok(p);
+        }
+        // Every message checked before any decryption starts, so a bad one
+        // leaves no promise behind without a handler.
+        for (i, binary) in binaries.iter().enumerate() {
+            let aad = aads.map_or(&[][..], |a| &a[i][..]);
+            key.external_open(binary.as_ref(), context, aad)
+                .map_err(dekbox_error)?;
         }
     }
     let all = Array::new_with_length(binaries.len() as u32);
@@ -272,11 +283,11 @@ fn decrypt(
     let cache = cache.clone();
     let subtle = subtle.clone();
     Ok(future_to_promise(async move {
-        let crypto_key: CryptoKey = match JsFuture::from(pending).await {
+        let crypto_key: CryptoKey = match JsFuture::from(pending.clone()).await {
             Ok(k) => k.unchecked_into(),
             Err(e) => {
                 // A failed import is not kept: the next message tries again.
-                cache.forget(&salt);
+                cache.forget(&salt, &pending);
                 return Err(e);
             }
         };

@@ -6,10 +6,12 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, execFileSync } from 'node:child_process'
 import { createServer, request } from 'node:http'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
 import { chromium } from 'playwright-core'
 
 function need(name) {
@@ -18,6 +20,7 @@ function need(name) {
   return v
 }
 
+const here = dirname(fileURLToPath(import.meta.url))
 const artifacts = need('DEKBOX_ARTIFACTS')
 mkdirSync(artifacts, { recursive: true })
 let browser, server, base, keyUri
@@ -196,6 +199,18 @@ test('misuse from JavaScript is an error, never a leak: keys stay freeable and n
     class Options { get context() { return { user: '42' } } }
     r.classOptions = code(() => dk.seal('x', new Options()))
     r.trap = code(() => dk.seal('x', new Proxy({}, { ownKeys() { throw new RangeError('trap') } })))
+    const revocable = Proxy.revocable({}, {})
+    revocable.revoke()
+    r.revokedOptions = code(() => dk.seal('x', revocable.proxy))
+    r.revokedMessages = code(() => dk.openMany(revocable.proxy))
+    r.proxiedBytes = code(() => dk.seal(new Proxy(new Uint8Array(4), {}), { context }))
+    class Lying extends Uint8Array { get length() { throw new RangeError('length') } }
+    const lying = new Lying([1, 2, 3])
+    r.subclassBytes = new TextDecoder().decode(dk.open(dk.seal(lying, { context }), { context })) === '\x01\x02\x03'
+    r.fakeArrayBuffer = code(() => dk.seal(Object.create(ArrayBuffer.prototype), { context }))
+    const takeMe = new Lying(new TextEncoder().encode(token))
+    r.takeSubclass = code(() => m.DataKey.take(takeMe).free())
+    r.takeWiped = takeMe.every === Uint8Array.prototype.every && Uint8Array.prototype.every.call(takeMe, (b) => b === 0)
     const secret = new TextEncoder().encode('plaintext marker 7f3a9c')
     const sealed = dk.seal(secret, { context })
     r.openWithThrowingGetter = code(() => m.openWithDataKey(sealed, token, { context, get aad() { throw new RangeError('boom') } }))
@@ -217,12 +232,55 @@ test('misuse from JavaScript is an error, never a leak: keys stay freeable and n
     mapContext: 'TypeError:ERR_INVALID_ARG_TYPE',
     classOptions: 'TypeError:ERR_INVALID_ARG_TYPE',
     trap: 'RangeError',
+    revokedOptions: 'TypeError',
+    revokedMessages: 'TypeError',
+    proxiedBytes: 'TypeError:ERR_INVALID_ARG_TYPE',
+    subclassBytes: true,
+    fakeArrayBuffer: 'TypeError:ERR_INVALID_ARG_TYPE',
+    takeSubclass: 'no error',
+    takeWiped: true,
     openWithThrowingGetter: 'RangeError',
     roundTrip: 'plaintext marker 7f3a9c|plaintext marker 7f3a9c',
     dekWhileLive: true,
     freeAfterMisuse: 'no error',
     dekInMemory: false,
     plaintextInMemory: false,
+  })
+  await page.close()
+})
+
+test('Web Crypto failures: a failed key import is retried, and only OperationError means authentication', async () => {
+  const page = await browser.newPage()
+  assert.equal(await load(page, `${base}/`), 'yes')
+  const { key: token, context } = await (await fetch(`${base}/api/upload-key`)).json()
+  const out = await page.evaluate(async ({ token, context }) => {
+    const m = await import('/pkg/web/dekbox.js')
+    await m.default()
+    const dk = m.DataKey.from(token)
+    const sealed = dk.seal('hello', { context })
+    const subtle = crypto.subtle
+    const importKey = subtle.importKey
+    const decrypt = subtle.decrypt
+    const settle = (p) => p.then((b) => new TextDecoder().decode(b), (e) => `${e.name}${e.code ? ':' + e.code : ''}`)
+    const r = {}
+    subtle.importKey = () => Promise.reject(new DOMException('no', 'NotSupportedError'))
+    r.importFails = await settle(dk.openAsync(sealed, { context }))
+    subtle.importKey = importKey
+    r.importRetried = await settle(dk.openAsync(sealed, { context }))
+    subtle.decrypt = () => Promise.reject(new DOMException('busy', 'QuotaExceededError'))
+    r.otherRejection = await settle(dk.openAsync(sealed, { context }))
+    r.otherRejectionMany = await dk.openManyAsync([sealed], { context }).then(() => 'resolved', (e) => e.name)
+    subtle.decrypt = decrypt
+    r.wrongContext = await settle(dk.openAsync(sealed, { context: { user: 'someone else' } }))
+    dk.free()
+    return r
+  }, { token, context })
+  assert.deepEqual(out, {
+    importFails: 'NotSupportedError:9', // DOMException's own code
+    importRetried: 'hello',
+    otherRejection: 'QuotaExceededError:22',
+    otherRejectionMany: 'QuotaExceededError',
+    wrongContext: 'AuthenticationError:ERR_DEKBOX_AUTHENTICATION',
   })
   await page.close()
 })
@@ -239,16 +297,16 @@ test('Box: credentials are required, checked field by field, and never quoted in
     return {
       none: attempt({ key }),
       asString: attempt({ key, credentials: JSON.stringify({ accessKeyId: 'AKIA', secretAccessKey: secret }) }),
-      unknownField: attempt({ key, credentials: { accessKeyId: 'AKIA', secretAccessKey: secret, secretKey: secret } }),
+      misspelt: attempt({ key, credentials: { accessKeyId: 'AKIA', secretAccesKey: secret } }),
       badKeyType: attempt({ key: 5, credentials: { accessKeyId: 'AKIA', secretAccessKey: secret } }),
       keysAsString: attempt({ keys: secret, credentials: { accessKeyId: 'AKIA', secretAccessKey: secret } }),
-      sdkShape: attempt({ key, credentials: { accessKeyId: 'AKIA', secretAccessKey: secret, sessionToken: 't', expiration: new Date() } }),
+      sdkShape: attempt({ key, credentials: { accessKeyId: 'AKIA', secretAccessKey: secret, sessionToken: 't', expiration: new Date(), identityId: 'eu-west-1:x', $source: {} } }),
     }
   })
   assert.deepEqual(out, {
     none: 'TypeError|clean',
     asString: 'TypeError|clean',
-    unknownField: 'TypeError|clean',
+    misspelt: 'TypeError|clean',
     badKeyType: 'TypeError|clean',
     keysAsString: 'TypeError|clean',
     sdkShape: 'constructed',
@@ -256,16 +314,23 @@ test('Box: credentials are required, checked field by field, and never quoted in
   await page.close()
 })
 
-test('the installed package declares its API for TypeScript', async () => {
-  const page = await browser.newPage()
-  // The declarations ship beside each build.
-  for (const d of ['web', 'bundler', 'kms']) {
-    const r = await fetch(`${base}/pkg/${d}/dekbox.d.ts`)
-    assert.equal(r.status, 200, d)
-    const text = await r.text()
-    assert.match(text, /export function openWithDataKey\(message: Uint8Array \| string, dataKey: string \| Uint8Array, options\?: OpenOptions\): Uint8Array;/)
-    assert.match(text, /\[Symbol\.dispose\]\(\): void;/)
-    assert.equal(/class Box/.test(text), d === 'kms', d)
+test('tsc --strict compiles a sample against the installed declarations, and rejects misuse', () => {
+  const require = createRequire(import.meta.url)
+  const tsc = join(dirname(require.resolve('typescript/package.json')), 'bin', 'tsc')
+  const dir = mkdtempSync(join(here, '..', '.tsc-'))
+  copyFileSync(join(here, 'types-sample.ts'), join(dir, 'sample.ts'))
+  symlinkSync(join(here, '..', 'node_modules'), join(dir, 'node_modules'))
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      strict: true, noEmit: true, module: 'esnext', moduleResolution: 'bundler', target: 'es2022',
+      lib: ['es2022', 'dom', 'esnext.disposable'], types: [], skipLibCheck: false,
+    },
+    files: ['sample.ts'],
+  }))
+  try {
+    const out = execFileSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' })
+    assert.equal(out.trim(), '')
+  } catch (e) {
+    assert.fail(`tsc failed:\n${e.stdout}${e.stderr}`)
   }
-  await page.close()
 })

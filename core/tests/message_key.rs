@@ -289,21 +289,31 @@ fn a_warm_decrypt_cache_still_checks_the_commitment() {
 
 #[test]
 fn other_domains_keys_and_legacy_input_never_export() {
-    // A raw data key's token (Active Record's) spliced into a message header:
-    // its key is wrapped under another purpose, so the provider refuses.
+    // A message sealed under a raw data key (Active Record's) with its own
+    // token as the key section: commitment and tag are right, so only the
+    // purpose entry (domain separation at the provider) can refuse it.
     let e = engine();
     let c = ctx(&[("user", "1")]);
-    let sealed = e.encrypt_local(b"x", &c, b"", Form::Binary, T0).unwrap();
     let raw = drive(&mut e.raw_data_key(&c), || T0, no_network).unwrap();
-    let msg = dekbox_core::format::parse(&sealed, 1 << 20).unwrap();
-    let section_len = sealed.len() - 81 - msg.body.len();
-    let mut spliced = sealed[..81].to_vec();
-    spliced.extend_from_slice(&raw.token);
-    spliced.extend_from_slice(&sealed[81 + section_len..]);
+    let mut token = b"DKK\x01".to_vec();
+    token.extend_from_slice(raw.key.dangerous_bytes());
+    token.extend_from_slice(&raw.token);
+    let forged = MessageKey::from_token(&token)
+        .unwrap()
+        .seal(b"x", &c, b"", Form::Binary, &SystemRandom)
+        .unwrap();
+    assert_eq!(
+        &MessageKey::from_token(&token)
+            .unwrap()
+            .open(&forged, &c, b"")
+            .unwrap()[..],
+        b"x"
+    );
     assert!(matches!(
-        key_of(&engine(), &spliced, &c),
+        key_of(&engine(), &forged, &c),
         Err(Error::Authentication)
     ));
+    assert!(engine().decrypt_local(&forged, &c, b"", T0).is_err());
     // With the legacy fallback on, input in no dekbox form is not sent to the
     // KMS's direct decrypt.
     let legacy = Engine::builder()

@@ -49,11 +49,11 @@ PY
     export DEKBOX_TEST_BROWSER_KMS_ARN
 }
 # Test-only packages for the scratch project, pinned.
-browser_test_deps=(playwright-core@1.65.1)
+browser_test_deps=(playwright-core@1.65.1 typescript@5.9.3)
 browser_package() {
     (cd bindings-wasm && rm -f dekbox-browser-*.tgz && ./build.sh && npm pack --silent) || return 1
     local dir=.dekbox-test/browser
-    rm -rf "$dir/test"
+    rm -rf "$dir/test" "$dir/.tsc-"*
     mkdir -p "$dir"
     [ -f "$dir/package.json" ] || echo '{"name": "dekbox-browser-tests", "private": true, "type": "module"}' >"$dir/package.json"
     (cd "$dir" && npm install --no-audit --no-fund --loglevel=error --no-save \

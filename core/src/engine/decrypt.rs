@@ -52,7 +52,7 @@ impl DecryptOp<'_> {
 /// The binary message-key token of a message whose data key `opener` holds,
 /// after checking the key against the message's commitment. The encrypt
 /// cache stops sealing with that key, so a handed-out key never covers
-/// messages sealed after it left.
+/// messages this engine seals after it left.
 fn export_parsed(
     e: &Engine,
     opener: &Opener,

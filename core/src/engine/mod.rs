@@ -281,7 +281,8 @@ impl Engine {
     /// this message's header (the data itself is authenticated when opened).
     /// JSON envelopes, legacy values and the empty context are refused. The
     /// encrypt cache stops sealing with the exported key, so it never covers
-    /// messages sealed after it was handed out.
+    /// messages this engine seals afterwards (other processes' caches keep
+    /// it until their own limits retire it).
     pub fn message_data_key<'a>(
         &'a self,
         sealed: &'a [u8],
