@@ -148,6 +148,10 @@ fn token_str<'py>(py: Python<'py>, key: dekbox_core::MessageKey) -> PyResult<Bou
     Ok(PyString::new(py, text))
 }
 
+fn token_obj(py: Python<'_>, key: dekbox_core::MessageKey) -> PyResult<Py<PyAny>> {
+    Ok(token_str(py, key)?.into_any().unbind())
+}
+
 /// Envelope encryption with cached data keys. Share one Box across threads.
 #[pyclass(module = "dekbox._native", name = "Box", frozen, subclass)]
 struct PyBox {
@@ -419,6 +423,29 @@ impl PyBox {
         awaitable(py, fut, move |py, r: Rewrapped| {
             sealed_out(py, r.message, text)
         })
+    }
+
+    #[pyo3(signature = (data, *, context=None))]
+    fn _message_data_key_async<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let fut = self
+            .inner
+            .message_data_key_async(bytes_arg(data, "data")?.into_owned(), context_arg(context)?);
+        awaitable(py, fut, token_obj)
+    }
+
+    #[pyo3(signature = (*, context=None))]
+    fn _new_message_data_key_async<'py>(
+        &self,
+        py: Python<'py>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let fut = self.inner.new_message_data_key_async(context_arg(context)?);
+        awaitable(py, fut, token_obj)
     }
 
     #[pyo3(signature = (*, context=None))]

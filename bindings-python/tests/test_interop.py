@@ -123,3 +123,22 @@ def test_message_data_key_refuses_what_is_not_a_message_and_cli_agrees(tmp_path)
         input=sealed.encode(), capture_output=True, check=True,
     ).stdout.decode().strip()
     assert out == dekbox.Box(uri).message_data_key(sealed, context={"user": "42"})
+
+
+def test_message_data_key_async_twins_agree():
+    import asyncio
+
+    box = vector_box()
+    v = next(v for v in VECTORS["vectors"] if v["form"] != "json" and v["context"])
+
+    async def main():
+        token = await box.message_data_key_async(v["text"], context=v["context"])
+        assert token == box.message_data_key(v["text"], context=v["context"])
+        with pytest.raises(dekbox.AuthenticationError):
+            await box.message_data_key_async(v["text"], context={"someone": "else"})
+        fresh = await box.new_message_data_key_async(context={"user": "42"})
+        assert fresh.startswith("dekbox:key:v1:") and fresh != token
+        with pytest.raises(dekbox.ApiMisuseError):
+            await box.new_message_data_key_async()
+
+    asyncio.run(main())

@@ -168,6 +168,16 @@ class Box(_native.Box):
         """Async :meth:`generate_data_key`."""
         return DataKey(*(await self._generate_data_key_async(context=context)))
 
+    async def message_data_key_async(
+        self, data: Union[bytes, str], *, context: Optional[Mapping[str, str]] = None,
+    ) -> str:
+        """Async :meth:`message_data_key`."""
+        return await self._message_data_key_async(data, context=context)
+
+    async def new_message_data_key_async(self, *, context: Optional[Mapping[str, str]] = None) -> str:
+        """Async :meth:`new_message_data_key`."""
+        return await self._new_message_data_key_async(context=context)
+
     async def unwrap_async(
         self, wrapped: bytes, *, context: Optional[Mapping[str, str]] = None, label: Optional[str] = None,
     ) -> bytes:
