@@ -10,7 +10,7 @@ use std::path::Path;
 
 #[derive(Args, Clone)]
 pub struct KeyArgs {
-    /// Key URI for a single key (local:///path, local://env/VAR, aws-kms://...,
+    /// Key URI for a single key (local:///path, local://env/VAR, aws-kms://..., vault://MOUNT/keys/NAME,
     /// insecure-test-key); with neither --key nor --keyring, DEKBOX_KEY.
     #[arg(long, conflicts_with = "keyring")]
     key: Option<String>,

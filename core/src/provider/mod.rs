@@ -5,7 +5,7 @@
 //! first `poll`; a KMS yields HTTP requests. The engine and the transports
 //! never need to know which kind they hold.
 //!
-//! One folder (or file) per provider (`local`, [`aws`]); [`from_uri`] in
+//! One folder (or file) per provider (`local`, [`aws`], [`vault`]); [`from_uri`] in
 //! `registry.rs` maps URI schemes to them, so a new KMS is one folder and one
 //! registry line.
 
@@ -20,6 +20,7 @@ pub mod aws;
 mod conformance;
 mod local;
 mod registry;
+pub mod vault;
 
 pub use local::{INSECURE_TEST_KEY_URI, LocalProvider, encode_key_file, parse_key_material};
 pub use registry::{ProviderOptions, from_uri};

