@@ -11,7 +11,8 @@ from conftest import require_env
 def vault_env(monkeypatch):
     monkeypatch.setenv("VAULT_ADDR", require_env("DEKBOX_TEST_BAO_URL"))
     monkeypatch.setenv("VAULT_TOKEN", require_env("DEKBOX_TEST_BAO_TOKEN"))
-    monkeypatch.delenv("VAULT_NAMESPACE", raising=False)
+    for name in ("VAULT_NAMESPACE", "BAO_ADDR", "BAO_TOKEN", "BAO_NAMESPACE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.mark.parametrize("uri", ["vault://transit/keys/derived", "openbao://transit/keys/plain"])

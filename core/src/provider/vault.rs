@@ -11,7 +11,8 @@
 //! - Namespace (Vault Enterprise, OpenBao): `VAULT_NAMESPACE`, sent as
 //!   `X-Vault-Namespace`.
 //! - With `BAO_ADDR` set, the `BAO_` family is used instead, as a whole (as
-//!   OpenBao's own client prefers it): never one server's token for another.
+//!   OpenBao's own client prefers it). `~/.vault-token` is shared by both
+//!   CLIs, as they share it.
 //!
 //! Data keys are generated here (the engine's CSPRNG) and wrapped with
 //! `encrypt`, unwrapped with `decrypt`: Vault's `datakey/plaintext` takes no
@@ -20,9 +21,11 @@
 //! base64) is sent both as `context`, which a derived key (`derived=true`)
 //! derives its key from, and as `associated_data`, which an AEAD key
 //! authenticates (a key that is not derived ignores `context`), so the
-//! context is bound either way. A server that ignores either parameter
-//! (Vault before 1.13 ignores `associated_data`) says so in `warnings`, and
-//! the answer is refused: the binding never fails open. A wrapped data key
+//! context is bound either way. A server that ignores a parameter says so in
+//! `warnings` (Vault 1.10 to 1.12 ignore `associated_data`), and the answer
+//! is refused. Vault 1.9 and older ignore it without saying so: there, only
+//! a derived key (`derived=true`) binds the context, so use derived keys
+//! with such servers. A wrapped data key
 //! is the transit ciphertext itself (`vault:vN:…`, `N` the key version).
 //!
 //! `encrypt` creates a missing key when the token may (`create` on the
@@ -127,12 +130,23 @@ impl VaultProvider {
             )
         })?;
         let addr = super::aws::endpoint::explicit_url(family.addr, &given)?;
-        if addr.starts_with("http://") && !loopback(&addr) {
-            return Err(Error::Config(format!(
-                "{} must be https unless it is a loopback address: the token and data keys \
-                 would cross the network in clear",
-                family.addr
-            )));
+        if addr.starts_with("http://") {
+            if !loopback(&addr) {
+                return Err(Error::Config(format!(
+                    "{} must be https unless it is a loopback address: the token and data keys \
+                     would cross the network in clear",
+                    family.addr
+                )));
+            }
+            // The HTTP client honours the proxy variables, and a proxy would
+            // carry a loopback request (token, data keys) off the host.
+            if let Some(proxy) = proxied(env.as_ref(), &addr) {
+                return Err(Error::Config(format!(
+                    "{} is plain http to a loopback address, but {proxy} is set: the token and \
+                     data keys would go to the proxy in clear; add the host to NO_PROXY",
+                    family.addr
+                )));
+            }
         }
         Ok(Self {
             // One spelling, so a message names the key the same way whichever
@@ -169,8 +183,8 @@ impl VaultProvider {
         }
     }
 
-    /// The request for transit operation `op` (`encrypt`, `decrypt`,
-    /// `datakey/plaintext`) with a JSON body.
+    /// The request for transit operation `op` (`encrypt`, `decrypt`) with a
+    /// JSON body.
     fn request(&self, op: &str, body: &[u8]) -> Result<HttpRequest> {
         let token = self.token()?;
         if token.chars().any(|c| c.is_control() || c == ' ') {
@@ -389,7 +403,10 @@ fn is_ciphertext(s: &str) -> bool {
         return false;
     };
     let body = b64.trim_end_matches('=');
-    (1..=10).contains(&version.len())
+    // Canonical base64 too (padded, no stray bits), so one ciphertext has
+    // one spelling.
+    STANDARD.decode(b64).is_ok()
+        && (1..=10).contains(&version.len())
         && !version.starts_with('0')
         && version.bytes().all(|b| b.is_ascii_digit())
         && !body.is_empty()
@@ -449,6 +466,27 @@ fn as_ciphertext(wrapped: &[u8]) -> Result<&str> {
         .ok()
         .filter(|s| is_ciphertext(s))
         .ok_or(Error::Authentication)
+}
+
+/// The proxy variable that would carry a plain-http request to `addr`'s host
+/// through a proxy, unless `NO_PROXY` lists the host (or `*`).
+fn proxied(env: &dyn Environment, addr: &str) -> Option<&'static str> {
+    let set = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+        .into_iter()
+        .find(|v| var(env, v).is_some())?;
+    let host = url::Url::parse(addr)
+        .ok()?
+        .host_str()?
+        .trim_matches(['[', ']'])
+        .to_string();
+    let no_proxy = var(env, "no_proxy")
+        .or_else(|| var(env, "NO_PROXY"))
+        .unwrap_or_default();
+    let exempt = no_proxy
+        .split(',')
+        .map(|h| h.trim().trim_matches(['[', ']']))
+        .any(|h| h == "*" || h.eq_ignore_ascii_case(&host));
+    (!exempt).then_some(set)
 }
 
 /// Whether a validated base URL names a loopback host.
@@ -680,8 +718,37 @@ mod tests {
     }
 
     #[test]
+    fn loopback_http_never_goes_through_a_proxy() {
+        let base = [
+            ("VAULT_ADDR", "http://127.0.0.1:8200"),
+            ("http_proxy", "http://proxy:3128"),
+        ];
+        let e = VaultProvider::from_uri("vault://transit/keys/app", env(&base)).unwrap_err();
+        assert!(e.to_string().contains("NO_PROXY"), "{e}");
+        let mut exempt = base.to_vec();
+        exempt.push(("NO_PROXY", "localhost,127.0.0.1"));
+        assert!(VaultProvider::from_uri("vault://transit/keys/app", env(&exempt)).is_ok());
+        let https = [
+            ("VAULT_ADDR", "https://vault.example"),
+            ("HTTPS_PROXY", "http://proxy:3128"),
+        ];
+        assert!(VaultProvider::from_uri("vault://transit/keys/app", env(&https)).is_ok());
+        for ok in [
+            "http://[::1]:8200",
+            "http://127.0.0.2:8200",
+            "http://LOCALHOST:8200",
+        ] {
+            let e = env(&[("VAULT_ADDR", ok)]);
+            assert!(
+                VaultProvider::from_uri("vault://transit/keys/app", e).is_ok(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
     fn ciphertexts_have_one_grammar() {
-        for ok in ["vault:v1:AAAA", "vault:v12:q83v+/==", "vault:v1:QUJD"] {
+        for ok in ["vault:v1:AAAA", "vault:v12:q83v+w==", "vault:v1:QUJD"] {
             assert!(is_ciphertext(ok), "{ok}");
         }
         for bad in [
@@ -695,6 +762,8 @@ mod tests {
             "vault:v12345678901:AAAA",
             "AQID",
             "vault:v1:abc\"}",
+            "vault:v1:AAA",
+            "vault:v1:AAB=",
         ] {
             assert!(!is_ciphertext(bad), "{bad}");
         }
@@ -704,6 +773,9 @@ mod tests {
     fn a_server_that_ignored_a_parameter_is_refused() {
         let ok = r#"{"data":{"ciphertext":"vault:v1:AAAA"},"warnings":null}"#;
         assert!(parse(&resp(200, ok)).is_ok());
+        let benign =
+            r#"{"data":{"ciphertext":"vault:v1:AAAA"},"warnings":["Endpoint replaced the value"]}"#;
+        assert!(parse(&resp(200, benign)).is_ok());
         let ignored = r#"{"data":{"ciphertext":"vault:v1:AAAA"},
             "warnings":["Endpoint ignored these unrecognized parameters: [associated_data]"]}"#;
         assert!(matches!(parse(&resp(200, ignored)), Err(Error::Config(_))));
@@ -757,7 +829,7 @@ mod tests {
         // 200 with garbage, and a wrapped key that is not transit's.
         assert!(parse(&resp(200, "<html>")).is_err());
         assert!(as_ciphertext(b"AQID").is_err());
-        assert!(as_ciphertext(b"vault:v2:q83v+/=").is_ok());
+        assert!(as_ciphertext(b"vault:v2:q83v+w==").is_ok());
         assert!(matches!(
             as_ciphertext(b"vault:v1:A@AA"),
             Err(Error::Authentication)
