@@ -339,6 +339,9 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 "wrapped DEK:     {} bytes, fingerprint {}",
                 i.wrapped_dek_len, i.wrapped_dek_fingerprint
             );
+            if let Some(v) = &i.key_version {
+                println!("key version:     {v}");
+            }
             println!("plaintext:       {} bytes", i.plaintext_len);
             println!(
                 "key commitment:  {}",

@@ -152,6 +152,9 @@ fn rotation_rewrap_and_min_decryption_version() {
         String::from_utf8(parsed.wrapped_dek.to_vec()).unwrap()
     };
     assert!(wrapped(&old).starts_with("vault:v1:"), "{}", wrapped(&old));
+    let inspected = |m: &[u8]| c.engine().inspect(m).unwrap().key_version;
+    assert_eq!(inspected(&old).as_deref(), Some("vault:v1"));
+    assert_eq!(inspected(&new).as_deref(), Some("vault:v2"));
     assert!(wrapped(&new).starts_with("vault:v2:"), "{}", wrapped(&new));
     // Both open; then old versions are refused by policy, as KEY_DISABLED.
     assert_eq!(c.decrypt(&old, &ctx("acme"), b"").unwrap(), b"v1 data");

@@ -18,6 +18,9 @@ pub struct Inspection {
     /// First 8 bytes of SHA-256 of the wrapped data key, hex: identifies
     /// messages sharing a data key without revealing anything.
     pub wrapped_dek_fingerprint: String,
+    /// The version of the key that wrapped the data key, when the wrapped key
+    /// names it (Vault transit: `vault:v3`).
+    pub key_version: Option<String>,
     /// Plaintext length.
     pub plaintext_len: usize,
     /// Whether the format carries a key commitment.
@@ -42,6 +45,8 @@ pub fn inspect(sealed: &[u8], max_plaintext: usize) -> Result<Inspection> {
         )),
         wrapped_dek_len: m.wrapped_dek.len(),
         wrapped_dek_fingerprint: fingerprint(m.wrapped_dek),
+        key_version: crate::provider::vault::key_version(m.wrapped_dek)
+            .map(|v| format!("vault:v{v}")),
         plaintext_len: m.plaintext_len(),
         committing: true,
     };
@@ -63,6 +68,8 @@ pub fn inspect(sealed: &[u8], max_plaintext: usize) -> Result<Inspection> {
                 key_ref: None,
                 wrapped_dek_len: j.wrapped_dek.len(),
                 wrapped_dek_fingerprint: fingerprint(&j.wrapped_dek),
+                key_version: crate::provider::vault::key_version(&j.wrapped_dek)
+                    .map(|v| format!("vault:v{v}")),
                 plaintext_len: j.ciphertext_and_tag.len().saturating_sub(16),
                 committing: false,
             })

@@ -416,6 +416,15 @@ fn is_ciphertext(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'))
 }
 
+/// The key version a transit ciphertext names (`vault:v3:…` → 3), for
+/// `inspect`; `None` for anything that is not a transit ciphertext.
+pub fn key_version(wrapped: &[u8]) -> Option<u32> {
+    let s = std::str::from_utf8(wrapped)
+        .ok()
+        .filter(|s| is_ciphertext(s))?;
+    s.strip_prefix("vault:v")?.split(':').next()?.parse().ok()
+}
+
 /// The ciphertext of an answer, checked with the grammar the read side uses.
 fn ciphertext(d: &Data) -> Result<Vec<u8>> {
     let c = d
@@ -830,6 +839,9 @@ mod tests {
         assert!(parse(&resp(200, "<html>")).is_err());
         assert!(as_ciphertext(b"AQID").is_err());
         assert!(as_ciphertext(b"vault:v2:q83v+w==").is_ok());
+        assert_eq!(key_version(b"vault:v12:q83v+w=="), Some(12));
+        assert_eq!(key_version(b"vault:v01:q83v+w=="), None);
+        assert_eq!(key_version(&[1, 2, 3]), None);
         assert!(matches!(
             as_ciphertext(b"vault:v1:A@AA"),
             Err(Error::Authentication)
