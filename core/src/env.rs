@@ -47,6 +47,17 @@ pub struct MapEnvironment {
     pub processes: HashMap<String, Vec<u8>>,
 }
 
+impl MapEnvironment {
+    /// An environment holding these variables and nothing else.
+    pub fn with_vars<'a>(vars: impl IntoIterator<Item = &'a (&'a str, &'a str)>) -> Self {
+        let mut e = Self::default();
+        for (k, v) in vars {
+            e.vars.insert((*k).to_string(), (*v).to_string());
+        }
+        e
+    }
+}
+
 impl Environment for MapEnvironment {
     fn var(&self, name: &str) -> Option<String> {
         self.vars.get(name).cloned()

@@ -25,10 +25,7 @@ fn transport() -> Transport {
 }
 
 fn env(vars: &[(&str, &str)]) -> MapEnvironment {
-    let mut e = MapEnvironment::default();
-    for (k, v) in vars {
-        e.vars.insert(k.to_string(), v.to_string());
-    }
+    let mut e = MapEnvironment::with_vars(vars);
     // Never probe a real metadata service from tests.
     e.vars
         .entry("AWS_EC2_METADATA_DISABLED".into())

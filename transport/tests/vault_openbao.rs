@@ -22,11 +22,11 @@ fn var(name: &str) -> String {
 }
 
 fn env_with(token: &str) -> Arc<dyn Environment> {
-    let mut e = MapEnvironment::default();
-    e.vars
-        .insert("VAULT_ADDR".into(), var("DEKBOX_TEST_BAO_URL"));
-    e.vars.insert("VAULT_TOKEN".into(), token.into());
-    Arc::new(e)
+    let addr = var("DEKBOX_TEST_BAO_URL");
+    Arc::new(MapEnvironment::with_vars(&[
+        ("VAULT_ADDR", addr.as_str()),
+        ("VAULT_TOKEN", token),
+    ]))
 }
 
 fn env() -> Arc<dyn Environment> {

@@ -587,11 +587,7 @@ mod tests {
     use crate::env::MapEnvironment;
 
     fn env(vars: &[(&str, &str)]) -> Arc<dyn Environment> {
-        let mut e = MapEnvironment::default();
-        for (k, v) in vars {
-            e.vars.insert((*k).into(), (*v).into());
-        }
-        Arc::new(e)
+        Arc::new(MapEnvironment::with_vars(vars))
     }
 
     fn resp(status: u16, body: &str) -> HttpResponse {

@@ -523,10 +523,7 @@ mod tests {
     use crate::env::MapEnvironment;
 
     fn provider(uri: &str, vars: &[(&str, &str)], opts: AwsOptions) -> Result<AwsKmsProvider> {
-        let mut env = MapEnvironment::default();
-        for (k, v) in vars {
-            env.vars.insert(k.to_string(), v.to_string());
-        }
+        let mut env = MapEnvironment::with_vars(vars);
         env.files
             .insert("/cfg".into(), b"[default]\nregion = ap-south-1\n".to_vec());
         env.vars
