@@ -198,19 +198,8 @@ impl MessageKey {
         if form == Form::Binary {
             return Ok(bin);
         }
-        let mut text = Zeroizing::new(Vec::with_capacity(
-            TOKEN_TEXT_PREFIX.len() + bin.len().div_ceil(3) * 4,
-        ));
-        text.extend_from_slice(TOKEN_TEXT_PREFIX.as_bytes());
-        let start = text.len();
-        text.resize(
-            start + base64::encoded_len(bin.len(), false).unwrap_or(0),
-            0,
-        );
-        let n = URL_SAFE_NO_PAD
-            .encode_slice(&bin[..], &mut text[start..])
-            .unwrap_or(0);
-        text.truncate(start + n);
+        let mut text = Zeroizing::new(Vec::new());
+        format::text::encode_into(TOKEN_TEXT_PREFIX, &bin, &mut text);
         Ok(text)
     }
 

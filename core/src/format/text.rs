@@ -8,19 +8,25 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Encodes a binary message in the text form.
 pub(crate) fn encode(binary: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(TEXT_PREFIX.len() + binary.len().div_ceil(3) * 4);
-    out.extend_from_slice(TEXT_PREFIX.as_bytes());
+    let mut out = Vec::new();
+    encode_into(TEXT_PREFIX, binary, &mut out);
+    out
+}
+
+/// Appends `prefix` and the unpadded base64url of `binary` to `out`,
+/// reserving the exact room first: a buffer that starts empty (a wiping one,
+/// for a message-key token) is never reallocated with content in it.
+pub(crate) fn encode_into(prefix: &str, binary: &[u8], out: &mut Vec<u8>) {
+    let len = base64::encoded_len(binary.len(), false).unwrap_or(0);
+    out.reserve_exact(prefix.len() + len);
+    out.extend_from_slice(prefix.as_bytes());
     let start = out.len();
-    out.resize(
-        start + base64::encoded_len(binary.len(), false).unwrap_or(0),
-        0,
-    );
-    // Invariant: the buffer was sized with encoded_len for this exact input.
+    out.resize(start + len, 0);
+    // Invariant: the room was sized with encoded_len for this exact input.
     let written = URL_SAFE_NO_PAD
         .encode_slice(binary, &mut out[start..])
         .unwrap_or(0);
     out.truncate(start + written);
-    out
 }
 
 /// Decodes the text form (surrounding ASCII whitespace allowed) to binary.
