@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 
 pub mod aws;
 mod conformance;
+pub mod credentials;
 mod local;
 mod registry;
 pub mod vault;

@@ -18,24 +18,43 @@
 //! else `https://sts.<region>.amazonaws.com`.
 //!
 //! [`CachedCredentials`] keeps the result and refreshes it five minutes
-//! before it expires: one caller refreshes while the others keep using the
-//! current credentials.
+//! before it expires, once however many callers want it (the machinery
+//! every provider shares: [`crate::provider::credentials`]).
 
 use super::config_file::{Profile, ProfileSet};
 use super::sigv4::{self, Credentials, Scope};
 use super::xml;
 use crate::env::Environment;
 use crate::http::{HttpRequest, HttpResponse, Method};
-use crate::op::{Operation, ProcessOutput, ProcessRequest, Step};
+use crate::op::{BoxOp, ProcessOutput, ProcessRequest};
+use crate::provider::credentials::{
+    Chain, CredentialCache, Expiring, Fixed, Resolver, Source, SourceStep,
+};
 use crate::{Error, Result, Timestamp};
 use serde::Deserialize;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
-/// Refresh temporary credentials this long before they expire.
-pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+pub use crate::provider::credentials::{Acquire, REFRESH_BEFORE_EXPIRY};
+
+/// Resolves AWS credentials: the chain as an operation.
+pub type ResolveCredentials = Chain<Credentials>;
+
+/// AWS credentials cached for a provider (see [`CredentialCache`]).
+pub type CachedCredentials = CredentialCache<Credentials>;
+
+impl Expiring for Credentials {
+    fn expires_at(&self) -> Option<Timestamp> {
+        self.expiration
+    }
+}
+
+impl Resolver<Credentials> for CredentialChain {
+    fn resolve(&self) -> BoxOp<'static, Credentials> {
+        Box::new(CredentialChain::resolve(self))
+    }
+}
 
 /// How to find credentials.
 #[derive(Clone)]
@@ -78,9 +97,9 @@ impl CredentialChain {
 
     /// An operation that resolves credentials.
     pub fn resolve(&self) -> ResolveCredentials {
-        let mut sources: VecDeque<Box<dyn Source>> = VecDeque::new();
+        let mut sources: VecDeque<Box<dyn Source<Credentials>>> = VecDeque::new();
         if let Some(c) = &self.explicit {
-            sources.push_back(Box::new(Fixed(Some(c.clone()))));
+            sources.push_back(Box::new(Fixed(Some(c.clone()), "explicit credentials")));
         } else {
             let env = self.env.clone();
             sources.push_back(Box::new(EnvSource(env.clone())));
@@ -96,269 +115,22 @@ impl CredentialChain {
             sources.push_back(Box::new(ContainerSource(env.clone())));
             sources.push_back(Box::new(ImdsSource::new(env)));
         }
-        ResolveCredentials {
-            sources,
-            current: None,
-            pending: None,
-            run: None,
-            failed: None,
-            last: None,
-            result: None,
-            tried: Vec::new(),
-            now: Timestamp::default(),
-        }
-    }
-}
-
-enum SourceStep {
-    Send(HttpRequest),
-    Run(ProcessRequest),
-    Done(Credentials),
-}
-
-/// One place credentials may come from.
-trait Source: Send {
-    fn name(&self) -> &'static str;
-    /// `None`: this source does not apply here; try the next.
-    fn start(&mut self, now: Timestamp) -> Result<Option<SourceStep>>;
-    fn on_response(&mut self, resp: HttpResponse, now: Timestamp) -> Result<SourceStep>;
-    /// The output of the command this source asked to run.
-    fn on_process_output(&mut self, output: ProcessOutput) -> Result<SourceStep> {
-        let _ = output;
-        Err(Error::ApiMisuse("no process outstanding"))
-    }
-    /// The request could not be sent. `Ok(None)`: the source does not apply.
-    fn on_failure(&mut self, error: Error) -> Result<Option<SourceStep>> {
-        Err(error)
-    }
-}
-
-/// Resolves credentials by trying each source in turn. See
-/// [`crate::op`] for how to drive it.
-pub struct ResolveCredentials {
-    sources: VecDeque<Box<dyn Source>>,
-    current: Option<Box<dyn Source>>,
-    pending: Option<HttpRequest>,
-    run: Option<ProcessRequest>,
-    /// A source's final error, reported by the next `poll` (so callers treat
-    /// it like any other failure of the chain, e.g. fall back to credentials
-    /// that are still valid).
-    failed: Option<Error>,
-    last: Option<HttpRequest>,
-    result: Option<Credentials>,
-    tried: Vec<&'static str>,
-    now: Timestamp,
-}
-
-impl ResolveCredentials {
-    fn apply(&mut self, step: Option<SourceStep>) {
-        match step {
-            Some(SourceStep::Send(r)) => self.pending = Some(r),
-            Some(SourceStep::Run(p)) => self.run = Some(p),
-            Some(SourceStep::Done(c)) => {
-                self.result = Some(c);
-                self.current = None;
-            }
-            None => {
-                if let Some(src) = self.current.take() {
-                    self.tried.push(src.name());
-                }
-            }
-        }
-    }
-}
-
-impl Operation for ResolveCredentials {
-    type Output = Credentials;
-
-    fn poll(&mut self, now: Timestamp) -> Result<Step<Credentials>> {
-        self.now = now;
-        loop {
-            if let Some(e) = self.failed.take() {
-                return Err(e);
-            }
-            if let Some(c) = self.result.take() {
-                return Ok(Step::Done(c));
-            }
-            if let Some(req) = self.pending.take() {
-                self.last = Some(req.clone());
-                return Ok(Step::Send(req));
-            }
-            if let Some(p) = &self.run {
-                // Kept until its output arrives: polling again re-issues it.
-                return Ok(Step::Run(p.clone()));
-            }
-            if self.current.is_some() {
-                // Polled again without an answer: the driver is retrying.
-                return match self.last.clone() {
-                    Some(req) => Ok(Step::Send(req)),
-                    None => Err(Error::ApiMisuse(
-                        "credential source is waiting for a response",
-                    )),
-                };
-            }
-            let Some(mut src) = self.sources.pop_front() else {
-                return Err(Error::Config(format!(
-                    "no AWS credentials found (tried {}); set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run where a role is attached",
-                    self.tried.join(", ")
-                )));
-            };
-            let step = src.start(now)?;
-            self.current = Some(src);
-            self.apply(step);
-        }
-    }
-
-    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
-        crate::http::check_response_size(&response)?;
-        let src = self
-            .current
-            .as_mut()
-            .ok_or(Error::ApiMisuse("no request outstanding"))?;
-        match src.on_response(response, self.now) {
-            Ok(step) => {
-                self.apply(Some(step));
-                Ok(())
-            }
-            Err(e) => {
-                if e.is_retryable() {
-                    self.pending = self.last.clone();
-                } else {
-                    self.current = None;
-                }
-                Err(e)
-            }
-        }
-    }
-
-    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
-        if self.run.take().is_none() {
-            return Err(Error::ApiMisuse("no process outstanding"));
-        }
-        let src = self
-            .current
-            .as_mut()
-            .ok_or(Error::ApiMisuse("no process outstanding"))?;
-        match src.on_process_output(output) {
-            Ok(step) => self.apply(Some(step)),
-            Err(e) => {
-                self.current = None;
-                self.failed = Some(e);
-            }
-        }
-        Ok(())
-    }
-
-    fn handle_failure(&mut self, error: Error) -> Result<()> {
-        let src = self
-            .current
-            .as_mut()
-            .ok_or(Error::ApiMisuse("no request outstanding"))?;
-        match src.on_failure(error) {
-            Ok(step) => {
-                self.apply(step);
-                Ok(())
-            }
-            Err(e) => {
-                self.current = None;
-                Err(e)
-            }
-        }
-    }
-}
-
-/// Credentials cached for a provider, refreshed ahead of expiry.
-pub struct CachedCredentials {
-    chain: CredentialChain,
-    state: Mutex<CacheState>,
-}
-
-#[derive(Default)]
-struct CacheState {
-    creds: Option<Credentials>,
-    refreshing_since: Option<Timestamp>,
-}
-
-/// What a caller should do to get credentials.
-pub enum Acquire {
-    /// Use these.
-    Ready(Credentials),
-    /// Resolve anew (and [`CachedCredentials::store`] the result); the
-    /// current credentials, if still valid, are the fallback.
-    Refresh(Box<ResolveCredentials>, Option<Credentials>),
-}
-
-impl CachedCredentials {
-    /// An empty cache over a chain.
-    pub fn new(chain: CredentialChain) -> Self {
-        Self {
-            chain,
-            state: Mutex::new(CacheState::default()),
-        }
-    }
-
-    /// Current credentials, or an instruction to refresh.
-    pub fn acquire(&self, now: Timestamp) -> Acquire {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let valid = s
-            .creds
-            .as_ref()
-            .filter(|c| c.expiration.is_none_or(|exp| now < exp))
-            .cloned();
-        let expiring = s
-            .creds
-            .as_ref()
-            .and_then(|c| c.expiration)
-            .is_some_and(|exp| now.plus(REFRESH_BEFORE_EXPIRY) >= exp);
-        let someone_refreshing = s
-            .refreshing_since
-            .is_some_and(|t| now.since(t) < Duration::from_secs(30));
-        match valid {
-            Some(c) if !expiring || someone_refreshing => Acquire::Ready(c),
-            fallback => {
-                s.refreshing_since = Some(now);
-                Acquire::Refresh(Box::new(self.chain.resolve()), fallback)
-            }
-        }
-    }
-
-    /// Stores freshly resolved credentials.
-    pub fn store(&self, creds: Credentials) {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        s.creds = Some(creds);
-        s.refreshing_since = None;
-    }
-
-    /// Records a failed refresh so that the next caller tries again.
-    pub fn refresh_failed(&self) {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        s.refreshing_since = None;
-    }
-}
-
-// ---- sources ---------------------------------------------------------------
-
-struct Fixed(Option<Credentials>);
-
-impl Source for Fixed {
-    fn name(&self) -> &'static str {
-        "explicit credentials"
-    }
-    fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep>> {
-        Ok(self.0.take().map(SourceStep::Done))
-    }
-    fn on_response(&mut self, _r: HttpResponse, _now: Timestamp) -> Result<SourceStep> {
-        Err(Error::ApiMisuse("no request outstanding"))
+        Chain::new(sources, |tried| {
+            Error::Config(format!(
+                "no AWS credentials found (tried {}); set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run where a role is attached",
+                tried.join(", ")
+            ))
+        })
     }
 }
 
 struct EnvSource(Arc<dyn Environment>);
 
-impl Source for EnvSource {
+impl Source<Credentials> for EnvSource {
     fn name(&self) -> &'static str {
         "environment"
     }
-    fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep>> {
+    fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep<Credentials>>> {
         let env = &self.0;
         let (Some(id), Some(secret)) = (
             nonempty(env.var("AWS_ACCESS_KEY_ID")),
@@ -375,7 +147,11 @@ impl Source for EnvSource {
             "environment",
         ))))
     }
-    fn on_response(&mut self, _r: HttpResponse, _now: Timestamp) -> Result<SourceStep> {
+    fn on_response(
+        &mut self,
+        _r: HttpResponse,
+        _now: Timestamp,
+    ) -> Result<SourceStep<Credentials>> {
         Err(Error::ApiMisuse("no request outstanding"))
     }
 }
@@ -417,12 +193,12 @@ impl ProfileSource {
     }
 }
 
-impl Source for ProfileSource {
+impl Source<Credentials> for ProfileSource {
     fn name(&self) -> &'static str {
         "shared config profile"
     }
 
-    fn start(&mut self, now: Timestamp) -> Result<Option<SourceStep>> {
+    fn start(&mut self, now: Timestamp) -> Result<Option<SourceStep<Credentials>>> {
         let env = self.env.clone();
         let named = self
             .explicit_profile
@@ -515,7 +291,11 @@ impl Source for ProfileSource {
         Ok(None)
     }
 
-    fn on_response(&mut self, resp: HttpResponse, _now: Timestamp) -> Result<SourceStep> {
+    fn on_response(
+        &mut self,
+        resp: HttpResponse,
+        _now: Timestamp,
+    ) -> Result<SourceStep<Credentials>> {
         let call = self
             .sts
             .as_ref()
@@ -524,7 +304,7 @@ impl Source for ProfileSource {
             .map(SourceStep::Done)
     }
 
-    fn on_process_output(&mut self, output: ProcessOutput) -> Result<SourceStep> {
+    fn on_process_output(&mut self, output: ProcessOutput) -> Result<SourceStep<Credentials>> {
         let name = &self.name;
         let out = output.map_err(|e| {
             Error::Config(format!(
@@ -568,11 +348,11 @@ impl WebIdentitySource {
     }
 }
 
-impl Source for WebIdentitySource {
+impl Source<Credentials> for WebIdentitySource {
     fn name(&self) -> &'static str {
         "web identity"
     }
-    fn start(&mut self, now: Timestamp) -> Result<Option<SourceStep>> {
+    fn start(&mut self, now: Timestamp) -> Result<Option<SourceStep<Credentials>>> {
         let env = self.env.clone();
         let (Some(file), Some(role)) = (
             nonempty(env.var("AWS_WEB_IDENTITY_TOKEN_FILE")),
@@ -594,7 +374,11 @@ impl Source for WebIdentitySource {
         self.sts = Some(call);
         Ok(Some(SourceStep::Send(req)))
     }
-    fn on_response(&mut self, resp: HttpResponse, _now: Timestamp) -> Result<SourceStep> {
+    fn on_response(
+        &mut self,
+        resp: HttpResponse,
+        _now: Timestamp,
+    ) -> Result<SourceStep<Credentials>> {
         let call = self
             .sts
             .as_ref()
@@ -607,11 +391,11 @@ impl Source for WebIdentitySource {
 /// ECS/EKS container credentials.
 struct ContainerSource(Arc<dyn Environment>);
 
-impl Source for ContainerSource {
+impl Source<Credentials> for ContainerSource {
     fn name(&self) -> &'static str {
         "container credentials"
     }
-    fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep>> {
+    fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep<Credentials>>> {
         let env = &self.0;
         let url = if let Some(rel) = nonempty(env.var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")) {
             container_relative_url(&rel)?
@@ -634,7 +418,11 @@ impl Source for ContainerSource {
         req.headers = headers;
         Ok(Some(SourceStep::Send(req)))
     }
-    fn on_response(&mut self, resp: HttpResponse, _now: Timestamp) -> Result<SourceStep> {
+    fn on_response(
+        &mut self,
+        resp: HttpResponse,
+        _now: Timestamp,
+    ) -> Result<SourceStep<Credentials>> {
         if resp.status != 200 {
             return Err(status_error("container credentials endpoint", resp.status));
         }
@@ -759,11 +547,11 @@ impl ImdsSource {
 
 const IMDS_ROLE_PATH: &str = "/latest/meta-data/iam/security-credentials/";
 
-impl Source for ImdsSource {
+impl Source<Credentials> for ImdsSource {
     fn name(&self) -> &'static str {
         "EC2 instance metadata"
     }
-    fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep>> {
+    fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep<Credentials>>> {
         if self
             .env
             .var("AWS_EC2_METADATA_DISABLED")
@@ -779,7 +567,11 @@ impl Source for ImdsSource {
         req.probe = true;
         Ok(Some(SourceStep::Send(req)))
     }
-    fn on_response(&mut self, resp: HttpResponse, _now: Timestamp) -> Result<SourceStep> {
+    fn on_response(
+        &mut self,
+        resp: HttpResponse,
+        _now: Timestamp,
+    ) -> Result<SourceStep<Credentials>> {
         if self.token.is_none() {
             if resp.status != 200 {
                 return Err(status_error("instance metadata (token)", resp.status));
@@ -825,7 +617,7 @@ impl Source for ImdsSource {
             .into_credentials("EC2 instance metadata".into())
             .map(SourceStep::Done)
     }
-    fn on_failure(&mut self, error: Error) -> Result<Option<SourceStep>> {
+    fn on_failure(&mut self, error: Error) -> Result<Option<SourceStep<Credentials>>> {
         // Not on EC2 (nothing answers): this source does not apply.
         if self.token.is_none() {
             Ok(None)

@@ -27,10 +27,11 @@ use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::key::{DataKey, GeneratedKey};
 use crate::op::{BoxOp, Operation, ProcessOutput, Step};
 use crate::provider::KeyProvider;
+use crate::provider::credentials::{Credentialed, WarmUp};
 use crate::random::SecureRandom;
 use crate::{Error, Result, Timestamp};
 use api::{Action, Answer};
-use credentials::{Acquire, CachedCredentials, CredentialChain, ResolveCredentials};
+use credentials::{CachedCredentials, CredentialChain};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -174,11 +175,8 @@ impl AwsKmsProvider {
 
     /// An operation resolving (and caching) this provider's credentials, for
     /// transports that warm them up before concurrent use.
-    pub fn warm_credentials(&self) -> WarmCredentials<'_> {
-        WarmCredentials {
-            provider: self,
-            inner: None,
-        }
+    pub fn warm_credentials(&self) -> WarmUp<'_, Credentials> {
+        WarmUp::new(&self.credentials)
     }
 
     fn call<T: Send + 'static>(
@@ -192,7 +190,7 @@ impl AwsKmsProvider {
             action,
             body,
             parse,
-            creds: CredState::Need,
+            creds: Credentialed::Need,
             awaiting: false,
             result: None,
         })
@@ -226,53 +224,6 @@ impl AwsKmsProvider {
     }
 }
 
-enum CredState {
-    Need,
-    Resolving(Box<ResolveCredentials>, Option<Credentials>),
-    Have(Credentials),
-}
-
-/// Gets credentials for a call: from the cache, or by driving the chain.
-/// Returns `Some(step)` when the chain needs a request sent or a command run.
-fn advance_credentials<U>(
-    cache: &CachedCredentials,
-    state: &mut CredState,
-    now: Timestamp,
-) -> Result<Option<Step<U>>> {
-    loop {
-        match state {
-            CredState::Have(_) => return Ok(None),
-            CredState::Need => {
-                *state = match cache.acquire(now) {
-                    Acquire::Ready(c) => CredState::Have(c),
-                    Acquire::Refresh(op, fallback) => CredState::Resolving(op, fallback),
-                }
-            }
-            CredState::Resolving(op, fallback) => match op.poll(now) {
-                Ok(Step::Send(r)) => return Ok(Some(Step::Send(r))),
-                Ok(Step::Run(p)) => return Ok(Some(Step::Run(p))),
-                // The chain never shares work with other operations.
-                Ok(Step::Wait(_)) => {
-                    return Err(Error::ApiMisuse("credential chain asked to wait"));
-                }
-                Ok(Step::Done(c)) => {
-                    cache.store(c.clone());
-                    *state = CredState::Have(c);
-                }
-                Err(e) => {
-                    cache.refresh_failed();
-                    match fallback.take() {
-                        // Refreshing early failed; the current credentials are
-                        // still valid, so carry on with them.
-                        Some(c) => *state = CredState::Have(c),
-                        None => return Err(e),
-                    }
-                }
-            },
-        }
-    }
-}
-
 /// One KMS call. See [`crate::op`] for the driving contract; a retryable
 /// error leaves it ready to re-sign and resend.
 struct KmsCall<'a, T> {
@@ -280,7 +231,7 @@ struct KmsCall<'a, T> {
     action: Action,
     body: Zeroizing<Vec<u8>>,
     parse: fn(Answer) -> Result<T>,
-    creds: CredState,
+    creds: Credentialed<'a, Credentials>,
     awaiting: bool,
     result: Option<T>,
 }
@@ -292,27 +243,20 @@ impl<T: Send> Operation for KmsCall<'_, T> {
         if let Some(v) = self.result.take() {
             return Ok(Step::Done(v));
         }
-        if let Some(step) = advance_credentials(&self.provider.credentials, &mut self.creds, now)? {
+        if let Some(step) = self.creds.advance(&self.provider.credentials, now)? {
             return Ok(step);
         }
-        let CredState::Have(creds) = &self.creds else {
-            return Err(Error::ApiMisuse("credentials not resolved"));
-        };
         let req = self
             .provider
-            .build_request(self.action, &self.body, creds, now)?;
+            .build_request(self.action, &self.body, self.creds.get()?, now)?;
         self.awaiting = true;
         Ok(Step::Send(req))
     }
 
     fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
         crate::http::check_response_size(&response)?;
-        if let CredState::Resolving(op, _) = &mut self.creds {
-            let r = op.handle_response(response);
-            if r.as_ref().is_err_and(|e| !e.is_retryable()) {
-                self.provider.credentials.refresh_failed();
-            }
-            return r;
+        if self.creds.resolving() {
+            return self.creds.handle_response(response);
         }
         if !self.awaiting {
             return Err(Error::ApiMisuse("no request outstanding"));
@@ -324,66 +268,14 @@ impl<T: Send> Operation for KmsCall<'_, T> {
     }
 
     fn handle_failure(&mut self, error: Error) -> Result<()> {
-        if let CredState::Resolving(op, _) = &mut self.creds {
-            let r = op.handle_failure(error);
-            if r.is_err() {
-                self.provider.credentials.refresh_failed();
-            }
-            return r;
+        if self.creds.resolving() {
+            return self.creds.handle_failure(error);
         }
         Err(error)
     }
 
     fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
-        if let CredState::Resolving(op, _) = &mut self.creds {
-            let r = op.handle_process_output(output);
-            if r.is_err() {
-                self.provider.credentials.refresh_failed();
-            }
-            return r;
-        }
-        Err(Error::ApiMisuse("no process outstanding"))
-    }
-}
-
-/// Resolves a provider's credentials into its cache. See
-/// [`AwsKmsProvider::warm_credentials`].
-pub struct WarmCredentials<'a> {
-    provider: &'a AwsKmsProvider,
-    inner: Option<CredState>,
-}
-
-impl Operation for WarmCredentials<'_> {
-    type Output = ();
-
-    fn poll(&mut self, now: Timestamp) -> Result<Step<()>> {
-        let state = self.inner.get_or_insert(CredState::Need);
-        match advance_credentials(&self.provider.credentials, state, now)? {
-            Some(step) => Ok(step),
-            None => Ok(Step::Done(())),
-        }
-    }
-
-    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
-        crate::http::check_response_size(&response)?;
-        match &mut self.inner {
-            Some(CredState::Resolving(op, _)) => op.handle_response(response),
-            _ => Err(Error::ApiMisuse("no request outstanding")),
-        }
-    }
-
-    fn handle_failure(&mut self, error: Error) -> Result<()> {
-        match &mut self.inner {
-            Some(CredState::Resolving(op, _)) => op.handle_failure(error),
-            _ => Err(error),
-        }
-    }
-
-    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
-        match &mut self.inner {
-            Some(CredState::Resolving(op, _)) => op.handle_process_output(output),
-            _ => Err(Error::ApiMisuse("no process outstanding")),
-        }
+        self.creds.handle_process_output(output)
     }
 }
 
