@@ -20,6 +20,8 @@ export declare class KmsAccessDenied extends DekboxError {}
 export declare class KmsThrottled extends DekboxError {}
 /** The KMS could not be reached, timed out, or failed internally. */
 export declare class KmsUnavailable extends DekboxError {}
+/** A checksum over a KMS request or answer did not match: corrupted in transit (retried before this is thrown). */
+export declare class KmsIntegrityError extends DekboxError {}
 /** The key exists but is disabled or pending deletion. */
 export declare class KeyDisabled extends DekboxError {}
 /** The KMS does not know the key. */

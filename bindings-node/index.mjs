@@ -11,6 +11,7 @@ export const {
   KmsAccessDenied,
   KmsThrottled,
   KmsUnavailable,
+  KmsIntegrityError,
   KeyDisabled,
   KeyNotFound,
   KmsError,

@@ -280,3 +280,27 @@ post("transit/keys/derived", '{"derived": true}')
 post("transit/keys/plain", '{}')
 PY
 }
+
+# need_gcp: the loopback Cloud KMS (tests/gcp/kms_server.py; there is no
+# official emulator) on 127.0.0.1 with key ring
+# projects/dekbox-test/locations/global/keyRings/ring and keys a, b, c;
+# started once for every suite that needs it (and stopped by cleanup).
+# Counted once; non-zero if it did not start. Sets DEKBOX_TEST_GCP_URL.
+gcp_state=
+need_gcp() {
+    start_once gcp_state "loopback Cloud KMS (tests/gcp/kms_server.py)" \
+        gcp_setup "the loopback Cloud KMS did not start (see its log above)" "$logs/gcp.log"
+}
+
+gcp_setup() {
+    ensure_venv || return 1
+    "$venv/bin/python" -c 'import google_crc32c, cryptography' 2>/dev/null ||
+        pip_install "$venv/bin/pip" google-crc32c cryptography || return 1
+    local port
+    port=$(free_port)
+    "$venv/bin/python" tests/gcp/kms_server.py --port "$port" >"$logs/gcp.log" 2>&1 &
+    echo $! >>"$logs/pids"
+    wait_for "http://127.0.0.1:$port/_test/health" "the loopback Cloud KMS" || return 1
+    export DEKBOX_TEST_GCP_URL="http://127.0.0.1:$port"
+    "$venv/bin/python" tests/gcp/setup.py "$DEKBOX_TEST_GCP_URL"
+}

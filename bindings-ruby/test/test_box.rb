@@ -93,8 +93,8 @@ class BoxTest < Minitest::Test
   end
 
   def test_every_error_class_comes_from_the_one_table
-    %w[AuthenticationError MalformedError KmsAccessDenied KmsThrottled KmsUnavailable KeyDisabled
-       KeyNotFound KmsError ConfigError].each do |name|
+    %w[AuthenticationError MalformedError KmsAccessDenied KmsThrottled KmsUnavailable KmsIntegrityError
+       KeyDisabled KeyNotFound KmsError ConfigError].each do |name|
       assert Dekbox.const_get(name) < Dekbox::Error, name
     end
     assert Dekbox::UnknownKeyError < Dekbox::ConfigError

@@ -10,8 +10,12 @@ use std::path::Path;
 
 #[derive(Args, Clone)]
 pub struct KeyArgs {
-    /// Key URI for a single key (local:///path, local://env/VAR, aws-kms://..., vault://MOUNT/keys/NAME,
-    /// insecure-test-key); with neither --key nor --keyring, DEKBOX_KEY.
+    /// Key URI for a single key (local:///path, local://env/VAR, aws-kms://...,
+    /// gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K, vault://MOUNT/keys/NAME,
+    /// insecure-test-key); with neither --key nor --keyring, DEKBOX_KEY. Credentials come from
+    /// the environment: AWS's default chain; Google's GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+    /// application-default login, GOOGLE_OAUTH_ACCESS_TOKEN or the metadata server; Vault's
+    /// VAULT_ADDR with VAULT_TOKEN or ~/.vault-token.
     #[arg(long, conflicts_with = "keyring")]
     key: Option<String>,
     /// A labelled keyring entry LABEL=URI, repeatable (new data uses --primary).
@@ -45,6 +49,9 @@ pub struct KeyArgs {
     /// AWS KMS grant token, repeatable.
     #[arg(long = "grant-token", value_name = "TOKEN")]
     grant_tokens: Vec<String>,
+    /// Cloud KMS endpoint URL (default: CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS, else Google's).
+    #[arg(long, value_name = "URL")]
+    gcp_endpoint: Option<String>,
 }
 
 impl KeyArgs {
@@ -69,6 +76,7 @@ impl KeyArgs {
             profile: self.aws_profile.clone(),
             fips: self.aws_fips,
             grant_tokens: self.grant_tokens.clone(),
+            gcp_endpoint: self.gcp_endpoint.clone(),
             accept_json: self.accept_json,
             legacy_fallback: self.legacy_fallback,
             legacy_allow_key_sized: self.legacy_allow_key_sized,

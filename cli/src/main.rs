@@ -314,7 +314,21 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             if !in_place.is_empty() {
                 return io::rewrap_files(&in_place, max_in, rewrap);
             }
-            io.transform(max_in, |input| Ok(rewrap(input)?.message), true)?;
+            let (mut changed, mut current) = (0usize, 0usize);
+            io.transform(
+                max_in,
+                |input| {
+                    let r = rewrap(input)?;
+                    if r.changed {
+                        changed += 1;
+                    } else {
+                        current += 1;
+                    }
+                    Ok(r.message)
+                },
+                true,
+            )?;
+            eprintln!("rewrapped {changed}, already on the primary key {current}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { input } => {

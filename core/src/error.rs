@@ -38,6 +38,12 @@ pub enum Error {
     #[error("KMS unavailable: {0}")]
     KmsUnavailable(String),
 
+    /// A checksum over a KMS request or answer did not match: the bytes were
+    /// damaged between dekbox and the KMS (Cloud KMS's CRC32C fields).
+    /// Retryable.
+    #[error("KMS integrity check failed: {0}")]
+    KmsIntegrity(String),
+
     /// The key exists but is disabled or in a state that forbids this use.
     #[error("key disabled or not usable in its current state: {0}")]
     KeyDisabled(String),
@@ -83,6 +89,8 @@ pub enum ErrorKind {
     KmsThrottled,
     /// [`Error::KmsUnavailable`]
     KmsUnavailable,
+    /// [`Error::KmsIntegrity`]
+    KmsIntegrity,
     /// [`Error::KeyDisabled`]
     KeyDisabled,
     /// [`Error::KeyNotFound`]
@@ -153,6 +161,8 @@ error_table! {
         "The KMS rate-limited the request (retried with backoff before this is raised).";
     KmsUnavailable, "KMS_UNAVAILABLE", "KmsUnavailable", None, true, false, 5,
         "The KMS could not be reached, timed out, or failed internally.";
+    KmsIntegrity, "KMS_INTEGRITY", "KmsIntegrityError", None, true, false, 5,
+        "A checksum over a KMS request or answer did not match: corrupted in transit (retried before this is raised).";
     KeyDisabled, "KEY_DISABLED", "KeyDisabled", None, false, false, 5,
         "The key exists but is disabled or pending deletion.";
     KeyNotFound, "KEY_NOT_FOUND", "KeyNotFound", None, false, false, 5,
@@ -186,6 +196,7 @@ impl Error {
             Error::KmsAccessDenied(_) => ErrorKind::KmsAccessDenied,
             Error::KmsThrottled(_) => ErrorKind::KmsThrottled,
             Error::KmsUnavailable(_) => ErrorKind::KmsUnavailable,
+            Error::KmsIntegrity(_) => ErrorKind::KmsIntegrity,
             Error::KeyDisabled(_) => ErrorKind::KeyDisabled,
             Error::KeyNotFound(_) => ErrorKind::KeyNotFound,
             Error::Kms { .. } => ErrorKind::Kms,

@@ -6,6 +6,7 @@ use dekbox_core::cache::CacheConfig;
 use dekbox_core::env::Environment;
 use dekbox_core::provider::aws::AwsOptions;
 use dekbox_core::provider::aws::sigv4::Credentials;
+use dekbox_core::provider::gcp::GcpOptions;
 use dekbox_core::{Error, Options, Result};
 use dekbox_transport::{Client, OsEnvironment, RetryPolicy};
 use serde::Deserialize;
@@ -45,6 +46,11 @@ pub struct Config {
     /// Explicit AWS credentials (short-lived ones from STS or Cognito, in
     /// the browser) instead of the default chain.
     pub credentials: Option<AwsCredentials>,
+    /// Cloud KMS endpoint URL (Private Service Connect, loopback test
+    /// servers); else `CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS`, else
+    /// Google's. Google credentials come from the environment (see
+    /// `dekbox_core::provider::gcp::auth`).
+    pub gcp_endpoint: Option<String>,
     /// Cache limits (defaults: [`CacheConfig::default`]).
     pub cache: Option<CacheConfig>,
     /// Read JSON envelopes `{"encryptedDek","cipherText"}`.
@@ -121,6 +127,10 @@ impl Config {
                 grant_tokens: self.grant_tokens,
                 profile: self.profile,
                 credentials: self.credentials.as_ref().map(AwsCredentials::to_core),
+            })
+            .gcp(GcpOptions {
+                endpoint: self.gcp_endpoint,
+                ..GcpOptions::default()
             })
             .environment(env.clone());
         match (self.key, self.keys) {

@@ -157,6 +157,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Options for `gcp-kms://` keys (endpoint, an access token).
+    pub fn gcp(mut self, gcp: dekbox_core::provider::gcp::GcpOptions) -> Self {
+        self.provider_options.gcp = gcp;
+        self
+    }
+
     /// Cache limits.
     pub fn cache(mut self, cache: CacheConfig) -> Self {
         self.options.cache = cache;

@@ -609,6 +609,7 @@ fn moto_key(which: usize) -> Arc<dyn dekbox_core::provider::KeyProvider> {
             credentials: Some(test_creds()),
             ..AwsOptions::default()
         },
+        ..Default::default()
     };
     dekbox_core::provider::from_uri(
         &format!("aws-kms://{}", arns[which]),

@@ -332,14 +332,19 @@ fn expiring_credentials_refresh_once_while_others_continue() {
         ("AWS_SECRET_ACCESS_KEY", "s"),
     ]);
     let cache = CachedCredentials::new(CredentialChain::new(Arc::new(e), None, None));
-    // Credentials expiring in two minutes (inside the five-minute window).
-    cache.store(Credentials::new(
-        "AKOLD",
-        "s",
-        Some("t".into()),
-        Some(now.plus(Duration::from_secs(120))),
-        "test",
-    ));
+    // Credentials resolved an hour ago, expiring in two minutes (inside the
+    // five-minute window).
+    let an_hour_ago = Timestamp::from_unix_millis(1_700_000_000_000 - 3_480_000);
+    cache.store(
+        Credentials::new(
+            "AKOLD",
+            "s",
+            Some("t".into()),
+            Some(now.plus(Duration::from_secs(120))),
+            "test",
+        ),
+        an_hour_ago,
+    );
     let first = cache.acquire(now);
     assert!(matches!(first, Acquire::Refresh(_, Some(ref c)) if c.access_key_id == "AKOLD"));
     // Concurrent callers meanwhile keep using the current credentials.
@@ -350,9 +355,12 @@ fn expiring_credentials_refresh_once_while_others_continue() {
         unreachable!()
     };
     let fresh = transport().run_blocking(&mut *op).unwrap();
-    cache.store(fresh);
+    cache.store(fresh, now);
     assert!(matches!(cache.acquire(now), Acquire::Ready(c) if c.access_key_id == "AKNEW"));
     // Expired credentials are never handed out.
-    cache.store(Credentials::new("AKGONE", "s", None, Some(now), "test"));
+    cache.store(
+        Credentials::new("AKGONE", "s", None, Some(now), "test"),
+        now,
+    );
     assert!(matches!(cache.acquire(now), Acquire::Refresh(_, None)));
 }

@@ -34,6 +34,9 @@ class KmsThrottled(Error):
 class KmsUnavailable(Error):
     """The KMS could not be reached, timed out, or failed internally."""
 
+class KmsIntegrityError(Error):
+    """A checksum over a KMS request or answer did not match: corrupted in transit (after dekbox's own retries)."""
+
 class KeyDisabled(Error):
     """The key is disabled or pending deletion."""
 

@@ -9,7 +9,8 @@
 //! back to still-valid credentials do not.
 //!
 //! Refreshing: credentials are refreshed [`REFRESH_BEFORE_EXPIRY`] before
-//! they expire. One caller refreshes; while it does, the others keep using
+//! they expire (or, for credentials that live less than four times that, at
+//! three quarters of their life). One caller refreshes; while it does, the others keep using
 //! the current credentials, or, when there are none that are still valid
 //! (the first call, or after an expiry), wait ([`Step::Wait`]) for the
 //! refresher's result instead of each asking the token service. A refresher
@@ -251,6 +252,8 @@ pub struct CredentialCache<C> {
 
 struct CacheState<C> {
     creds: Option<C>,
+    /// When the cached credentials are due for a refresh.
+    refresh_at: Option<Timestamp>,
     /// When the refresh in progress began, and in which process (a child
     /// forked while its parent refreshed has nobody refreshing for it).
     refreshing_since: Option<(Timestamp, u64)>,
@@ -276,6 +279,7 @@ impl<C: Expiring> CredentialCache<C> {
             resolver: Box::new(resolver),
             state: Mutex::new(CacheState {
                 creds: None,
+                refresh_at: None,
                 refreshing_since: None,
             }),
         }
@@ -293,11 +297,7 @@ impl<C: Expiring> CredentialCache<C> {
             .as_ref()
             .filter(|c| c.expires_at().is_none_or(|exp| now < exp))
             .cloned();
-        let expiring = s
-            .creds
-            .as_ref()
-            .and_then(Expiring::expires_at)
-            .is_some_and(|exp| now.plus(REFRESH_BEFORE_EXPIRY) >= exp);
+        let expiring = s.refresh_at.is_some_and(|at| now >= at);
         let someone_refreshing = s
             .refreshing_since
             .is_some_and(|(t, g)| g == fork_generation() && now.since(t) < REFRESH_TIMEOUT);
@@ -311,9 +311,17 @@ impl<C: Expiring> CredentialCache<C> {
         }
     }
 
-    /// Stores freshly resolved credentials.
-    pub fn store(&self, creds: C) {
+    /// Stores credentials resolved at `now`.
+    pub fn store(&self, creds: C, now: Timestamp) {
         let mut s = self.lock();
+        s.refresh_at = creds.expires_at().map(|exp| {
+            let life = exp.since(now);
+            let early = REFRESH_BEFORE_EXPIRY.min(life / 4);
+            Timestamp::from_unix_millis(
+                exp.as_unix_millis()
+                    .saturating_sub(early.as_millis() as u64),
+            )
+        });
         s.creds = Some(creds);
         s.refreshing_since = None;
     }
@@ -398,7 +406,7 @@ impl<'a, C: Expiring> Credentialed<'a, C> {
                     }
                     Ok(Step::Done(c)) => {
                         r.open = false;
-                        r.cache.store(c.clone());
+                        r.cache.store(c.clone(), now);
                         *self = Credentialed::Have(c);
                     }
                     Err(e) => {
@@ -570,7 +578,7 @@ mod tests {
         // Resolved at once (Ready): stored, nothing refreshing.
         assert!(matches!(cache.acquire(T0), Acquire::Ready(_)));
         // Expired now: one caller starts a refresh, then goes away.
-        cache.store(Token("old", Some(T0)));
+        cache.store(Token("old", Some(T0)), T0);
         let refreshing = Credentialed::Resolving(Refreshing {
             cache: &cache,
             op: Ready::boxed(Ok(Token("x", None))),
@@ -588,16 +596,45 @@ mod tests {
     #[test]
     fn expiring_credentials_are_used_while_one_caller_refreshes() {
         let (cache, _) = cache();
-        let soon = T0.plus(Duration::from_secs(60));
-        cache.store(Token("old", Some(soon)));
+        let s = Duration::from_secs;
+        // An hour to live: due five minutes before it expires.
+        cache.store(Token("old", Some(T0.plus(s(3600)))), T0);
         assert!(matches!(
-            cache.acquire(T0),
+            cache.acquire(T0.plus(s(3299))),
+            Acquire::Ready(Token("old", _))
+        ));
+        let due = T0.plus(s(3300));
+        assert!(matches!(
+            cache.acquire(due),
             Acquire::Refresh(_, Some(Token("old", _)))
         ));
         for _ in 0..4 {
-            assert!(matches!(cache.acquire(T0), Acquire::Ready(Token("old", _))));
+            assert!(matches!(
+                cache.acquire(due),
+                Acquire::Ready(Token("old", _))
+            ));
         }
-        cache.abandon(T0);
-        assert!(matches!(cache.acquire(T0), Acquire::Refresh(_, Some(_))));
+        cache.abandon(due);
+        assert!(matches!(cache.acquire(due), Acquire::Refresh(_, Some(_))));
+    }
+
+    #[test]
+    fn short_lived_credentials_refresh_at_three_quarters_of_their_life() {
+        let (cache, _) = cache();
+        cache.store(Token("short", Some(T0.plus(Duration::from_secs(4)))), T0);
+        assert!(matches!(
+            cache.acquire(T0.plus(Duration::from_millis(2999))),
+            Acquire::Ready(_)
+        ));
+        assert!(matches!(
+            cache.acquire(T0.plus(Duration::from_secs(3))),
+            Acquire::Refresh(_, Some(_))
+        ));
+        // Never handed out once expired.
+        cache.abandon(T0.plus(Duration::from_secs(3)));
+        assert!(matches!(
+            cache.acquire(T0.plus(Duration::from_secs(4))),
+            Acquire::Refresh(_, None)
+        ));
     }
 }

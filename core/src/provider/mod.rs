@@ -5,7 +5,7 @@
 //! first `poll`; a KMS yields HTTP requests. The engine and the transports
 //! never need to know which kind they hold.
 //!
-//! One folder (or file) per provider (`local`, [`aws`], [`vault`]); [`from_uri`] in
+//! One folder (or file) per provider (`local`, [`aws`], [`gcp`], [`vault`]); [`from_uri`] in
 //! `registry.rs` maps URI schemes to them, so a new KMS is one folder and one
 //! registry line.
 
@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 pub mod aws;
 mod conformance;
 pub mod credentials;
+pub mod gcp;
 mod local;
 mod registry;
 pub mod vault;

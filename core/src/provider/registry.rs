@@ -1,6 +1,6 @@
 //! Key URIs to providers: one line per scheme.
 
-use super::{KeyProvider, LocalProvider, aws, local::INSECURE_TEST_KEY_URI};
+use super::{KeyProvider, LocalProvider, aws, gcp, local::INSECURE_TEST_KEY_URI};
 use crate::env::Environment;
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -10,6 +10,8 @@ use std::sync::Arc;
 pub struct ProviderOptions {
     /// Options for `aws-kms://` keys.
     pub aws: aws::AwsOptions,
+    /// Options for `gcp-kms://` keys.
+    pub gcp: gcp::GcpOptions,
 }
 
 /// Builds a provider from a key URI.
@@ -20,11 +22,8 @@ pub struct ProviderOptions {
 /// | `local://env/NAME` | 256-bit KEK from environment variable `NAME` |
 /// | `insecure-test-key` | a fixed, public KEK for tests only |
 /// | `aws-kms://arn:aws:kms:…`, `aws-kms://alias/NAME?region=R` | AWS KMS (see [`crate::provider::aws`]) |
-///
+/// | `gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K` | Google Cloud KMS (see [`crate::provider::gcp`]) |
 /// | `vault://MOUNT/keys/NAME`, `openbao://MOUNT/keys/NAME` | a Vault or OpenBao transit key (see [`crate::provider::vault`]) |
-///
-/// `gcp-kms://` is recognised and reports that this build has no such
-/// provider yet.
 pub fn from_uri(
     uri: &str,
     env: Arc<dyn Environment>,
@@ -52,12 +51,12 @@ pub fn from_uri(
     if uri.starts_with("vault://") || uri.starts_with("openbao://") {
         return Ok(Arc::new(super::vault::VaultProvider::from_uri(uri, env)?));
     }
-    for scheme in ["gcp-kms://"] {
-        if uri.starts_with(scheme) {
-            return Err(Error::Config(format!(
-                "{scheme} keys are not supported by this build of dekbox-core yet"
-            )));
-        }
+    if uri.starts_with("gcp-kms://") {
+        return Ok(Arc::new(gcp::GcpKmsProvider::from_uri(
+            uri,
+            env,
+            &options.gcp,
+        )?));
     }
     Err(Error::Config(format!(
         "unrecognised key URI {}: expected local://, insecure-test-key, aws-kms://, gcp-kms://, vault:// or openbao://",

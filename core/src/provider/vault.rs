@@ -130,24 +130,7 @@ impl VaultProvider {
             )
         })?;
         let addr = super::aws::endpoint::explicit_url(family.addr, &given)?;
-        if addr.starts_with("http://") {
-            if !loopback(&addr) {
-                return Err(Error::Config(format!(
-                    "{} must be https unless it is a loopback address: the token and data keys \
-                     would cross the network in clear",
-                    family.addr
-                )));
-            }
-            // The HTTP client honours the proxy variables, and a proxy would
-            // carry a loopback request (token, data keys) off the host.
-            if let Some(proxy) = proxied(env.as_ref(), &addr) {
-                return Err(Error::Config(format!(
-                    "{} is plain http to a loopback address, but {proxy} is set: the token and \
-                     data keys would go to the proxy in clear; add the host to NO_PROXY",
-                    family.addr
-                )));
-            }
-        }
+        crate::http::require_private(env.as_ref(), family.addr, &addr, "the token and data keys")?;
         Ok(Self {
             // One spelling, so a message names the key the same way whichever
             // scheme wrote it.
@@ -475,40 +458,6 @@ fn as_ciphertext(wrapped: &[u8]) -> Result<&str> {
         .ok()
         .filter(|s| is_ciphertext(s))
         .ok_or(Error::Authentication)
-}
-
-/// The proxy variable that would carry a plain-http request to `addr`'s host
-/// through a proxy, unless `NO_PROXY` lists the host (or `*`).
-fn proxied(env: &dyn Environment, addr: &str) -> Option<&'static str> {
-    let set = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
-        .into_iter()
-        .find(|v| var(env, v).is_some())?;
-    let host = url::Url::parse(addr)
-        .ok()?
-        .host_str()?
-        .trim_matches(['[', ']'])
-        .to_string();
-    let no_proxy = var(env, "no_proxy")
-        .or_else(|| var(env, "NO_PROXY"))
-        .unwrap_or_default();
-    let exempt = no_proxy
-        .split(',')
-        .map(|h| h.trim().trim_matches(['[', ']']))
-        .any(|h| h == "*" || h.eq_ignore_ascii_case(&host));
-    (!exempt).then_some(set)
-}
-
-/// Whether a validated base URL names a loopback host.
-fn loopback(addr: &str) -> bool {
-    match url::Url::parse(addr)
-        .ok()
-        .and_then(|u| u.host().map(|h| h.to_owned()))
-    {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    }
 }
 
 impl KeyProvider for VaultProvider {
