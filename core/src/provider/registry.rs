@@ -22,7 +22,7 @@ pub struct ProviderOptions {
 /// | `local://env/NAME` | 256-bit KEK from environment variable `NAME` |
 /// | `insecure-test-key` | a fixed, public KEK for tests only |
 /// | `aws-kms://arn:aws:kms:…`, `aws-kms://alias/NAME?region=R` | AWS KMS (see [`crate::provider::aws`]) |
-/// | `gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K` | Google Cloud KMS (see [`crate::provider::gcp`]) |
+/// | `gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K` | Google Cloud KMS (see [`crate::provider::gcp`]); not on wasm32 |
 /// | `vault://MOUNT/keys/NAME`, `openbao://MOUNT/keys/NAME` | a Vault or OpenBao transit key (see [`crate::provider::vault`]) |
 pub fn from_uri(
     uri: &str,
@@ -52,6 +52,15 @@ pub fn from_uri(
         return Ok(Arc::new(super::vault::VaultProvider::from_uri(uri, env)?));
     }
     if uri.starts_with("gcp-kms://") {
+        // Not in the browser: a page would need a Google credential it
+        // should not hold, and the code would weigh on every download.
+        #[cfg(target_arch = "wasm32")]
+        return Err(Error::Config(
+            "gcp-kms:// keys are not available in the browser build: open data from a \
+             Cloud KMS key with a data key your server hands the page"
+                .into(),
+        ));
+        #[cfg(not(target_arch = "wasm32"))]
         return Ok(Arc::new(gcp::GcpKmsProvider::from_uri(
             uri,
             env,
