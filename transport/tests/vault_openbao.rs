@@ -156,8 +156,32 @@ fn rotation_rewrap_and_min_decryption_version() {
     assert_eq!(inspected(&old).as_deref(), Some("vault:v1"));
     assert_eq!(inspected(&new).as_deref(), Some("vault:v2"));
     assert!(wrapped(&new).starts_with("vault:v2:"), "{}", wrapped(&new));
-    // Both open; then old versions are refused by policy, as KEY_DISABLED.
+    // Both open; rewrap moves the old one to version 2 (the same key: its
+    // body untouched) and leaves the new one as it is.
     assert_eq!(c.decrypt(&old, &ctx("acme"), b"").unwrap(), b"v1 data");
+    let moved = c.rewrap(&old, &ctx("acme")).unwrap();
+    assert!(moved.changed);
+    assert!(wrapped(&moved.message).starts_with("vault:v2:"));
+    let (before, after) = (
+        dekbox_core::format::parse(&old, 1 << 20).unwrap(),
+        dekbox_core::format::parse(&moved.message, 1 << 20).unwrap(),
+    );
+    assert_eq!(
+        (before.fixed_header, before.body),
+        (after.fixed_header, after.body)
+    );
+    assert_eq!(before.key_ref_raw, after.key_ref_raw);
+    let again = c.rewrap(&moved.message, &ctx("acme")).unwrap();
+    assert!(!again.changed && again.message == moved.message);
+    let current = c.rewrap(&new, &ctx("acme")).unwrap();
+    assert!(!current.changed && current.message == new);
+    // A wrong context is refused by Vault on the way (nothing rewrapped).
+    let e = client(&uri, CacheConfig::disabled())
+        .rewrap(&old, &ctx("globex"))
+        .unwrap_err();
+    assert!(matches!(e, Error::Authentication), "{e}");
+    // Then old versions are refused by policy, as KEY_DISABLED; the
+    // rewrapped message still opens.
     let (status, body) = admin(
         &format!("transit/keys/{name}/config"),
         r#"{"min_decryption_version":2}"#,
@@ -166,6 +190,12 @@ fn rotation_rewrap_and_min_decryption_version() {
     let e = c.decrypt(&old, &ctx("acme"), b"").unwrap_err();
     assert!(matches!(e, Error::KeyDisabled(_)), "{e}");
     assert_eq!(c.decrypt(&new, &ctx("acme"), b"").unwrap(), b"v2 data");
+    assert_eq!(
+        client(&uri, CacheConfig::disabled())
+            .decrypt(&moved.message, &ctx("acme"), b"")
+            .unwrap(),
+        b"v1 data"
+    );
 }
 
 #[test]

@@ -329,6 +329,7 @@ impl Engine {
             context,
             decoded: None,
             state: RwState::Start,
+            same_key: None,
         }
     }
 

@@ -27,6 +27,10 @@ pub struct RewrapOp<'a> {
     pub(super) context: &'a EncryptionContext,
     pub(super) decoded: Option<Decoded>,
     pub(super) state: RwState<'a>,
+    /// For a message already on the primary key whose provider versions its
+    /// wrapped keys (Vault transit): the wrapped key and its version, so the
+    /// result is kept only if a newer version wrapped it.
+    pub(super) same_key: Option<(Vec<u8>, u32)>,
 }
 
 impl RewrapOp<'_> {
@@ -96,6 +100,14 @@ impl RewrapOp<'_> {
         })
     }
 
+    /// The input, unchanged.
+    fn unchanged(&self) -> Rewrapped {
+        Rewrapped {
+            message: self.input.to_vec(),
+            changed: false,
+        }
+    }
+
     /// Checks an unwrapped key against the message's commitment.
     pub(super) fn check_commitment(&mut self, dek: &DataKey) -> Result<()> {
         match parse_input(self.engine, self.input, &mut self.decoded)? {
@@ -148,13 +160,20 @@ impl<'a> Operation for RewrapOp<'a> {
                         _ => false,
                     };
                     if already_current {
-                        return Ok(Step::Done(Rewrapped {
-                            message: self.input.to_vec(),
-                            changed: false,
-                        }));
+                        // A key whose wrapped keys name a version (Vault
+                        // transit) is re-wrapped after a rotation: the
+                        // unwrap-and-wrap below, kept only if the newest
+                        // version differs.
+                        match from.provider().wrapped_version(&wrapped) {
+                            Some(v) => self.same_key = Some((wrapped.clone(), v)),
+                            None => return Ok(Step::Done(self.unchanged())),
+                        }
                     }
                     let rk = self.rewrap_cache_key()?;
                     if let Some(w) = e.rewrap_cache.get(&rk) {
+                        if self.same_key.as_ref().is_some_and(|(old, _)| *old == w) {
+                            return Ok(Step::Done(self.unchanged()));
+                        }
                         return self.finish(&w).map(Step::Done);
                     }
                     let provider_ctx = domain.provider_context(self.context)?;
@@ -173,11 +192,18 @@ impl<'a> Operation for RewrapOp<'a> {
                     // Native re-wrap (AWS ReEncrypt): the data key never leaves
                     // the KMS, so without a cached key the commitment cannot be
                     // checked here; the next decrypt checks it (docs/FORMAT.md).
-                    if let Some(op) = from.provider().rewrap_native(
-                        &wrapped,
-                        &provider_ctx,
-                        primary.provider().as_ref(),
-                    ) {
+                    if let Some(op) = self
+                        .same_key
+                        .is_none()
+                        .then(|| {
+                            from.provider().rewrap_native(
+                                &wrapped,
+                                &provider_ctx,
+                                primary.provider().as_ref(),
+                            )
+                        })
+                        .flatten()
+                    {
                         self.state = RwState::Native(op);
                         continue;
                     }
@@ -213,6 +239,20 @@ impl<'a> Operation for RewrapOp<'a> {
                     Ok(new_wrapped) => {
                         self.state = RwState::Finished;
                         let rk = self.rewrap_cache_key()?;
+                        if let Some((old, version)) = self.same_key.take() {
+                            let newer = e
+                                .keyring
+                                .primary()
+                                .provider()
+                                .wrapped_version(&new_wrapped)
+                                .is_some_and(|n| n > version);
+                            if !newer {
+                                // Already on the newest version: the message
+                                // stays as it is (and so do its repeats).
+                                e.rewrap_cache.put(rk, old);
+                                return Ok(Step::Done(self.unchanged()));
+                            }
+                        }
                         let out = self.finish(&new_wrapped)?;
                         e.rewrap_cache.put(rk, new_wrapped);
                         return Ok(Step::Done(out));

@@ -85,6 +85,17 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
         None
     }
 
+    /// The key version that made `wrapped`, for KMSs whose wrapped keys name
+    /// one (Vault transit's `vault:vN:`). With `Some`, `rewrap` of a message
+    /// already on this key re-wraps its data key (unwrap, commitment check,
+    /// wrap) and keeps the result only if a newer version made it: how
+    /// messages follow a key rotation. `None` (the default): versions are
+    /// the KMS's business (AWS KMS, Cloud KMS decrypt every version) and such
+    /// messages are left as they are.
+    fn wrapped_version(&self, _wrapped: &[u8]) -> Option<u32> {
+        None
+    }
+
     /// Whether operations on this key may wait on the network (a KMS). Local
     /// keys answer at once; bindings use this to decide whether a call that
     /// missed the cache should leave the host's lock (the GIL, the GVL).

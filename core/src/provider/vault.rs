@@ -465,6 +465,10 @@ impl KeyProvider for VaultProvider {
         &self.uri
     }
 
+    fn wrapped_version(&self, wrapped: &[u8]) -> Option<u32> {
+        key_version(wrapped)
+    }
+
     fn generate_data_key(
         &self,
         context: &EncryptionContext,
