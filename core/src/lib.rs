@@ -56,7 +56,7 @@ mod time;
 pub use context::EncryptionContext;
 pub use engine::{
     DecryptOp, EncryptOp, Engine, EngineBuilder, Inspection, MessageKeyOp, OpenPlan, OpenRawKeyOp,
-    Options, RawDataKey, RawKeyOp, RewrapOp, Rewrapped, SealPlan,
+    Options, PrefetchOp, RawDataKey, RawKeyOp, RewrapOp, Rewrapped, SealPlan,
 };
 pub use error::{ERRORS, Error, ErrorInfo, ErrorKind, Malformed};
 pub use format::Form;

@@ -134,6 +134,50 @@ fn many_values_one_provider_call() {
 
 #[test]
 #[ignore = "needs OpenBao: ./scripts/test.sh starts it"]
+fn values_under_many_data_keys_unwrap_in_one_batch_request() {
+    // 300 values, each under its own data key (no write cache): a fresh
+    // reader unwraps them with batch_input, 128 keys per request (Vault
+    // refuses bodies of more than 1,000 JSON strings by default).
+    for uri in ["vault://transit/keys/derived", "vault://transit/keys/plain"] {
+        let writer = client(uri, CacheConfig::disabled());
+        let items: Vec<Vec<u8>> = (0..300).map(|i| format!("row {i}").into_bytes()).collect();
+        let mut sealed: Vec<Vec<u8>> = items
+            .iter()
+            .map(|p| writer.encrypt(p, &ctx("acme"), b"", Form::Binary).unwrap())
+            .collect();
+        assert_eq!(writer.cache_stats().provider_calls, 300);
+        // One value's wrapped key altered inside its base64: that value alone
+        // fails, as AUTHENTICATION.
+        let bad = {
+            let m = dekbox_core::format::parse(&sealed[7], 1 << 20).unwrap();
+            let start = m.fixed_header.len() + 3 + m.key_ref_raw.len() + 2;
+            let i = start + m.wrapped_dek.len() - 12;
+            sealed[7][i] = if sealed[7][i] == b'A' { b'B' } else { b'A' };
+            7
+        };
+        let reader = client(uri, CacheConfig::default());
+        let out = reader.decrypt_many(&sealed, &ctx("acme"), None).unwrap();
+        for (i, r) in out.iter().enumerate() {
+            if i == bad {
+                assert!(matches!(r, Err(Error::Authentication)), "{r:?}");
+            } else {
+                assert_eq!(r.as_ref().unwrap(), &items[i]);
+            }
+        }
+        // Three batch requests (128 + 128 + 44 keys), then the altered one
+        // alone.
+        assert_eq!(reader.cache_stats().provider_calls, 4, "{uri}");
+        // Another tenant's context: every value refused, none opened.
+        let other = client(uri, CacheConfig::default());
+        let out = other
+            .decrypt_many(&sealed[..20], &ctx("globex"), None)
+            .unwrap();
+        assert!(out.iter().all(|r| matches!(r, Err(Error::Authentication))));
+    }
+}
+
+#[test]
+#[ignore = "needs OpenBao: ./scripts/test.sh starts it"]
 fn rotation_rewrap_and_min_decryption_version() {
     let uri = fresh_key(true);
     let name = uri.rsplit('/').next().unwrap().to_string();

@@ -9,6 +9,7 @@ mod encrypt;
 mod input;
 mod inspect;
 mod plans;
+mod prefetch;
 mod raw;
 mod rewrap;
 
@@ -16,6 +17,7 @@ pub use decrypt::{DecryptOp, MessageKeyOp};
 pub use encrypt::EncryptOp;
 pub use inspect::{Inspection, inspect};
 pub use plans::{OpenPlan, SealPlan};
+pub use prefetch::PrefetchOp;
 pub use raw::{OpenRawKeyOp, RawDataKey, RawKeyOp};
 pub use rewrap::{RewrapOp, Rewrapped};
 

@@ -56,6 +56,19 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     /// A wrong key, wrong context or altered blob is [`Error::Authentication`].
     fn unwrap(&self, wrapped: &[u8], context: &EncryptionContext) -> BoxOp<'_, DataKey>;
 
+    /// Unwraps several data keys (wrapped under the same context) in one
+    /// request, if the KMS has a batch API (Vault transit's `batch_input`):
+    /// one result per key, in order, each as [`unwrap`](Self::unwrap) would
+    /// give it. `None` (the default): no batch API; keys are unwrapped one
+    /// by one.
+    fn unwrap_many(
+        &self,
+        _wrapped: &[&[u8]],
+        _context: &EncryptionContext,
+    ) -> Option<BoxOp<'_, Vec<crate::Result<DataKey>>>> {
+        None
+    }
+
     /// Encrypts arbitrary data directly under the KEK (no data key): how
     /// "legacy" values were written before envelope encryption.
     fn encrypt_direct(

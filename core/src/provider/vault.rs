@@ -206,6 +206,7 @@ impl VaultProvider {
             op,
             body,
             parse,
+            batch: false,
             awaiting: false,
             result: None,
         })
@@ -244,6 +245,28 @@ fn body(
 struct Data {
     ciphertext: Option<String>,
     plaintext: Option<Zeroizing<String>>,
+    /// A `batch_input` request's results, one per item, in order.
+    batch_results: Option<Vec<BatchItem>>,
+}
+
+#[derive(Deserialize)]
+struct BatchItem {
+    plaintext: Option<Zeroizing<String>>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// A `batch_input` item of a decrypt.
+#[derive(Serialize)]
+struct BatchDecrypt<'a> {
+    ciphertext: &'a str,
+    context: &'a str,
+    associated_data: &'a str,
+}
+
+#[derive(Serialize)]
+struct Batch<'a> {
+    batch_input: Vec<BatchDecrypt<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -268,9 +291,16 @@ struct Errors {
 }
 
 /// Parses a transit answer: a 200 with `data`, or an error mapped onto the
-/// taxonomy.
-fn parse(resp: &HttpResponse) -> Result<Data> {
-    if resp.status != 200 {
+/// taxonomy. A batch with a failed item is answered 400 with every item's
+/// result in `data.batch_results` (`batch`: such an answer is read as data).
+fn parse(resp: &HttpResponse, batch: bool) -> Result<Data> {
+    let batch_answer = batch
+        && resp.status == 400
+        && serde_json::from_slice::<Answer>(&resp.body)
+            .ok()
+            .and_then(|a| a.data)
+            .is_some_and(|d| d.batch_results.is_some());
+    if resp.status != 200 && !batch_answer {
         return Err(error_from(resp));
     }
     let answer: Answer = serde_json::from_slice(&resp.body)
@@ -296,19 +326,23 @@ pub fn error_from(resp: &HttpResponse) -> Error {
     let errors: Vec<String> = serde_json::from_slice::<Errors>(&resp.body)
         .map(|e| e.errors)
         .unwrap_or_default();
-    let message: String = errors
-        .join("; ")
+    error_for(resp.status, &errors.join("; "))
+}
+
+/// Maps a status and Vault's message onto dekbox's errors.
+fn error_for(status: u16, message: &str) -> Error {
+    let message: String = message
         .chars()
         .filter(|c| !c.is_control())
         .take(300)
         .collect();
     let lower = message.to_ascii_lowercase();
     let shown = if message.is_empty() {
-        format!("HTTP {}", resp.status)
+        format!("HTTP {}", status)
     } else {
         message.clone()
     };
-    match resp.status {
+    match status {
         403 => Error::KmsAccessDenied(shown),
         429 => Error::KmsThrottled(shown),
         // 412: a performance standby not caught up yet (Vault's own client
@@ -347,6 +381,7 @@ struct VaultCall<'a, T> {
     op: &'static str,
     body: Zeroizing<Vec<u8>>,
     parse: fn(Data) -> Result<T>,
+    batch: bool,
     awaiting: bool,
     result: Option<T>,
 }
@@ -369,7 +404,7 @@ impl<T: Send> Operation for VaultCall<'_, T> {
             return Err(Error::ApiMisuse("no request outstanding"));
         }
         self.awaiting = false;
-        let data = parse(&response)?;
+        let data = parse(&response, self.batch)?;
         self.result = Some((self.parse)(data)?);
         Ok(())
     }
@@ -432,6 +467,29 @@ fn plaintext(d: Data) -> Result<Zeroizing<Vec<u8>>> {
         .map_err(|_| bad_answer("with invalid base64"))
 }
 
+/// The data keys of a batch decrypt, one result per item.
+fn batch_keys(d: Data) -> Result<Vec<Result<DataKey>>> {
+    let items = d
+        .batch_results
+        .ok_or_else(|| bad_answer("without batch_results"))?;
+    Ok(items
+        .into_iter()
+        .map(
+            |item| match (item.error.filter(|e| !e.is_empty()), item.plaintext) {
+                (Some(e), _) => Err(error_for(400, &e)),
+                (None, Some(p)) => data_key(Data {
+                    ciphertext: None,
+                    plaintext: Some(p),
+                    batch_results: None,
+                }),
+                (None, None) => Err(bad_answer(
+                    "with a batch item holding neither plaintext nor error",
+                )),
+            },
+        )
+        .collect())
+}
+
 fn data_key(d: Data) -> Result<DataKey> {
     // Something other than a 32-byte key is not one of our wrapped keys.
     DataKey::from_slice(&plaintext(d)?).ok_or(Error::Authentication)
@@ -467,6 +525,50 @@ impl KeyProvider for VaultProvider {
 
     fn wrapped_version(&self, wrapped: &[u8]) -> Option<u32> {
         key_version(wrapped)
+    }
+
+    fn unwrap_many(
+        &self,
+        wrapped: &[&[u8]],
+        context: &EncryptionContext,
+    ) -> Option<BoxOp<'_, Vec<Result<DataKey>>>> {
+        // Anything that is not a transit ciphertext goes the single way
+        // (and fails there, as AUTHENTICATION).
+        let ciphertexts: Vec<&str> = wrapped
+            .iter()
+            .map(|w| as_ciphertext(w).ok())
+            .collect::<Option<_>>()?;
+        let ctx = STANDARD.encode(context.canonical_bytes());
+        let body = secret_json(&Batch {
+            batch_input: ciphertexts
+                .iter()
+                .map(|c| BatchDecrypt {
+                    ciphertext: c,
+                    context: &ctx,
+                    associated_data: &ctx,
+                })
+                .collect(),
+        });
+        let n = ciphertexts.len();
+        let parse: fn(Data) -> Result<Vec<Result<DataKey>>> = batch_keys;
+        Some(Box::new(crate::op::Map::new(
+            Box::new(VaultCall {
+                provider: self,
+                op: "decrypt",
+                body,
+                parse,
+                batch: true,
+                awaiting: false,
+                result: None,
+            }),
+            move |keys: Vec<Result<DataKey>>| {
+                if keys.len() == n {
+                    Ok(keys)
+                } else {
+                    Err(bad_answer("with a batch_results list of the wrong length"))
+                }
+            },
+        )))
     }
 
     fn generate_data_key(
@@ -730,19 +832,23 @@ mod tests {
     #[test]
     fn a_server_that_ignored_a_parameter_is_refused() {
         let ok = r#"{"data":{"ciphertext":"vault:v1:AAAA"},"warnings":null}"#;
-        assert!(parse(&resp(200, ok)).is_ok());
+        assert!(parse(&resp(200, ok), false).is_ok());
         let benign =
             r#"{"data":{"ciphertext":"vault:v1:AAAA"},"warnings":["Endpoint replaced the value"]}"#;
-        assert!(parse(&resp(200, benign)).is_ok());
+        assert!(parse(&resp(200, benign), false).is_ok());
         let ignored = r#"{"data":{"ciphertext":"vault:v1:AAAA"},
             "warnings":["Endpoint ignored these unrecognized parameters: [associated_data]"]}"#;
-        assert!(matches!(parse(&resp(200, ignored)), Err(Error::Config(_))));
+        assert!(matches!(
+            parse(&resp(200, ignored), false),
+            Err(Error::Config(_))
+        ));
         // A 200 that is not an answer is not retried.
-        let e = parse(&resp(200, "<html>")).err().unwrap();
+        let e = parse(&resp(200, "<html>"), false).err().unwrap();
         assert!(!e.is_retryable(), "{e}");
         let e = wrapped_key(Data {
             ciphertext: Some("not it".into()),
             plaintext: None,
+            batch_results: None,
         })
         .unwrap_err();
         assert!(!e.is_retryable(), "{e}");
@@ -785,7 +891,7 @@ mod tests {
             Error::Kms { .. }
         ));
         // 200 with garbage, and a wrapped key that is not transit's.
-        assert!(parse(&resp(200, "<html>")).is_err());
+        assert!(parse(&resp(200, "<html>"), false).is_err());
         assert!(as_ciphertext(b"AQID").is_err());
         assert!(as_ciphertext(b"vault:v2:q83v+w==").is_ok());
         assert_eq!(key_version(b"vault:v12:q83v+w=="), Some(12));

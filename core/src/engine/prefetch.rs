@@ -1,0 +1,374 @@
+//! Unwrapping a batch's data keys in as few requests as the KMS allows,
+//! before the batch is opened one value at a time.
+//!
+//! `decrypt_many` opens values one by one, and the decrypt cache makes every
+//! value after the first of a data key free. Values under many data keys
+//! (rows written by many processes) would still cost one KMS request per
+//! key; a provider with a batch API ([`KeyProvider::unwrap_many`], Vault
+//! transit's `batch_input`) unwraps them together here first. Each key is
+//! checked against the commitment of a message that carries it before it is
+//! cached, exactly as a key unwrapped for one message is; anything that
+//! fails (or that the batch could not unwrap) is left to the per-value path,
+//! which reports it for that value.
+//!
+//! [`KeyProvider::unwrap_many`]: crate::provider::KeyProvider::unwrap_many
+
+use super::input::*;
+use super::*;
+use crate::crypto::kdf::{COMMITMENT_LEN, SALT_LEN};
+
+/// One distinct data key to unwrap: its wrapped form and the salt and
+/// commitment of the first message that carries it.
+struct Wanted {
+    wrapped: Vec<u8>,
+    salt: [u8; SALT_LEN],
+    commitment: [u8; COMMITMENT_LEN],
+}
+
+/// One provider's batch: the keyring entry, what it unwraps, and the
+/// request in flight.
+struct Group<'a> {
+    key_id: &'a str,
+    provider: &'a dyn KeyProvider,
+    wanted: Vec<Wanted>,
+}
+
+/// See [`Engine::prefetch_unwraps`].
+pub struct PrefetchOp<'a> {
+    engine: &'a Engine,
+    context: &'a EncryptionContext,
+    groups: Vec<Group<'a>>,
+    current: Option<(BoxOp<'a, Vec<Result<DataKey>>>, Group<'a>)>,
+}
+
+/// Most data keys asked for in one request: Vault and OpenBao refuse JSON
+/// bodies of more than 1,000 strings by default, and a transit batch item
+/// takes six (three names, three values).
+const PREFETCH_CHUNK: usize = 128;
+
+impl Engine {
+    /// An operation that unwraps, in batch requests, the data keys of
+    /// `sealed` that are not cached yet, for keys whose provider has a batch
+    /// API; `None` when there is nothing to batch (fewer than two such keys
+    /// per provider). Run it before opening the values one by one; it never
+    /// fails a batch (errors are left to the values they belong to).
+    pub fn prefetch_unwraps<'a, S: AsRef<[u8]>>(
+        &'a self,
+        sealed: &[S],
+        context: &'a EncryptionContext,
+        now: Timestamp,
+    ) -> Option<PrefetchOp<'a>> {
+        if domain::caller_context(context).is_err() {
+            return None;
+        }
+        let mut groups: Vec<Group<'a>> = Vec::new();
+        let cache_ctx = context.canonical_bytes();
+        for item in sealed {
+            let mut decoded = None;
+            let Ok(Some(Parsed::Message(m, _))) = parse_input(self, item.as_ref(), &mut decoded)
+            else {
+                continue;
+            };
+            let Ok(entry) = self.keyring.resolve_raw(m.key_ref_kind, m.key_ref_raw) else {
+                continue;
+            };
+            if self
+                .dec_cache
+                .get(entry.id(), m.wrapped_dek, cache_ctx, now)
+                .is_some()
+            {
+                continue;
+            }
+            let idx = match groups.iter().position(|g| g.key_id == entry.id()) {
+                Some(i) => i,
+                None => {
+                    groups.push(Group {
+                        key_id: entry.id(),
+                        provider: entry.provider().as_ref(),
+                        wanted: Vec::new(),
+                    });
+                    groups.len() - 1
+                }
+            };
+            let g = &mut groups[idx];
+            if !g.wanted.iter().any(|w| w.wrapped == m.wrapped_dek) {
+                g.wanted.push(Wanted {
+                    wrapped: m.wrapped_dek.to_vec(),
+                    salt: *m.salt,
+                    commitment: *m.commitment,
+                });
+            }
+        }
+        // Split into request-sized chunks; a lone key goes the usual way.
+        let mut chunks = Vec::new();
+        for g in groups {
+            if g.wanted.len() < 2 {
+                continue;
+            }
+            let mut wanted = g.wanted;
+            while !wanted.is_empty() {
+                let rest = wanted.split_off(wanted.len().min(PREFETCH_CHUNK));
+                chunks.push(Group {
+                    key_id: g.key_id,
+                    provider: g.provider,
+                    wanted,
+                });
+                wanted = rest;
+            }
+        }
+        (!chunks.is_empty()).then(|| PrefetchOp {
+            engine: self,
+            context,
+            groups: chunks,
+            current: None,
+        })
+    }
+}
+
+impl<'a> PrefetchOp<'a> {
+    /// Starts the next chunk whose provider batches; `false` when none is left.
+    fn start_next(&mut self) -> Result<bool> {
+        let provider_ctx = KeyDomain::Envelope.provider_context(self.context)?;
+        while let Some(g) = self.groups.pop() {
+            let wrapped: Vec<&[u8]> = g.wanted.iter().map(|w| w.wrapped.as_slice()).collect();
+            if let Some(op) = g.provider.unwrap_many(&wrapped, &provider_ctx) {
+                Counters::bump(&self.engine.counters.provider_calls);
+                self.current = Some((op, g));
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Passes an answer (or a failure) to the chunk in flight. A retryable
+    /// error goes to the driver, which sends the chunk again; any other
+    /// ends that chunk only (its values go the usual way).
+    fn settle(
+        &mut self,
+        f: impl FnOnce(&mut BoxOp<'a, Vec<Result<DataKey>>>) -> Result<()>,
+    ) -> Result<()> {
+        let Some((op, _)) = &mut self.current else {
+            return Err(Error::ApiMisuse("no request outstanding"));
+        };
+        match f(op) {
+            Err(e) if e.is_retryable() => Err(e),
+            Err(_) => {
+                self.current = None;
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Caches the keys that match their message's commitment.
+    fn store(&self, g: &Group<'_>, keys: Vec<Result<DataKey>>, now: Timestamp) {
+        let cache_ctx = self.context.canonical_bytes();
+        for (w, key) in g.wanted.iter().zip(keys) {
+            let Ok(dek) = key else { continue };
+            let d = crate::crypto::kdf::DerivedKeys::derive(dek.dangerous_bytes(), &w.salt);
+            if !d.commitment_matches(&w.commitment) {
+                continue;
+            }
+            let opener = Arc::new(Opener::new(dek, g.key_id, cache_ctx, now));
+            self.engine.dec_cache.insert(&w.wrapped, Some(opener), None);
+        }
+    }
+}
+
+impl Operation for PrefetchOp<'_> {
+    type Output = ();
+
+    fn poll(&mut self, now: Timestamp) -> Result<Step<()>> {
+        loop {
+            let Some((op, _)) = &mut self.current else {
+                if !self.start_next()? {
+                    return Ok(Step::Done(()));
+                }
+                continue;
+            };
+            match op.poll(now) {
+                Ok(Step::Done(keys)) => {
+                    if let Some((_, g)) = self.current.take() {
+                        self.store(&g, keys, now);
+                    }
+                }
+                Ok(Step::Send(r)) => return Ok(Step::Send(r)),
+                Ok(Step::Run(p)) => return Ok(Step::Run(p)),
+                Ok(Step::Wait(d)) => return Ok(Step::Wait(d)),
+                // A failed batch is not the batch's failure: its values are
+                // opened one by one, and report their own errors.
+                Err(_) => self.current = None,
+            }
+        }
+    }
+
+    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        self.settle(|op| op.handle_response(response))
+    }
+
+    fn handle_failure(&mut self, error: Error) -> Result<()> {
+        if self.current.is_none() {
+            return Err(error);
+        }
+        self.settle(|op| op.handle_failure(error))
+    }
+
+    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
+        match &mut self.current {
+            Some((op, _)) => op.handle_process_output(output),
+            None => Err(Error::ApiMisuse("no process outstanding")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::{Ready, drive};
+    use crate::provider::LocalProvider;
+    use crate::random::SecureRandom;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A local key with a batch API that counts its batches, and that can
+    /// answer one item with the wrong key.
+    #[derive(Debug)]
+    struct Batching {
+        inner: LocalProvider,
+        batches: AtomicUsize,
+        lie_about: Option<usize>,
+    }
+
+    impl KeyProvider for Batching {
+        fn uri(&self) -> &str {
+            self.inner.uri()
+        }
+        fn generate_data_key(
+            &self,
+            c: &EncryptionContext,
+            r: &dyn SecureRandom,
+        ) -> BoxOp<'_, GeneratedKey> {
+            self.inner.generate_data_key(c, r)
+        }
+        fn wrap(
+            &self,
+            d: &DataKey,
+            c: &EncryptionContext,
+            r: &dyn SecureRandom,
+        ) -> BoxOp<'_, Vec<u8>> {
+            self.inner.wrap(d, c, r)
+        }
+        fn unwrap(&self, w: &[u8], c: &EncryptionContext) -> BoxOp<'_, DataKey> {
+            self.inner.unwrap(w, c)
+        }
+        fn encrypt_direct(
+            &self,
+            p: &[u8],
+            c: &EncryptionContext,
+            r: &dyn SecureRandom,
+        ) -> BoxOp<'_, Vec<u8>> {
+            self.inner.encrypt_direct(p, c, r)
+        }
+        fn decrypt_direct(
+            &self,
+            x: &[u8],
+            c: &EncryptionContext,
+        ) -> BoxOp<'_, zeroize::Zeroizing<Vec<u8>>> {
+            self.inner.decrypt_direct(x, c)
+        }
+        fn needs_network(&self) -> bool {
+            false
+        }
+        fn unwrap_many(
+            &self,
+            wrapped: &[&[u8]],
+            c: &EncryptionContext,
+        ) -> Option<BoxOp<'_, Vec<Result<DataKey>>>> {
+            self.batches.fetch_add(1, Ordering::SeqCst);
+            let keys = wrapped
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    if Some(i) == self.lie_about {
+                        return Ok(DataKey::from_slice(&[7; 32]).unwrap());
+                    }
+                    drive(&mut *self.inner.unwrap(w, c), Timestamp::default, |_| {
+                        Err(Error::ApiMisuse("no network"))
+                    })
+                })
+                .collect();
+            Some(Ready::boxed(Ok(keys)))
+        }
+    }
+
+    fn run<T>(op: &mut dyn Operation<Output = T>) -> Result<T> {
+        drive(
+            op,
+            || Timestamp::from_unix_millis(1_700_000_000_000),
+            |_| Err(Error::ApiMisuse("no network")),
+        )
+    }
+
+    fn engine(
+        lie_about: Option<usize>,
+        cache: crate::cache::CacheConfig,
+    ) -> (Engine, Arc<Batching>) {
+        let p = Arc::new(Batching {
+            inner: LocalProvider::insecure_test_key(),
+            batches: AtomicUsize::new(0),
+            lie_about,
+        });
+        let e = Engine::builder()
+            .key_arc(p.clone())
+            .cache(cache)
+            .build()
+            .unwrap();
+        (e, p)
+    }
+
+    #[test]
+    fn keys_are_unwrapped_in_batches_and_checked_before_they_are_cached() {
+        let ctx = EncryptionContext::from_pairs([("tenant", "a")]).unwrap();
+        // A data key per value.
+        let (writer, _) = engine(None, crate::cache::CacheConfig::disabled());
+        let sealed: Vec<Vec<u8>> = (0..300)
+            .map(|i| {
+                run(&mut writer.encrypt(format!("v{i}").as_bytes(), &ctx, b"", Form::Binary))
+                    .unwrap()
+            })
+            .collect();
+        // The sixth key of each batch comes back wrong: not cached, so those
+        // values are unwrapped on their own (and open).
+        let (reader, p) = engine(Some(5), crate::cache::CacheConfig::default());
+        let mut op = reader
+            .prefetch_unwraps(
+                &sealed,
+                &ctx,
+                Timestamp::from_unix_millis(1_700_000_000_000),
+            )
+            .unwrap();
+        run(&mut op).unwrap();
+        assert_eq!(p.batches.load(Ordering::SeqCst), 3, "128 + 128 + 44 keys");
+        let before = reader.cache_stats().provider_calls;
+        for (i, s) in sealed.iter().enumerate() {
+            assert_eq!(
+                run(&mut reader.decrypt(s, &ctx, b"")).unwrap(),
+                format!("v{i}").as_bytes()
+            );
+        }
+        assert_eq!(
+            reader.cache_stats().provider_calls - before,
+            3,
+            "the lied-about keys only"
+        );
+        // Everything cached now: nothing left to prefetch.
+        assert!(
+            reader
+                .prefetch_unwraps(
+                    &sealed,
+                    &ctx,
+                    Timestamp::from_unix_millis(1_700_000_000_000)
+                )
+                .is_none()
+        );
+    }
+}
