@@ -227,57 +227,19 @@ pub(crate) fn secret_json<T: serde::Serialize>(value: &T) -> Zeroizing<Vec<u8>> 
 }
 
 /// Refuses a validated base URL over which `secrets` would travel in clear:
-/// `https` always passes; plain `http` only to a loopback address, and only
-/// when no proxy variable would carry the request off the host (the HTTP
-/// client honours them) unless `NO_PROXY` lists the host. `what` names the
-/// setting in the error (`VAULT_ADDR`).
-pub fn require_private(
-    env: &dyn crate::env::Environment,
-    what: &str,
-    url: &str,
-    secrets: &str,
-) -> crate::Result<()> {
-    if !url.starts_with("http://") {
+/// `https` always passes; plain `http` only to a loopback address. (Drivers
+/// never send plain-http requests through a proxy: dekbox-transport sends
+/// them on a client without one, whatever the proxy settings, so a loopback
+/// request stays on the host.) `what` names the setting in the error
+/// (`VAULT_ADDR`).
+pub fn require_private(what: &str, url: &str, secrets: &str) -> crate::Result<()> {
+    if !url.starts_with("http://") || loopback(url) {
         return Ok(());
     }
-    if !loopback(url) {
-        return Err(crate::Error::Config(format!(
-            "{what} must be https unless it is a loopback address: {secrets} would cross the \
-             network in clear"
-        )));
-    }
-    if let Some(proxy) = proxied(env, url) {
-        return Err(crate::Error::Config(format!(
-            "{what} is plain http to a loopback address, but {proxy} is set: {secrets} would go \
-             to the proxy in clear; add the host to NO_PROXY"
-        )));
-    }
-    Ok(())
-}
-
-fn var(env: &dyn crate::env::Environment, name: &str) -> Option<String> {
-    env.var(name).filter(|v| !v.trim().is_empty())
-}
-
-/// The proxy variable that would carry a plain-http request to `addr`'s host
-/// through a proxy, unless `NO_PROXY` lists the host (or `*`).
-fn proxied(env: &dyn crate::env::Environment, addr: &str) -> Option<&'static str> {
-    let set = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
-        .into_iter()
-        .find(|v| var(env, v).is_some())?;
-    let host = url::Url::parse(addr)
-        .ok()?
-        .host_str()?
-        .trim_matches(['[', ']'])
-        .to_string();
-    let no_proxy = var(env, "no_proxy")
-        .or_else(|| var(env, "NO_PROXY"))
-        .unwrap_or_default();
-    let exempt = no_proxy
-        .split(',')
-        .map(|h| h.trim().trim_matches(['[', ']']))
-        .any(|h| h == "*" || h.eq_ignore_ascii_case(&host));
-    (!exempt).then_some(set)
+    Err(crate::Error::Config(format!(
+        "{what} must be https unless it is a loopback address: {secrets} would cross the \
+         network in clear"
+    )))
 }
 
 /// Whether a validated base URL names a loopback host.
@@ -288,7 +250,7 @@ fn loopback(addr: &str) -> bool {
     {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         None => false,
     }
 }

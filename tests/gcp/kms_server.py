@@ -21,7 +21,8 @@ official client against it to prove it):
   signature of the JWT assertion is checked with the public key registered
   for its issuer, as are its audience, scope and lifetime; refresh-token
   grants for registered users;
-- the GCE metadata server's token path (Metadata-Flavor: Google).
+- the GCE metadata server's root (the probe) and token path
+  (Metadata-Flavor: Google).
 
 Test controls live under `/_test/`: register service accounts and tokens,
 inject faults (a corrupted checksum, an error status; for one method and
@@ -327,6 +328,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, STATE.counts)
         if url.path == "/_test/health":
             return self.reply(200, {"ok": True})
+        if url.path == "/computeMetadata/v1/":
+            if self.headers.get("Metadata-Flavor") != "Google":
+                return self.reply(403, {"error": "Missing Metadata-Flavor:Google header."})
+            return self.reply(200, {"instance": {}}, [("Metadata-Flavor", "Google")])
         if url.path == "/computeMetadata/v1/instance/service-accounts/default/token":
             if self.headers.get("Metadata-Flavor") != "Google":
                 return self.reply(403, {"error": "Missing Metadata-Flavor:Google header."})
@@ -483,6 +488,11 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/_test/token_settings":
                 STATE.token_lifetime = body.get("lifetime", STATE.token_lifetime)
                 STATE.token_delay = body.get("delay", STATE.token_delay)
+            elif path == "/_test/revoke":
+                # Every token issued so far stops working (a revoked grant).
+                for token, entry in STATE.tokens.items():
+                    if token.startswith("ya29.test-"):
+                        entry["expires"] = 0
             elif path == "/_test/faults":
                 STATE.faults = body.get("faults", [])
             elif path == "/_test/reset_counts":

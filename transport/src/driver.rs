@@ -55,6 +55,12 @@ pub struct Transport {
     #[cfg(not(target_arch = "wasm32"))]
     blocking: PerProcess<reqwest::blocking::Client>,
     nonblocking: PerProcess<reqwest::Client>,
+    /// The same, never through a proxy: for plain-http requests (loopback
+    /// servers, instance metadata), whose tokens and keys a proxy would
+    /// see in clear, whatever the proxy settings say.
+    #[cfg(not(target_arch = "wasm32"))]
+    blocking_direct: PerProcess<reqwest::blocking::Client>,
+    nonblocking_direct: PerProcess<reqwest::Client>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -297,6 +303,9 @@ impl Transport {
             #[cfg(not(target_arch = "wasm32"))]
             blocking: PerProcess::default(),
             nonblocking: PerProcess::default(),
+            #[cfg(not(target_arch = "wasm32"))]
+            blocking_direct: PerProcess::default(),
+            nonblocking_direct: PerProcess::default(),
         }
     }
 
@@ -346,11 +355,19 @@ impl Transport {
     #[cfg(not(target_arch = "wasm32"))]
     fn send_blocking(&self, mut req: HttpRequest, timeout: Duration) -> Result<HttpResponse> {
         use std::io::Read as _;
-        let client = self.blocking.get(|| {
-            reqwest::blocking::Client::builder()
+        let direct = plain_http(&req.url);
+        let cell = if direct {
+            &self.blocking_direct
+        } else {
+            &self.blocking
+        };
+        let client = cell.get(|| {
+            let builder = reqwest::blocking::Client::builder()
                 .connect_timeout(self.policy.connect_timeout)
                 .pool_idle_timeout(Duration::from_secs(60))
-                .redirect(reqwest::redirect::Policy::none())
+                .redirect(reqwest::redirect::Policy::none());
+            let builder = if direct { builder.no_proxy() } else { builder };
+            builder
                 .build()
                 .map_err(|e| Error::Config(format!("cannot start the HTTP client: {e}")))
         })?;
@@ -384,13 +401,21 @@ impl Transport {
     }
 
     async fn send(&self, mut req: HttpRequest, timeout: Duration) -> Result<HttpResponse> {
-        let client = self.nonblocking.get(|| {
+        let direct = plain_http(&req.url);
+        let cell = if direct {
+            &self.nonblocking_direct
+        } else {
+            &self.nonblocking
+        };
+        let client = cell.get(|| {
             let builder = reqwest::Client::builder();
             #[cfg(not(target_arch = "wasm32"))]
             let builder = builder
                 .connect_timeout(self.policy.connect_timeout)
                 .pool_idle_timeout(Duration::from_secs(60))
                 .redirect(reqwest::redirect::Policy::none());
+            #[cfg(not(target_arch = "wasm32"))]
+            let builder = if direct { builder.no_proxy() } else { builder };
             builder
                 .build()
                 .map_err(|e| Error::Config(format!("cannot start the HTTP client: {e}")))
@@ -412,6 +437,12 @@ impl Transport {
         let body = read_body(resp, &url).await?;
         Ok(response(status, headers, body.into_inner()))
     }
+}
+
+/// Whether a request goes out as plain http (never sent through a proxy).
+fn plain_http(url: &str) -> bool {
+    url.get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
 }
 
 /// Runs a command on Tokio's blocking pool, off the executor's workers.

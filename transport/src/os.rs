@@ -13,45 +13,26 @@ impl Environment for OsEnvironment {
         std::env::var(name).ok()
     }
 
+    /// Configuration and credential files (AWS config, token files, Google
+    /// key files): regular files of at most [`MAX_CONFIG_FILE`] bytes, so a
+    /// variable pointing at `/dev/zero` or a FIFO fails instead of
+    /// exhausting memory or blocking.
     fn read_file(&self, path: &str) -> Result<Zeroizing<Vec<u8>>, String> {
         let path = expand_home(path);
-        std::fs::read(&path)
-            .map(Zeroizing::new)
-            .map_err(|e| e.to_string())
+        let (f, meta) = open_regular(&path)?;
+        read_bounded(f, meta.len(), MAX_CONFIG_FILE, "not a configuration file")
     }
 
     fn read_secret_file(&self, path: &str, max_len: usize) -> Result<Zeroizing<Vec<u8>>, String> {
-        use std::io::Read as _;
         let path = expand_home(path);
-        // Symlinks are followed (secret stores mount keys through them); what
-        // is checked is the file actually opened. Opening does not block (a
-        // FIFO would wait for a writer) and never takes a controlling terminal.
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
-        }
-        let f = options.open(&path).map_err(|e| e.to_string())?;
-        let meta = f.metadata().map_err(|e| e.to_string())?;
-        if !meta.is_file() {
-            return Err("not a regular file".into());
-        }
+        let (f, meta) = open_regular(&path)?;
         #[cfg(unix)]
         check_private(
             &path,
             &meta,
             std::env::var_os(ALLOW_SHARED_KEY_FILE).is_some_and(|v| v == "1"),
         )?;
-        let mut data = Zeroizing::new(Vec::new());
-        f.take(max_len as u64 + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| e.to_string())?;
-        if data.len() > max_len {
-            return Err(format!("larger than {max_len} bytes: not a key file"));
-        }
-        Ok(data)
+        read_bounded(f, meta.len(), max_len, "not a key file")
     }
 
     #[cfg(unix)]
@@ -68,6 +49,50 @@ impl Environment for OsEnvironment {
         }
         Ok(Zeroizing::new(out.stdout))
     }
+}
+
+/// Largest configuration or credential file read.
+pub const MAX_CONFIG_FILE: usize = 1 << 20;
+
+/// Opens a regular file. Symlinks are followed (secret stores mount keys
+/// through them); what is checked is the file actually opened. Opening does
+/// not block (a FIFO would wait for a writer) and never takes a controlling
+/// terminal.
+fn open_regular(path: &str) -> Result<(std::fs::File, std::fs::Metadata), String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let f = options.open(path).map_err(|e| e.to_string())?;
+    let meta = f.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    Ok((f, meta))
+}
+
+/// Reads at most `max_len` bytes into a wiping buffer sized up front from
+/// the file's length (so no copy is left behind by growing); more is an
+/// error.
+fn read_bounded(
+    f: std::fs::File,
+    len: u64,
+    max_len: usize,
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    use std::io::Read as _;
+    let room = usize::try_from(len).unwrap_or(max_len).min(max_len) + 1;
+    let mut data = Zeroizing::new(Vec::with_capacity(room));
+    f.take(max_len as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| e.to_string())?;
+    if data.len() > max_len {
+        return Err(format!("larger than {max_len} bytes: {what}"));
+    }
+    Ok(data)
 }
 
 /// Set to `1` to accept key files that other users can read or that belong
@@ -192,6 +217,9 @@ mod tests {
         let env = OsEnvironment;
         assert_eq!(&env.read_file(p.to_str().unwrap()).unwrap()[..], b"abc");
         assert!(env.read_file("/definitely/not/here").is_err());
+        // A device or a FIFO named where a file belongs fails at once.
+        #[cfg(unix)]
+        assert_eq!(env.read_file("/dev/zero").unwrap_err(), "not a regular file");
         assert!(env.var("PATH").is_some());
         assert!(system_now().as_unix_millis() > 1_600_000_000_000);
         assert_eq!(&env.run_process("printf hi").unwrap()[..], b"hi");

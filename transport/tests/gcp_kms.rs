@@ -414,19 +414,35 @@ fn token_settings(lifetime: u64, delay: f64) {
     );
 }
 
-/// The token endpoint checks the RS256 signature with the public key; with
-/// tokens that live four seconds, 16 concurrent callers after expiry make
-/// one token request (the others wait for it), and 16 callers in the last
-/// quarter of a token's life make one refresh (the others use the current
-/// token).
+/// Tests that count token requests run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The bearer tokens the requests to `name` carried, in order.
+fn tokens_used(name: &str) -> Vec<String> {
+    reqwest::blocking::get(format!("{}/_test/requests", url()))
+        .unwrap()
+        .json::<Vec<Value>>()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["path"].as_str().unwrap().contains(&format!("{name}:")))
+        .map(|r| r["headers"]["authorization"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The token endpoint checks the RS256 signature with the public key. With
+/// tokens that live eight seconds: 16 concurrent callers after an expiry
+/// make one token request (the others wait for it), and 16 callers in the
+/// last quarter of a token's life make one refresh while the other 15 use
+/// the current token. (The first burst is also deduplicated by the client's
+/// warm-up.)
 #[test]
 #[ignore = "needs the test Cloud KMS: ./scripts/test.sh starts it"]
 fn service_account_tokens_refresh_once_under_concurrency() {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let sa = service_account("dekbox-test@dekbox-test.iam.gserviceaccount.com", true);
-    token_settings(4, 0.3);
-    let c = Arc::new(client_env(&key("a"), CacheConfig::disabled(), sa_env(&sa)));
+    token_settings(8, 0.3);
+    let (uri, name) = fresh_key();
+    let c = Arc::new(client_env(&uri, CacheConfig::disabled(), sa_env(&sa)));
     let tokens = || stats()["token"].as_u64().unwrap();
     let burst = |c: &Arc<Client>| {
         let barrier = Arc::new(Barrier::new(16));
@@ -446,7 +462,7 @@ fn service_account_tokens_refresh_once_under_concurrency() {
     let before = tokens();
     burst(&c);
     assert_eq!(tokens() - before, 1, "first use: one token for 16 callers");
-    std::thread::sleep(Duration::from_millis(4200)); // expired
+    std::thread::sleep(Duration::from_millis(8400)); // expired
     let before = tokens();
     burst(&c);
     assert_eq!(
@@ -454,11 +470,49 @@ fn service_account_tokens_refresh_once_under_concurrency() {
         1,
         "after expiry: one token for 16 callers"
     );
-    std::thread::sleep(Duration::from_millis(3300)); // in the last quarter
+    let second = tokens_used(&name)[16..].to_vec();
+    assert!(second.iter().all(|t| *t == second[0]), "{second:?}");
+    // Refresh due at 6 s of its 8, handed out until 7 s.
+    std::thread::sleep(Duration::from_millis(6300));
     let before = tokens();
     burst(&c);
     assert_eq!(tokens() - before, 1, "expiring: one refresh for 16 callers");
+    let third = tokens_used(&name)[32..].to_vec();
+    assert_eq!(third.len(), 16);
+    assert_eq!(
+        third.iter().filter(|t| **t == second[0]).count(),
+        15,
+        "the others kept using the current token"
+    );
     token_settings(3600, 0.0);
+}
+
+/// A token the service stops accepting (revoked) is dropped from the cache
+/// and the call is sent again with a fresh one: the caller sees nothing.
+#[test]
+#[ignore = "needs the test Cloud KMS: ./scripts/test.sh starts it"]
+fn a_revoked_token_is_replaced_within_the_call() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let sa = service_account("revoked@dekbox-test.iam.gserviceaccount.com", true);
+    let (uri, name) = fresh_key();
+    let c = client_env(&uri, CacheConfig::disabled(), sa_env(&sa));
+    c.encrypt(b"x", &ctx("a"), b"", Form::Binary).unwrap();
+    post("/_test/revoke", json!({}));
+    c.encrypt(b"x", &ctx("a"), b"", Form::Binary).unwrap();
+    let used = tokens_used(&name);
+    assert_eq!(used.len(), 3, "{used:?}");
+    assert_eq!(used[0], used[1], "the revoked token, refused once");
+    assert_ne!(used[1], used[2], "then a fresh one");
+    // A token that is refused again is the caller's error.
+    let fixed = client_env(
+        &uri,
+        CacheConfig::disabled(),
+        env_with(&[("GOOGLE_OAUTH_ACCESS_TOKEN", "never-valid")]),
+    );
+    let e = fixed
+        .encrypt(b"x", &ctx("a"), b"", Form::Binary)
+        .unwrap_err();
+    assert!(matches!(e, Error::KmsAccessDenied(_)), "{e}");
 }
 
 #[test]
@@ -503,7 +557,8 @@ fn gcloud_user_credentials_and_the_metadata_server() {
     std::fs::write(
         dir.path().join("application_default_credentials.json"),
         json!({"type": "authorized_user", "client_id": "cid", "client_secret": "csecret",
-               "refresh_token": "rt-1", "token_uri": format!("{}/token", url())})
+               "refresh_token": "rt-1", "token_uri": format!("{}/token", url()),
+               "quota_project_id": "billing-proj"})
         .to_string(),
     )
     .unwrap();
@@ -512,12 +567,23 @@ fn gcloud_user_credentials_and_the_metadata_server() {
         ("CLOUDSDK_CONFIG", dir.path().to_str().unwrap()),
         ("NO_GCE_CHECK", "true"),
     ])));
+    let (uri, name) = fresh_key();
     assert!(
-        client_env(&key("a"), CacheConfig::default(), env)
+        client_env(&uri, CacheConfig::default(), env)
             .encrypt(b"x", &ctx("a"), b"", Form::Binary)
             .is_ok()
     );
-    // Nothing but the metadata server.
+    // The key file's quota project is billed (x-goog-user-project).
+    let requests: Vec<Value> = reqwest::blocking::get(format!("{}/_test/requests", url()))
+        .unwrap()
+        .json()
+        .unwrap();
+    let ours = requests
+        .iter()
+        .find(|r| r["path"].as_str().unwrap().contains(&format!("{name}:")))
+        .unwrap();
+    assert_eq!(ours["headers"]["x-goog-user-project"], "billing-proj");
+    // Nothing but the metadata server (probed, then asked for a token).
     let host = url().trim_start_matches("http://").to_string();
     let before = stats()["metadata"].as_u64().unwrap();
     let env = env_with(&[("GCE_METADATA_HOST", host.as_str())]);
@@ -527,6 +593,27 @@ fn gcloud_user_credentials_and_the_metadata_server() {
             .is_ok()
     );
     assert_eq!(stats()["metadata"].as_u64().unwrap() - before, 1);
+    // A user file sending its refresh token anywhere but Google: refused.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("application_default_credentials.json"),
+        json!({"type": "authorized_user", "client_id": "cid", "client_secret": "csecret",
+               "refresh_token": "rt-1", "token_uri": "https://tokens.example.com/token"})
+        .to_string(),
+    )
+    .unwrap();
+    let env: Arc<dyn Environment> = Arc::new(FilesAndVars(MapEnvironment::with_vars(&[
+        ("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS", url().as_str()),
+        ("CLOUDSDK_CONFIG", dir.path().to_str().unwrap()),
+        ("NO_GCE_CHECK", "true"),
+    ])));
+    let e = client_env(&key("a"), CacheConfig::default(), env)
+        .encrypt(b"x", &ctx("a"), b"", Form::Binary)
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Config(ref m) if m.contains("not Google's")),
+        "{e}"
+    );
     // Nothing at all: a clear configuration error.
     let e = client_env(
         &key("a"),

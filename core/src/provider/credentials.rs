@@ -36,6 +36,11 @@ pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
 /// while another caller refreshes them.
 const WAIT: Duration = Duration::from_millis(20);
 
+/// Credentials are not handed out in the last this-long of their life (or
+/// its last eighth, if shorter), so a request signed with them does not
+/// arrive after they expired.
+pub const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
+
 /// Credentials that may expire.
 pub trait Expiring: Clone + Send + Sync + 'static {
     /// When they stop being valid (`None`: never, as far as dekbox knows).
@@ -50,6 +55,9 @@ pub enum SourceStep<C> {
     Run(ProcessRequest),
     /// Found.
     Done(C),
+    /// An answer showed this source does not apply here (a metadata
+    /// address answered by something else): try the next.
+    NotHere,
 }
 
 /// One place credentials may come from.
@@ -133,7 +141,7 @@ impl<C> Chain<C> {
                 self.result = Some(c);
                 self.current = None;
             }
-            None => {
+            None | Some(SourceStep::NotHere) => {
                 if let Some(src) = self.current.take() {
                     self.tried.push(src.name());
                 }
@@ -254,9 +262,14 @@ struct CacheState<C> {
     creds: Option<C>,
     /// When the cached credentials are due for a refresh.
     refresh_at: Option<Timestamp>,
+    /// When they stop being handed out (a little before they expire).
+    usable_until: Option<Timestamp>,
     /// When the refresh in progress began, and in which process (a child
     /// forked while its parent refreshed has nobody refreshing for it).
     refreshing_since: Option<(Timestamp, u64)>,
+    /// An early refresh failed: until then, credentials that are still
+    /// valid are used without trying again.
+    retry_after: Option<Timestamp>,
 }
 
 /// What a caller should do to get credentials.
@@ -280,7 +293,9 @@ impl<C: Expiring> CredentialCache<C> {
             state: Mutex::new(CacheState {
                 creds: None,
                 refresh_at: None,
+                usable_until: None,
                 refreshing_since: None,
+                retry_after: None,
             }),
         }
     }
@@ -291,39 +306,54 @@ impl<C: Expiring> CredentialCache<C> {
 
     /// Current credentials, or an instruction to refresh or to wait.
     pub fn acquire(&self, now: Timestamp) -> Acquire<C> {
-        let mut s = self.lock();
-        let valid = s
-            .creds
-            .as_ref()
-            .filter(|c| c.expires_at().is_none_or(|exp| now < exp))
-            .cloned();
-        let expiring = s.refresh_at.is_some_and(|at| now >= at);
-        let someone_refreshing = s
-            .refreshing_since
-            .is_some_and(|(t, g)| g == fork_generation() && now.since(t) < REFRESH_TIMEOUT);
-        match valid {
-            Some(c) if !expiring || someone_refreshing => Acquire::Ready(c),
-            None if someone_refreshing => Acquire::Wait(WAIT),
-            fallback => {
-                s.refreshing_since = Some((now, fork_generation()));
-                Acquire::Refresh(self.resolver.resolve(), fallback)
+        let fallback = {
+            let mut s = self.lock();
+            // Handed out only with a margin left, so a request signed with
+            // them does not arrive after they expired.
+            let usable = s.usable_until.is_none_or(|t| now < t);
+            let valid = s.creds.as_ref().filter(|_| usable).cloned();
+            let expiring = s.refresh_at.is_some_and(|at| now >= at)
+                && s.retry_after.is_none_or(|at| now >= at);
+            let someone_refreshing = s
+                .refreshing_since
+                .is_some_and(|(t, g)| g == fork_generation() && now.since(t) < REFRESH_TIMEOUT);
+            match valid {
+                Some(c) if !expiring || someone_refreshing => return Acquire::Ready(c),
+                None if someone_refreshing => return Acquire::Wait(WAIT),
+                fallback => {
+                    s.refreshing_since = Some((now, fork_generation()));
+                    fallback
+                }
             }
+        };
+        // Built outside the lock (a fork meanwhile must not inherit it held).
+        Acquire::Refresh(self.resolver.resolve(), fallback)
+    }
+
+    /// Forgets the cached credentials if `used` says they are the ones a
+    /// service just refused (a revoked token), so the next caller resolves
+    /// anew rather than using them until they expire.
+    pub fn invalidate(&self, used: impl Fn(&C) -> bool) {
+        let mut s = self.lock();
+        if s.creds.as_ref().is_some_and(used) {
+            s.creds = None;
+            s.refresh_at = None;
+            s.usable_until = None;
         }
     }
 
     /// Stores credentials resolved at `now`.
     pub fn store(&self, creds: C, now: Timestamp) {
         let mut s = self.lock();
-        s.refresh_at = creds.expires_at().map(|exp| {
-            let life = exp.since(now);
-            let early = REFRESH_BEFORE_EXPIRY.min(life / 4);
-            Timestamp::from_unix_millis(
-                exp.as_unix_millis()
-                    .saturating_sub(early.as_millis() as u64),
-            )
-        });
+        let before = |exp: Timestamp, d: Duration| {
+            Timestamp::from_unix_millis(exp.as_unix_millis().saturating_sub(d.as_millis() as u64))
+        };
+        let life = creds.expires_at().map(|exp| (exp, exp.since(now)));
+        s.refresh_at = life.map(|(exp, life)| before(exp, REFRESH_BEFORE_EXPIRY.min(life / 4)));
+        s.usable_until = life.map(|(exp, life)| before(exp, EXPIRY_MARGIN.min(life / 8)));
         s.creds = Some(creds);
         s.refreshing_since = None;
+        s.retry_after = None;
     }
 
     /// Gives up the refresh begun by [`acquire`](Self::acquire) at `started`
@@ -333,6 +363,17 @@ impl<C: Expiring> CredentialCache<C> {
         let mut s = self.lock();
         if s.refreshing_since.is_some_and(|(t, _)| t == started) {
             s.refreshing_since = None;
+        }
+    }
+
+    /// Like [`abandon`](Self::abandon), for a refresh that failed: credentials
+    /// still valid are used for [`REFRESH_TIMEOUT`] from its start before
+    /// another refresh is tried.
+    pub fn failed(&self, started: Timestamp) {
+        let mut s = self.lock();
+        if s.refreshing_since.is_some_and(|(t, _)| t == started) {
+            s.refreshing_since = None;
+            s.retry_after = Some(started.plus(REFRESH_TIMEOUT));
         }
     }
 }
@@ -352,6 +393,13 @@ impl<C: Expiring> Refreshing<'_, C> {
         if self.open {
             self.open = false;
             self.cache.abandon(self.started);
+        }
+    }
+
+    fn fail(&mut self) {
+        if self.open {
+            self.open = false;
+            self.cache.failed(self.started);
         }
     }
 }
@@ -410,7 +458,7 @@ impl<'a, C: Expiring> Credentialed<'a, C> {
                         *self = Credentialed::Have(c);
                     }
                     Err(e) => {
-                        r.finish();
+                        r.fail();
                         match r.fallback.take() {
                             // Refreshing early failed; the current credentials
                             // are still valid, so carry on with them.
@@ -463,11 +511,21 @@ impl<'a, C: Expiring> Credentialed<'a, C> {
             return Err(Error::ApiMisuse("no credential request outstanding"));
         };
         let out = f(&mut r.op);
-        if out.as_ref().is_err_and(ends) {
-            // The refresh is over: let the next caller start one now.
-            r.finish();
+        let Err(e) = out else { return Ok(()) };
+        if let Some(c) = r.fallback.take() {
+            // An early refresh failed (an answer, or no answer), and the
+            // current credentials are still valid: carry on with them
+            // rather than fail the call or retry the token service on its
+            // time.
+            r.fail();
+            *self = Credentialed::Have(c);
+            return Ok(());
         }
-        out
+        if ends(&e) {
+            // The refresh is over: let the next caller start one now.
+            r.fail();
+        }
+        Err(e)
     }
 }
 
@@ -621,20 +679,96 @@ mod tests {
     #[test]
     fn short_lived_credentials_refresh_at_three_quarters_of_their_life() {
         let (cache, _) = cache();
-        cache.store(Token("short", Some(T0.plus(Duration::from_secs(4)))), T0);
+        let s = Duration::from_secs;
+        cache.store(Token("short", Some(T0.plus(s(60)))), T0);
+        assert!(matches!(cache.acquire(T0.plus(s(44))), Acquire::Ready(_)));
         assert!(matches!(
-            cache.acquire(T0.plus(Duration::from_millis(2999))),
-            Acquire::Ready(_)
-        ));
-        assert!(matches!(
-            cache.acquire(T0.plus(Duration::from_secs(3))),
+            cache.acquire(T0.plus(s(45))),
             Acquire::Refresh(_, Some(_))
         ));
-        // Never handed out once expired.
-        cache.abandon(T0.plus(Duration::from_secs(3)));
+        cache.abandon(T0.plus(s(45)));
+        // Never handed out in the last eighth of its life (7.5 s here).
         assert!(matches!(
-            cache.acquire(T0.plus(Duration::from_secs(4))),
+            cache.acquire(T0.plus(s(52))),
+            Acquire::Refresh(_, Some(_))
+        ));
+        cache.abandon(T0.plus(s(52)));
+        assert!(matches!(
+            cache.acquire(T0.plus(s(53))),
             Acquire::Refresh(_, None)
         ));
+    }
+
+    /// A token service that answers with an error.
+    struct Refusing;
+
+    impl Operation for Refusing {
+        type Output = Token;
+        fn poll(&mut self, _now: Timestamp) -> Result<Step<Token>> {
+            Ok(Step::Send(HttpRequest::new(
+                crate::http::Method::Post,
+                "https://token.example/",
+            )))
+        }
+        fn handle_response(&mut self, _r: HttpResponse) -> Result<()> {
+            Err(Error::KmsUnavailable("token service down".into()))
+        }
+    }
+
+    struct RefusingResolver;
+
+    impl Resolver<Token> for RefusingResolver {
+        fn resolve(&self) -> BoxOp<'static, Token> {
+            Box::new(Refusing)
+        }
+    }
+
+    fn unavailable() -> HttpResponse {
+        HttpResponse {
+            status: 503,
+            headers: vec![],
+            body: vec![],
+        }
+    }
+
+    #[test]
+    fn a_failed_early_refresh_carries_on_with_the_current_credentials() {
+        let cache = CredentialCache::new(RefusingResolver);
+        let s = Duration::from_secs;
+        cache.store(Token("old", Some(T0.plus(s(3600)))), T0);
+        let due = T0.plus(s(3400));
+        let mut call: Credentialed<'_, Token> = Credentialed::Need;
+        assert!(matches!(
+            call.advance::<()>(&cache, due),
+            Ok(Some(Step::Send(_)))
+        ));
+        // The token service's failure does not fail the call...
+        call.handle_response(unavailable()).unwrap();
+        assert!(matches!(call.advance::<()>(&cache, due), Ok(None)));
+        assert_eq!(call.get().unwrap().0, "old");
+        // ... and is not tried again by every call for a while.
+        assert!(matches!(cache.acquire(due.plus(s(1))), Acquire::Ready(_)));
+        assert!(matches!(
+            cache.acquire(due.plus(REFRESH_TIMEOUT)),
+            Acquire::Refresh(_, Some(_))
+        ));
+        // Without credentials to fall back on, the failure is the call's,
+        // and the next caller starts again at once.
+        let empty = CredentialCache::new(RefusingResolver);
+        let mut call: Credentialed<'_, Token> = Credentialed::Need;
+        call.advance::<()>(&empty, T0).unwrap();
+        assert!(call.handle_response(unavailable()).is_err());
+        drop(call);
+        assert!(matches!(empty.acquire(T0), Acquire::Refresh(_, None)));
+    }
+
+    #[test]
+    fn refused_credentials_are_dropped() {
+        let (cache, _) = cache();
+        cache.store(Token("revoked", None), T0);
+        cache.invalidate(|t| t.0 == "other");
+        assert!(matches!(cache.acquire(T0), Acquire::Ready(_)));
+        cache.invalidate(|t| t.0 == "revoked");
+        assert!(matches!(cache.acquire(T0), Acquire::Refresh(_, None)));
     }
 }

@@ -68,8 +68,10 @@ pub fn decrypt_body(ciphertext: &[u8], aad: &[u8]) -> Zeroizing<Vec<u8>> {
     })
 }
 
-/// An int64 checksum, as a JSON string (proto3) or number.
-fn int64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u32>, D::Error> {
+/// An int64 checksum, as a JSON string of digits (proto3) or a number. A
+/// value that is no CRC32C (over 32 bits) is kept, to fail the comparison
+/// as an integrity error.
+fn int64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Int {
@@ -79,13 +81,19 @@ fn int64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u32>, D:
     let n = match Option::<Int>::deserialize(d)? {
         None => return Ok(None),
         Some(Int::Number(n)) => n,
-        Some(Int::Text(s)) => s
-            .parse::<u64>()
-            .map_err(|_| serde::de::Error::custom("a checksum that is not an integer"))?,
+        Some(Int::Text(s))
+            if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse::<u64>()
+                .map_err(|_| serde::de::Error::custom("a checksum that is not an integer"))?
+        }
+        Some(Int::Text(_)) => {
+            return Err(serde::de::Error::custom(
+                "a checksum that is not an integer",
+            ));
+        }
     };
-    u32::try_from(n)
-        .map(Some)
-        .map_err(|_| serde::de::Error::custom("a checksum larger than 32 bits"))
+    Ok(Some(n))
 }
 
 #[derive(Deserialize)]
@@ -94,7 +102,7 @@ struct EncryptResponse {
     name: Option<String>,
     ciphertext: Option<String>,
     #[serde(default, deserialize_with = "int64")]
-    ciphertext_crc32c: Option<u32>,
+    ciphertext_crc32c: Option<u64>,
     #[serde(default)]
     verified_plaintext_crc32c: bool,
     #[serde(default)]
@@ -108,7 +116,7 @@ struct DecryptResponse {
     #[serde(default)]
     plaintext: Zeroizing<String>,
     #[serde(default, deserialize_with = "int64")]
-    plaintext_crc32c: Option<u32>,
+    plaintext_crc32c: Option<u64>,
 }
 
 /// A 200 that is not a Cloud KMS answer: not worth sending again.
@@ -154,7 +162,7 @@ pub fn parse_encrypt(resp: &HttpResponse) -> Result<Encrypted> {
         )
         .map_err(|_| bad_answer("with a ciphertext that is not base64"))?;
     match r.ciphertext_crc32c {
-        Some(c) if c == crc32c(&ciphertext) => {}
+        Some(c) if c == u64::from(crc32c(&ciphertext)) => {}
         Some(_) => {
             return Err(Error::KmsIntegrity(
                 "the ciphertext Cloud KMS returned does not match its checksum (ciphertextCrc32c)"
@@ -189,7 +197,7 @@ pub fn parse_decrypt(resp: &HttpResponse) -> Result<Zeroizing<Vec<u8>>> {
             .map_err(|_| bad_answer("with a plaintext that is not base64"))?,
     );
     match r.plaintext_crc32c {
-        Some(c) if c == crc32c(&plaintext) => Ok(plaintext),
+        Some(c) if c == u64::from(crc32c(&plaintext)) => Ok(plaintext),
         Some(_) => Err(Error::KmsIntegrity(
             "the plaintext Cloud KMS returned does not match its checksum (plaintextCrc32c)".into(),
         )),
@@ -222,6 +230,7 @@ pub fn error_from(resp: &HttpResponse, decrypting: bool) -> Error {
     let status = serde_json::from_slice::<ErrorBody>(&resp.body)
         .ok()
         .and_then(|b| b.error);
+    let rpc = status.as_ref().is_some_and(|s| !s.status.is_empty());
     let (code, message) = match status {
         Some(s) => (s.status, s.message),
         None => (String::new(), String::new()),
@@ -268,7 +277,9 @@ pub fn error_from(resp: &HttpResponse, decrypting: bool) -> Error {
         "INVALID_ARGUMENT" if lower.contains("checksum") || lower.contains("crc32c") => {
             Error::KmsIntegrity(shown)
         }
-        "INVALID_ARGUMENT" if decrypting => Error::Authentication,
+        // Only Cloud KMS's own answer says the ciphertext did not open; a
+        // bare 400 (a proxy, a load balancer) is not evidence of tampering.
+        "INVALID_ARGUMENT" if decrypting && rpc => Error::Authentication,
         _ if (500..=599).contains(&resp.status) => Error::KmsUnavailable(shown),
         _ => Error::Kms {
             code: if code.is_empty() {
@@ -339,6 +350,8 @@ mod tests {
         assert!(parse_encrypt(&resp(200, &number)).is_ok());
         for bad in [
             good.replace(&crc32c(b"sealed").to_string(), "1"),
+            // Over 32 bits: no CRC32C at all.
+            good.replace(&crc32c(b"sealed").to_string(), "99999999999"),
             good.replace(r#","ciphertextCrc32c":"#, r#","other":"#),
             good.replace(
                 r#""verifiedPlaintextCrc32c":true"#,
@@ -372,6 +385,15 @@ mod tests {
         ));
         assert!(matches!(
             parse_decrypt(&resp(200, "<html>")),
+            Err(Error::Kms { .. })
+        ));
+        // Only digits are a checksum.
+        let signed = format!(
+            r#"{{"plaintext":"{pt}","plaintextCrc32c":"+{}"}}"#,
+            crc32c(&[7u8; 32])
+        );
+        assert!(matches!(
+            parse_decrypt(&resp(200, &signed)),
             Err(Error::Kms { .. })
         ));
     }
@@ -452,6 +474,11 @@ mod tests {
         assert!(matches!(
             error_from(&resp(403, ""), true),
             Error::KmsAccessDenied(_)
+        ));
+        // A bare 400 (a proxy's) on a decrypt is no evidence of tampering.
+        assert!(matches!(
+            error_from(&resp(400, "bad request"), true),
+            Error::Kms { .. }
         ));
         let long = "x\u{7}".repeat(400);
         let shown = e(403, "PERMISSION_DENIED", &long, false).to_string();

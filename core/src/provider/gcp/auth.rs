@@ -51,6 +51,9 @@ pub struct AccessToken {
     pub expires: Option<Timestamp>,
     /// Where it came from (`service account a@b`, `metadata server`).
     pub source: String,
+    /// The project billed for requests made with it (`x-goog-user-project`):
+    /// a key file's `quota_project_id`, or `GOOGLE_CLOUD_QUOTA_PROJECT`.
+    pub quota_project: Option<String>,
 }
 
 impl std::fmt::Debug for AccessToken {
@@ -76,7 +79,25 @@ impl AccessToken {
             token: Zeroizing::new(token.to_string()),
             expires,
             source: source.into(),
+            quota_project: None,
         })
+    }
+
+    /// The same token billed to `project` (ignored unless it is a project
+    /// id: letters, digits, `-`, `.`, `:`).
+    fn billed_to(mut self, project: Option<String>) -> Self {
+        self.quota_project = project.filter(|p| {
+            !p.is_empty()
+                && p.len() <= 100
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':'))
+        });
+        self
+    }
+
+    /// Whether `other` carries the same token (the one a service refused).
+    pub fn same_token(&self, other: &AccessToken) -> bool {
+        self.token.as_str() == other.token.as_str()
     }
 
     /// The `authorization` header value.
@@ -103,7 +124,8 @@ impl TokenChain {
         Self { explicit, env }
     }
 
-    /// An operation that finds a token.
+    /// An operation that finds a token. `GOOGLE_CLOUD_QUOTA_PROJECT`, if
+    /// set, names the project billed, over a key file's `quota_project_id`.
     pub fn resolve(&self) -> Chain<AccessToken> {
         let mut sources: VecDeque<Box<dyn Source<AccessToken>>> = VecDeque::new();
         if let Some(t) = &self.explicit {
@@ -144,11 +166,10 @@ impl Source<AccessToken> for EnvToken {
     }
     fn start(&mut self, _now: Timestamp) -> Result<Option<SourceStep<AccessToken>>> {
         match nonempty(self.0.var("GOOGLE_OAUTH_ACCESS_TOKEN")) {
-            Some(t) => Ok(Some(SourceStep::Done(AccessToken::new(
-                &t,
-                None,
-                "GOOGLE_OAUTH_ACCESS_TOKEN",
-            )?))),
+            Some(t) => Ok(Some(SourceStep::Done(
+                AccessToken::new(&t, None, "GOOGLE_OAUTH_ACCESS_TOKEN")?
+                    .billed_to(nonempty(self.0.var("GOOGLE_CLOUD_QUOTA_PROJECT"))),
+            ))),
             None => Ok(None),
         }
     }
@@ -173,6 +194,7 @@ struct KeyFileJson {
     client_id: Option<String>,
     client_secret: Option<Zeroizing<String>>,
     refresh_token: Option<Zeroizing<String>>,
+    quota_project_id: Option<String>,
 }
 
 struct KeyFile {
@@ -181,6 +203,7 @@ struct KeyFile {
     path: Option<(String, bool)>,
     what: &'static str,
     source: String,
+    quota_project: Option<String>,
 }
 
 impl KeyFile {
@@ -191,6 +214,7 @@ impl KeyFile {
             path,
             what: "GOOGLE_APPLICATION_CREDENTIALS",
             source: String::new(),
+            quota_project: None,
         }
     }
 
@@ -203,6 +227,7 @@ impl KeyFile {
             path: Some((format!("{dir}/application_default_credentials.json"), false)),
             what: "gcloud application-default credentials",
             source: String::new(),
+            quota_project: None,
         }
     }
 
@@ -215,7 +240,8 @@ impl KeyFile {
             .clone()
             .filter(|u| !u.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_TOKEN_URI.into());
-        let token_uri = url_of(self.env.as_ref(), &token_uri, "its token_uri")?;
+        let token_uri = token_url(&token_uri)?;
+        self.quota_project = file.quota_project_id.clone();
         let body = match file.kind.as_deref() {
             Some("service_account") => {
                 let email = file
@@ -235,6 +261,15 @@ impl KeyFile {
                 ])
             }
             Some("authorized_user") => {
+                // A refresh token and client secret are sent as they are
+                // (no audience binds them, as it binds a service account's
+                // assertion): only to Google's token service, or loopback.
+                if !google_or_loopback(&token_uri) {
+                    return Err(bad(
+                        "(authorized_user) names a token_uri that is not Google's \
+                         (https://…googleapis.com)",
+                    ));
+                }
                 let (Some(id), Some(secret), Some(refresh)) =
                     (&file.client_id, &file.client_secret, &file.refresh_token)
                 else {
@@ -302,7 +337,10 @@ impl Source<AccessToken> for KeyFile {
         resp: HttpResponse,
         now: Timestamp,
     ) -> Result<SourceStep<AccessToken>> {
-        token_answer(&resp, now, "the token endpoint", &self.source).map(SourceStep::Done)
+        let quota = nonempty(self.env.var("GOOGLE_CLOUD_QUOTA_PROJECT"))
+            .or_else(|| self.quota_project.clone());
+        token_answer(&resp, now, "the token endpoint", &self.source)
+            .map(|t| SourceStep::Done(t.billed_to(quota)))
     }
 }
 
@@ -320,19 +358,39 @@ fn form(pairs: &[(&str, &str)]) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(out.as_bytes().to_vec())
 }
 
-/// A token endpoint or metadata URL: https, or plain http to loopback
-/// (test servers) with no proxy in the way.
-fn url_of(env: &dyn Environment, given: &str, what: &str) -> Result<String> {
-    let url = url::Url::parse(given.trim())
-        .map_err(|_| Error::Config(format!("the key file's {what} is not a URL")))?;
+/// A key file's `token_uri`: an absolute https URL (plain http only to
+/// loopback, for test servers), with no user name, password, query or
+/// fragment, kept as written.
+fn token_url(given: &str) -> Result<String> {
+    let bad = |why: &str| Error::Config(format!("the key file's token_uri {why}"));
+    let url = url::Url::parse(given.trim()).map_err(|_| bad("is not a URL"))?;
     if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
-        return Err(Error::Config(format!(
-            "the key file's {what} must be an https URL"
-        )));
+        return Err(bad("must be an https URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not contain a user name or password"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not have a query or fragment"));
     }
     let url: String = url.into();
-    crate::http::require_private(env, what, &url, "the signed assertion and the token")?;
+    crate::http::require_private("the key file's token_uri", &url, "the credentials")?;
     Ok(url)
+}
+
+/// Whether a token URL is Google's (`https://….googleapis.com`) or plain
+/// http to loopback (already checked by [`token_url`]).
+fn google_or_loopback(url: &str) -> bool {
+    let Ok(u) = url::Url::parse(url) else {
+        return false;
+    };
+    match (u.scheme(), u.host()) {
+        ("http", Some(_)) => true,
+        ("https", Some(url::Host::Domain(d))) => {
+            d == "googleapis.com" || d.ends_with(".googleapis.com")
+        }
+        _ => false,
+    }
 }
 
 /// The RS256-signed JWT a service account presents (RFC 7523 § 2.1).
@@ -465,18 +523,33 @@ fn token_answer(
     })?;
     // Google's tokens live an hour; an answer without a lifetime is taken
     // to be one.
-    let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3600).min(86_400));
+    let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3600).clamp(1, 86_400));
     AccessToken::new(&token, Some(now.plus(lifetime)), source)
 }
 
-/// The metadata server's token for the attached service account.
+/// The metadata server's token for the attached service account: a short
+/// probe first (is Google's metadata server there?), then the token
+/// request, retried like any other.
 struct Metadata {
     env: Arc<dyn Environment>,
+    base: String,
+    probed: bool,
 }
 
 impl Metadata {
     fn new(env: Arc<dyn Environment>) -> Self {
-        Self { env }
+        Self {
+            env,
+            base: String::new(),
+            probed: false,
+        }
+    }
+
+    fn get(&self, path: &str, probe: bool) -> HttpRequest {
+        let mut req = HttpRequest::new(Method::Get, format!("{}{path}", self.base));
+        req.headers = vec![("metadata-flavor".into(), "Google".into())];
+        req.probe = probe;
+        req
     }
 }
 
@@ -492,30 +565,33 @@ impl Source<AccessToken> for Metadata {
         }
         let host =
             nonempty(self.env.var("GCE_METADATA_HOST")).unwrap_or_else(|| "169.254.169.254".into());
-        if host.contains(['/', '?', '#', '@']) || host.chars().any(|c| c.is_control() || c == ' ') {
+        if host.contains(['/', '?', '#', '@', '\\'])
+            || host.chars().any(|c| c.is_control() || c == ' ')
+        {
             return Err(Error::Config(
                 "GCE_METADATA_HOST must be a host or host:port".into(),
             ));
         }
-        let mut req = HttpRequest::new(
-            Method::Get,
-            format!("http://{host}{METADATA_TOKEN_PATH}?scopes={SCOPE}"),
-        );
-        req.headers = vec![("metadata-flavor".into(), "Google".into())];
-        req.probe = true;
-        Ok(Some(SourceStep::Send(req)))
+        self.base = format!("http://{host}");
+        Ok(Some(SourceStep::Send(
+            self.get("/computeMetadata/v1/", true),
+        )))
     }
     fn on_response(
         &mut self,
         resp: HttpResponse,
         now: Timestamp,
     ) -> Result<SourceStep<AccessToken>> {
-        // Anything else at that address is not Google's metadata server.
-        if resp.header("metadata-flavor") != Some("Google") {
-            return Err(Error::Config(
-                "the metadata address answered without Metadata-Flavor: Google, so it is not \
-                 Google's metadata server"
-                    .into(),
+        let google = resp.header("metadata-flavor") == Some("Google");
+        if !self.probed {
+            // Something else at that address (another cloud's metadata
+            // service): not here.
+            if !google {
+                return Ok(SourceStep::NotHere);
+            }
+            self.probed = true;
+            return Ok(SourceStep::Send(
+                self.get(&format!("{METADATA_TOKEN_PATH}?scopes={SCOPE}"), false),
             ));
         }
         if resp.status == 404 {
@@ -523,11 +599,19 @@ impl Source<AccessToken> for Metadata {
                 "the metadata server has no service account for this instance".into(),
             ));
         }
-        token_answer(&resp, now, "the metadata server", "metadata server").map(SourceStep::Done)
+        if !google && resp.status == 200 {
+            return Err(Error::KmsUnavailable(
+                "the metadata server's token answer lacks Metadata-Flavor: Google".into(),
+            ));
+        }
+        let quota = nonempty(self.env.var("GOOGLE_CLOUD_QUOTA_PROJECT"));
+        token_answer(&resp, now, "the metadata server", "metadata server")
+            .map(|t| SourceStep::Done(t.billed_to(quota)))
     }
-    fn on_failure(&mut self, _error: Error) -> Result<Option<SourceStep<AccessToken>>> {
-        // Not on Google Cloud (nothing answers): this source does not apply.
-        Ok(None)
+    fn on_failure(&mut self, error: Error) -> Result<Option<SourceStep<AccessToken>>> {
+        // Nothing answers the probe: not on Google Cloud. A token request
+        // that fails after the probe answered is an error.
+        if self.probed { Err(error) } else { Ok(None) }
     }
 }
 
@@ -593,5 +677,30 @@ mod tests {
             token_answer(&r(200, "{}"), now, "w", "s"),
             Err(Error::KmsUnavailable(_))
         ));
+    }
+
+    #[test]
+    fn token_uris_are_checked() {
+        assert_eq!(
+            token_url(DEFAULT_TOKEN_URI).unwrap(),
+            "https://oauth2.googleapis.com/token"
+        );
+        assert!(token_url("http://127.0.0.1:9/token").is_ok());
+        for bad in [
+            "http://oauth2.example.com/token",
+            "https://user:secret@oauth2.googleapis.com/token",
+            "https://oauth2.googleapis.com/token?x=1",
+            "ftp://oauth2.googleapis.com/token",
+            "not a url",
+        ] {
+            let e = token_url(bad).unwrap_err();
+            assert!(!e.to_string().contains("secret"), "{e}");
+        }
+        assert!(google_or_loopback("https://oauth2.googleapis.com/token"));
+        assert!(google_or_loopback("http://127.0.0.1:9/token"));
+        assert!(!google_or_loopback(
+            "https://oauth2.googleapis.com.evil.example/token"
+        ));
+        assert!(!google_or_loopback("https://evil.example/token"));
     }
 }

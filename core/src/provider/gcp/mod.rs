@@ -83,14 +83,17 @@ impl std::fmt::Debug for GcpKmsProvider {
 
 /// One resource id of a key name: what Cloud KMS allows (letters, digits,
 /// `-`, `_`; project ids also `.` and `:` for domain-scoped projects), and
-/// nothing that could change the request's path.
-fn id(s: &str) -> bool {
+/// nothing that could change the request's path or method.
+fn id(s: &str, project: bool) -> bool {
     !s.is_empty()
         && s != "."
         && s != ".."
         && s.len() <= 100
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_')
+                || (project && matches!(b, b'.' | b':'))
+        })
 }
 
 impl GcpKmsProvider {
@@ -117,7 +120,7 @@ impl GcpKmsProvider {
             || parts
                 .chunks(2)
                 .zip(labels)
-                .any(|(pair, label)| pair[0] != label || !id(pair[1]))
+                .any(|(pair, label)| pair[0] != label || !id(pair[1], label == "projects"))
         {
             return Err(bad());
         }
@@ -137,7 +140,6 @@ impl GcpKmsProvider {
             Some(given) => {
                 let url = super::aws::endpoint::explicit_url("the Cloud KMS endpoint", &given)?;
                 crate::http::require_private(
-                    env.as_ref(),
                     "the Cloud KMS endpoint",
                     &url,
                     "the access token and data keys",
@@ -188,6 +190,10 @@ impl GcpKmsProvider {
             ("content-type".into(), "application/json".into()),
             ("authorization".into(), token.bearer()),
         ];
+        if let Some(project) = &token.quota_project {
+            req.headers
+                .push(("x-goog-user-project".into(), project.clone()));
+        }
         req.body = body.to_vec();
         req
     }
@@ -204,6 +210,7 @@ impl GcpKmsProvider {
             body,
             parse,
             token: Credentialed::Need,
+            reauthorized: false,
             awaiting: false,
             result: None,
         })
@@ -249,6 +256,8 @@ struct GcpCall<'a, T> {
     body: Zeroizing<Vec<u8>>,
     parse: fn(&GcpKmsProvider, &HttpResponse) -> Result<T>,
     token: Credentialed<'a, AccessToken>,
+    /// A 401 has been answered once with a fresh token.
+    reauthorized: bool,
     awaiting: bool,
     result: Option<T>,
 }
@@ -279,6 +288,19 @@ impl<T: Send> Operation for GcpCall<'_, T> {
             return Err(Error::ApiMisuse("no request outstanding"));
         }
         self.awaiting = false;
+        if response.status == 401 && !self.reauthorized {
+            // The token was refused (revoked, or a clock that disagrees):
+            // drop it from the cache and send once more with a fresh one,
+            // as Google's own clients do.
+            if let Ok(used) = self.token.get() {
+                self.provider.credentials.invalidate(|c| c.same_token(used));
+            }
+            self.reauthorized = true;
+            self.token = Credentialed::Need;
+            return Err(Error::KmsUnavailable(
+                "Cloud KMS refused the access token; retrying with a fresh one".into(),
+            ));
+        }
         let r = (self.parse)(self.provider, &response);
         if r.as_ref().is_err_and(|e| e.is_retryable()) {
             // Sent again with the token the cache then holds.
@@ -480,27 +502,23 @@ mod tests {
             provider(KEY, &[], o).unwrap().endpoint(),
             "https://kms.internal.example/"
         );
-        for (vars, what) in [
-            (
-                vec![(
-                    "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS",
-                    "http://kms.example.com",
-                )],
-                "https",
-            ),
-            (
-                vec![
-                    (
-                        "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS",
-                        "http://127.0.0.1:9",
-                    ),
-                    ("HTTP_PROXY", "http://p:3128"),
-                ],
-                "NO_PROXY",
-            ),
-        ] {
-            let e = provider(KEY, &vars, GcpOptions::default()).unwrap_err();
-            assert!(e.to_string().contains(what), "{e}");
+        let e = provider(
+            KEY,
+            &[(
+                "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS",
+                "http://kms.example.com",
+            )],
+            GcpOptions::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("https"), "{e}");
+        for bad in ["https://user:pw@kms.example", "https://kms.example/?x=1"] {
+            let o = GcpOptions {
+                endpoint: Some(bad.into()),
+                ..GcpOptions::default()
+            };
+            let e = provider(KEY, &[], o).unwrap_err();
+            assert!(!e.to_string().contains("pw"), "{e}");
         }
     }
 
