@@ -81,10 +81,10 @@ class State:
         self.requests = []
         self.counts = {"token": 0, "metadata": 0, "encrypt": 0, "decrypt": 0}
 
-    def issue(self, lifetime=None):
+    def issue(self, lifetime=None, email=None):
         token = "ya29.test-" + secrets.token_urlsafe(24)
         lifetime = self.token_lifetime if lifetime is None else lifetime
-        self.tokens[token] = {"expires": time.time() + lifetime, "allow": True}
+        self.tokens[token] = {"expires": time.time() + lifetime, "allow": True, "email": email}
         return {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}
 
     def take_fault(self, method, resource):
@@ -281,7 +281,7 @@ def token_grant(form, token_url):
         return 400, {"error": "invalid_grant", "error_description": "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe."}
     if SCOPE not in str(claims.get("scope", "")).split():
         return 400, {"error": "invalid_scope", "error_description": "Invalid OAuth scope."}
-    return 200, STATE.issue()
+    return 200, STATE.issue(email=claims.get("iss"))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -489,9 +489,10 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.token_lifetime = body.get("lifetime", STATE.token_lifetime)
                 STATE.token_delay = body.get("delay", STATE.token_delay)
             elif path == "/_test/revoke":
-                # Every token issued so far stops working (a revoked grant).
-                for token, entry in STATE.tokens.items():
-                    if token.startswith("ya29.test-"):
+                # Every token issued so far to this service account stops
+                # working (a revoked grant).
+                for entry in STATE.tokens.values():
+                    if entry.get("email") == body["email"]:
                         entry["expires"] = 0
             elif path == "/_test/faults":
                 STATE.faults = body.get("faults", [])

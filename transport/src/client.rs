@@ -432,10 +432,11 @@ impl Client {
         aads: Option<&[&[u8]]>,
     ) -> Result<Vec<Result<Vec<u8>>>> {
         check_batch(sealed.len(), aads)?;
-        if let Some(mut op) = self.engine.prefetch_unwraps(sealed, context, system_now()) {
-            // An optimisation only: what it could not unwrap, the values
-            // below unwrap (and report) one by one.
-            if self.warm_blocking().is_ok() {
+        let prefetch = self.engine.prefetch_unwraps(sealed, context, system_now());
+        // An optimisation only: what it could not unwrap, the values below
+        // unwrap (and report) one by one.
+        if !prefetch.is_empty() && self.warm_blocking().is_ok() {
+            for mut op in prefetch {
                 let _ = self.transport.run_blocking(&mut op);
             }
         }
@@ -557,8 +558,9 @@ impl Client {
         aads: Option<&[&[u8]]>,
     ) -> Result<Vec<Result<Vec<u8>>>> {
         check_batch(sealed.len(), aads)?;
-        if let Some(mut op) = self.engine.prefetch_unwraps(sealed, context, system_now()) {
-            if self.warm().await.is_ok() {
+        let prefetch = self.engine.prefetch_unwraps(sealed, context, system_now());
+        if !prefetch.is_empty() && self.warm().await.is_ok() {
+            for mut op in prefetch {
                 let _ = self.transport.run(&mut op).await;
             }
         }

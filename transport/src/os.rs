@@ -219,7 +219,10 @@ mod tests {
         assert!(env.read_file("/definitely/not/here").is_err());
         // A device or a FIFO named where a file belongs fails at once.
         #[cfg(unix)]
-        assert_eq!(env.read_file("/dev/zero").unwrap_err(), "not a regular file");
+        assert_eq!(
+            env.read_file("/dev/zero").unwrap_err(),
+            "not a regular file"
+        );
         assert!(env.var("PATH").is_some());
         assert!(system_now().as_unix_millis() > 1_600_000_000_000);
         assert_eq!(&env.run_process("printf hi").unwrap()[..], b"hi");

@@ -497,7 +497,10 @@ fn a_revoked_token_is_replaced_within_the_call() {
     let (uri, name) = fresh_key();
     let c = client_env(&uri, CacheConfig::disabled(), sa_env(&sa));
     c.encrypt(b"x", &ctx("a"), b"", Form::Binary).unwrap();
-    post("/_test/revoke", json!({}));
+    post(
+        "/_test/revoke",
+        json!({"email": "revoked@dekbox-test.iam.gserviceaccount.com"}),
+    );
     c.encrypt(b"x", &ctx("a"), b"", Form::Binary).unwrap();
     let used = tokens_used(&name);
     assert_eq!(used.len(), 3, "{used:?}");

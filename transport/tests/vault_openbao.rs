@@ -173,6 +173,9 @@ fn values_under_many_data_keys_unwrap_in_one_batch_request() {
             .decrypt_many(&sealed[..20], &ctx("globex"), None)
             .unwrap();
         assert!(out.iter().all(|r| matches!(r, Err(Error::Authentication))));
+        // Vault refused every key of the batch (none was cached), then each
+        // alone: 1 + 20 calls.
+        assert_eq!(other.cache_stats().provider_calls, 21, "{uri}");
     }
 }
 
@@ -219,6 +222,21 @@ fn rotation_rewrap_and_min_decryption_version() {
     assert!(!again.changed && again.message == moved.message);
     let current = c.rewrap(&new, &ctx("acme")).unwrap();
     assert!(!current.changed && current.message == new);
+    // Once the newest version is known, messages on it cost no KMS call.
+    let calls = c.cache_stats().provider_calls;
+    for _ in 0..5 {
+        assert!(!c.rewrap(&new, &ctx("acme")).unwrap().changed);
+    }
+    assert_eq!(c.cache_stats().provider_calls, calls);
+    // After another rotation, a new engine moves them at once (a running
+    // one within NEWEST_VERSION_TTL, a minute).
+    let (status, body) = admin(&format!("transit/keys/{name}/rotate"), "{}");
+    assert!(status < 300, "{status} {body}");
+    let fresh = client(&uri, CacheConfig::default());
+    let moved3 = fresh.rewrap(&new, &ctx("acme")).unwrap();
+    assert!(moved3.changed);
+    assert!(wrapped(&moved3.message).starts_with("vault:v3:"));
+    assert!(!fresh.rewrap(&moved3.message, &ctx("acme")).unwrap().changed);
     // A wrong context is refused by Vault on the way (nothing rewrapped).
     let e = client(&uri, CacheConfig::disabled())
         .rewrap(&old, &ctx("globex"))

@@ -160,6 +160,7 @@ impl EngineBuilder {
             enc_cache: EncryptCache::new(self.options.cache.clone()),
             dec_cache: DecryptCache::new(&self.options.cache),
             rewrap_cache: RewrapCache::new(&self.options.cache),
+            newest_versions: std::sync::Mutex::new(Vec::new()),
             keyring,
             rng: self.rng.unwrap_or_else(|| Arc::new(SystemRandom)),
             options: self.options,
@@ -193,6 +194,9 @@ pub struct Engine {
     enc_cache: EncryptCache,
     dec_cache: DecryptCache,
     rewrap_cache: RewrapCache,
+    /// The newest key version each versioned key (Vault transit) has
+    /// wrapped with lately: messages on it are current without a KMS call.
+    newest_versions: std::sync::Mutex<Vec<(String, u32, Timestamp)>>,
     rng: Arc<dyn SecureRandom>,
     options: Options,
     counters: Counters,

@@ -25,20 +25,17 @@ struct Wanted {
     commitment: [u8; COMMITMENT_LEN],
 }
 
-/// One provider's batch: the keyring entry, what it unwraps, and the
-/// request in flight.
-struct Group<'a> {
-    key_id: &'a str,
-    provider: &'a dyn KeyProvider,
-    wanted: Vec<Wanted>,
-}
-
-/// See [`Engine::prefetch_unwraps`].
+/// Unwraps one chunk of a batch's data keys in one request; see
+/// [`Engine::prefetch_unwraps`]. Never fails the batch: an error ends this
+/// chunk only, and its values are unwrapped one by one.
 pub struct PrefetchOp<'a> {
     engine: &'a Engine,
     context: &'a EncryptionContext,
-    groups: Vec<Group<'a>>,
-    current: Option<(BoxOp<'a, Vec<Result<DataKey>>>, Group<'a>)>,
+    key_id: &'a str,
+    provider: &'a dyn KeyProvider,
+    wanted: Vec<Wanted>,
+    state: Option<BoxOp<'a, Vec<Result<DataKey>>>>,
+    started: bool,
 }
 
 /// Most data keys asked for in one request: Vault and OpenBao refuse JSON
@@ -47,23 +44,38 @@ pub struct PrefetchOp<'a> {
 const PREFETCH_CHUNK: usize = 128;
 
 impl Engine {
-    /// An operation that unwraps, in batch requests, the data keys of
-    /// `sealed` that are not cached yet, for keys whose provider has a batch
-    /// API; `None` when there is nothing to batch (fewer than two such keys
-    /// per provider). Run it before opening the values one by one; it never
-    /// fails a batch (errors are left to the values they belong to).
+    /// Operations that unwrap, in batch requests of up to 128, the data keys
+    /// of `sealed` that are not cached yet, for keys whose provider has a
+    /// batch API (one operation per request, so one failure or deadline
+    /// does not end the others); empty when there is nothing to batch (no
+    /// such provider, the decrypt cache off, fewer than two keys). Run them
+    /// before opening the values one by one: they never fail the batch
+    /// (errors are left to the values they belong to).
     pub fn prefetch_unwraps<'a, S: AsRef<[u8]>>(
         &'a self,
         sealed: &[S],
         context: &'a EncryptionContext,
         now: Timestamp,
-    ) -> Option<PrefetchOp<'a>> {
-        if domain::caller_context(context).is_err() {
-            return None;
+    ) -> Vec<PrefetchOp<'a>> {
+        let capacity = self.options.cache.decrypt_capacity;
+        if domain::caller_context(context).is_err()
+            || self.options.cache.decrypt_ttl.is_zero()
+            || !self
+                .keyring
+                .entries()
+                .iter()
+                .any(|e| e.provider().batches())
+        {
+            return Vec::new();
         }
-        let mut groups: Vec<Group<'a>> = Vec::new();
         let cache_ctx = context.canonical_bytes();
+        let mut groups: Vec<(&'a KeyringEntry, Vec<Wanted>)> = Vec::new();
+        let mut seen: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
         for item in sealed {
+            // More keys than the cache holds would be evicted before use.
+            if seen.len() >= capacity {
+                break;
+            }
             let mut decoded = None;
             let Ok(Some(Parsed::Message(m, _))) = parse_input(self, item.as_ref(), &mut decoded)
             else {
@@ -72,88 +84,65 @@ impl Engine {
             let Ok(entry) = self.keyring.resolve_raw(m.key_ref_kind, m.key_ref_raw) else {
                 continue;
             };
-            if self
-                .dec_cache
-                .get(entry.id(), m.wrapped_dek, cache_ctx, now)
-                .is_some()
+            if !entry.provider().batches()
+                || seen.contains(m.wrapped_dek)
+                || self
+                    .dec_cache
+                    .get(entry.id(), m.wrapped_dek, cache_ctx, now)
+                    .is_some()
             {
                 continue;
             }
-            let idx = match groups.iter().position(|g| g.key_id == entry.id()) {
-                Some(i) => i,
-                None => {
-                    groups.push(Group {
-                        key_id: entry.id(),
-                        provider: entry.provider().as_ref(),
-                        wanted: Vec::new(),
-                    });
-                    groups.len() - 1
-                }
+            seen.insert(m.wrapped_dek.to_vec());
+            let wanted = Wanted {
+                wrapped: m.wrapped_dek.to_vec(),
+                salt: *m.salt,
+                commitment: *m.commitment,
             };
-            let g = &mut groups[idx];
-            if !g.wanted.iter().any(|w| w.wrapped == m.wrapped_dek) {
-                g.wanted.push(Wanted {
-                    wrapped: m.wrapped_dek.to_vec(),
-                    salt: *m.salt,
-                    commitment: *m.commitment,
-                });
+            match groups.iter_mut().find(|(e, _)| e.id() == entry.id()) {
+                Some((_, list)) => list.push(wanted),
+                None => groups.push((entry, vec![wanted])),
             }
         }
-        // Split into request-sized chunks; a lone key goes the usual way.
-        let mut chunks = Vec::new();
-        for g in groups {
-            if g.wanted.len() < 2 {
+        let mut ops = Vec::new();
+        for (entry, mut wanted) in groups {
+            // A lone key goes the usual way.
+            if wanted.len() < 2 {
                 continue;
             }
-            let mut wanted = g.wanted;
             while !wanted.is_empty() {
                 let rest = wanted.split_off(wanted.len().min(PREFETCH_CHUNK));
-                chunks.push(Group {
-                    key_id: g.key_id,
-                    provider: g.provider,
+                ops.push(PrefetchOp {
+                    engine: self,
+                    context,
+                    key_id: entry.id(),
+                    provider: entry.provider().as_ref(),
                     wanted,
+                    state: None,
+                    started: false,
                 });
                 wanted = rest;
             }
         }
-        (!chunks.is_empty()).then(|| PrefetchOp {
-            engine: self,
-            context,
-            groups: chunks,
-            current: None,
-        })
+        ops
     }
 }
 
 impl<'a> PrefetchOp<'a> {
-    /// Starts the next chunk whose provider batches; `false` when none is left.
-    fn start_next(&mut self) -> Result<bool> {
-        let provider_ctx = KeyDomain::Envelope.provider_context(self.context)?;
-        while let Some(g) = self.groups.pop() {
-            let wrapped: Vec<&[u8]> = g.wanted.iter().map(|w| w.wrapped.as_slice()).collect();
-            if let Some(op) = g.provider.unwrap_many(&wrapped, &provider_ctx) {
-                Counters::bump(&self.engine.counters.provider_calls);
-                self.current = Some((op, g));
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// Passes an answer (or a failure) to the chunk in flight. A retryable
-    /// error goes to the driver, which sends the chunk again; any other
-    /// ends that chunk only (its values go the usual way).
+    /// Passes an answer (or a failure) to the request in flight. A
+    /// retryable error goes to the driver, which sends it again; any other
+    /// ends this chunk (its values go the usual way).
     fn settle(
         &mut self,
         f: impl FnOnce(&mut BoxOp<'a, Vec<Result<DataKey>>>) -> Result<()>,
     ) -> Result<()> {
-        let Some((op, _)) = &mut self.current else {
+        let Some(op) = &mut self.state else {
             return Err(Error::ApiMisuse("no request outstanding"));
         };
         match f(op) {
             Err(e) if e.is_retryable() => Err(e),
             Err(_) => {
-                self.current = None;
+                self.state = None;
                 Ok(())
             }
             Ok(()) => Ok(()),
@@ -161,15 +150,15 @@ impl<'a> PrefetchOp<'a> {
     }
 
     /// Caches the keys that match their message's commitment.
-    fn store(&self, g: &Group<'_>, keys: Vec<Result<DataKey>>, now: Timestamp) {
+    fn store(&self, keys: Vec<Result<DataKey>>, now: Timestamp) {
         let cache_ctx = self.context.canonical_bytes();
-        for (w, key) in g.wanted.iter().zip(keys) {
+        for (w, key) in self.wanted.iter().zip(keys) {
             let Ok(dek) = key else { continue };
             let d = crate::crypto::kdf::DerivedKeys::derive(dek.dangerous_bytes(), &w.salt);
             if !d.commitment_matches(&w.commitment) {
                 continue;
             }
-            let opener = Arc::new(Opener::new(dek, g.key_id, cache_ctx, now));
+            let opener = Arc::new(Opener::new(dek, self.key_id, cache_ctx, now));
             self.engine.dec_cache.insert(&w.wrapped, Some(opener), None);
         }
     }
@@ -179,25 +168,32 @@ impl Operation for PrefetchOp<'_> {
     type Output = ();
 
     fn poll(&mut self, now: Timestamp) -> Result<Step<()>> {
-        loop {
-            let Some((op, _)) = &mut self.current else {
-                if !self.start_next()? {
-                    return Ok(Step::Done(()));
-                }
-                continue;
-            };
-            match op.poll(now) {
-                Ok(Step::Done(keys)) => {
-                    if let Some((_, g)) = self.current.take() {
-                        self.store(&g, keys, now);
-                    }
-                }
-                Ok(Step::Send(r)) => return Ok(Step::Send(r)),
-                Ok(Step::Run(p)) => return Ok(Step::Run(p)),
-                Ok(Step::Wait(d)) => return Ok(Step::Wait(d)),
-                // A failed batch is not the batch's failure: its values are
-                // opened one by one, and report their own errors.
-                Err(_) => self.current = None,
+        if !self.started {
+            self.started = true;
+            let provider_ctx = KeyDomain::Envelope.provider_context(self.context)?;
+            let wrapped: Vec<&[u8]> = self.wanted.iter().map(|w| w.wrapped.as_slice()).collect();
+            self.state = self.provider.unwrap_many(&wrapped, &provider_ctx);
+            if self.state.is_some() {
+                Counters::bump(&self.engine.counters.provider_calls);
+            }
+        }
+        let Some(op) = &mut self.state else {
+            return Ok(Step::Done(()));
+        };
+        match op.poll(now) {
+            Ok(Step::Done(keys)) => {
+                self.state = None;
+                self.store(keys, now);
+                Ok(Step::Done(()))
+            }
+            Ok(Step::Send(r)) => Ok(Step::Send(r)),
+            Ok(Step::Run(p)) => Ok(Step::Run(p)),
+            Ok(Step::Wait(d)) => Ok(Step::Wait(d)),
+            // A failed chunk is not the batch's failure: its values are
+            // opened one by one, and report their own errors.
+            Err(_) => {
+                self.state = None;
+                Ok(Step::Done(()))
             }
         }
     }
@@ -207,17 +203,14 @@ impl Operation for PrefetchOp<'_> {
     }
 
     fn handle_failure(&mut self, error: Error) -> Result<()> {
-        if self.current.is_none() {
+        if self.state.is_none() {
             return Err(error);
         }
         self.settle(|op| op.handle_failure(error))
     }
 
     fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
-        match &mut self.current {
-            Some((op, _)) => op.handle_process_output(output),
-            None => Err(Error::ApiMisuse("no process outstanding")),
-        }
+        self.settle(|op| op.handle_process_output(output))
     }
 }
 
@@ -277,6 +270,9 @@ mod tests {
         }
         fn needs_network(&self) -> bool {
             false
+        }
+        fn batches(&self) -> bool {
+            true
         }
         fn unwrap_many(
             &self,
@@ -339,14 +335,15 @@ mod tests {
         // The sixth key of each batch comes back wrong: not cached, so those
         // values are unwrapped on their own (and open).
         let (reader, p) = engine(Some(5), crate::cache::CacheConfig::default());
-        let mut op = reader
-            .prefetch_unwraps(
-                &sealed,
-                &ctx,
-                Timestamp::from_unix_millis(1_700_000_000_000),
-            )
-            .unwrap();
-        run(&mut op).unwrap();
+        let ops = reader.prefetch_unwraps(
+            &sealed,
+            &ctx,
+            Timestamp::from_unix_millis(1_700_000_000_000),
+        );
+        assert_eq!(ops.len(), 3);
+        for mut op in ops {
+            run(&mut op).unwrap();
+        }
         assert_eq!(p.batches.load(Ordering::SeqCst), 3, "128 + 128 + 44 keys");
         let before = reader.cache_stats().provider_calls;
         for (i, s) in sealed.iter().enumerate() {
@@ -368,7 +365,17 @@ mod tests {
                     &ctx,
                     Timestamp::from_unix_millis(1_700_000_000_000)
                 )
-                .is_none()
+                .is_empty()
+        );
+        // Without a decrypt cache there is nothing to keep the keys in.
+        let (cold, _) = engine(None, crate::cache::CacheConfig::disabled());
+        assert!(
+            cold.prefetch_unwraps(
+                &sealed,
+                &ctx,
+                Timestamp::from_unix_millis(1_700_000_000_000)
+            )
+            .is_empty()
         );
     }
 }

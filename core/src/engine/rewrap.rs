@@ -165,15 +165,14 @@ impl<'a> Operation for RewrapOp<'a> {
                         // unwrap-and-wrap below, kept only if the newest
                         // version differs.
                         match from.provider().wrapped_version(&wrapped) {
-                            Some(v) => self.same_key = Some((wrapped.clone(), v)),
-                            None => return Ok(Step::Done(self.unchanged())),
+                            Some(v) if e.newest_version(from.id(), now).is_none_or(|n| v < n) => {
+                                self.same_key = Some((wrapped.clone(), v));
+                            }
+                            _ => return Ok(Step::Done(self.unchanged())),
                         }
                     }
                     let rk = self.rewrap_cache_key()?;
                     if let Some(w) = e.rewrap_cache.get(&rk) {
-                        if self.same_key.as_ref().is_some_and(|(old, _)| *old == w) {
-                            return Ok(Step::Done(self.unchanged()));
-                        }
                         return self.finish(&w).map(Step::Done);
                     }
                     let provider_ctx = domain.provider_context(self.context)?;
@@ -239,17 +238,16 @@ impl<'a> Operation for RewrapOp<'a> {
                     Ok(new_wrapped) => {
                         self.state = RwState::Finished;
                         let rk = self.rewrap_cache_key()?;
-                        if let Some((old, version)) = self.same_key.take() {
-                            let newer = e
-                                .keyring
-                                .primary()
-                                .provider()
-                                .wrapped_version(&new_wrapped)
-                                .is_some_and(|n| n > version);
-                            if !newer {
+                        if let Some((_, version)) = self.same_key.take() {
+                            let primary = e.keyring.primary();
+                            let newest = primary.provider().wrapped_version(&new_wrapped);
+                            if let Some(n) = newest {
+                                e.note_version(primary.id(), n, now);
+                            }
+                            if newest.is_none_or(|n| n <= version) {
                                 // Already on the newest version: the message
-                                // stays as it is (and so do its repeats).
-                                e.rewrap_cache.put(rk, old);
+                                // stays as it is (and, for a while, so do
+                                // others on that version, without a call).
                                 return Ok(Step::Done(self.unchanged()));
                             }
                         }
@@ -286,6 +284,37 @@ impl<'a> Operation for RewrapOp<'a> {
             RwState::Unwrapping(op, _) => op.handle_process_output(output),
             RwState::Wrapping(op) | RwState::Native(op) => op.handle_process_output(output),
             _ => Err(Error::ApiMisuse("no process outstanding")),
+        }
+    }
+}
+
+/// How long the newest version a key wrapped with is trusted to be the
+/// newest: a key rotated meanwhile is noticed by a running engine within
+/// this time (a new process at once).
+pub const NEWEST_VERSION_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Engine {
+    /// The newest version `key_id` wrapped with in the last
+    /// [`NEWEST_VERSION_TTL`].
+    fn newest_version(&self, key_id: &str, now: Timestamp) -> Option<u32> {
+        let list = self
+            .newest_versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        list.iter()
+            .find(|(id, _, at)| id == key_id && now.since(*at) < NEWEST_VERSION_TTL)
+            .map(|(_, v, _)| *v)
+    }
+
+    /// Records that `key_id` wrapped with `version` at `now`.
+    fn note_version(&self, key_id: &str, version: u32, now: Timestamp) {
+        let mut list = self
+            .newest_versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match list.iter_mut().find(|(id, _, _)| id == key_id) {
+            Some(entry) => *entry = (key_id.to_string(), version, now),
+            None => list.push((key_id.to_string(), version, now)),
         }
     }
 }

@@ -366,14 +366,14 @@ impl<C: Expiring> CredentialCache<C> {
         }
     }
 
-    /// Like [`abandon`](Self::abandon), for a refresh that failed: credentials
-    /// still valid are used for [`REFRESH_TIMEOUT`] from its start before
+    /// Like [`abandon`](Self::abandon), for a refresh that failed at `now`:
+    /// credentials still valid are used for [`REFRESH_TIMEOUT`] before
     /// another refresh is tried.
-    pub fn failed(&self, started: Timestamp) {
+    pub fn failed(&self, started: Timestamp, now: Timestamp) {
         let mut s = self.lock();
         if s.refreshing_since.is_some_and(|(t, _)| t == started) {
             s.refreshing_since = None;
-            s.retry_after = Some(started.plus(REFRESH_TIMEOUT));
+            s.retry_after = Some(now.plus(REFRESH_TIMEOUT));
         }
     }
 }
@@ -385,6 +385,8 @@ pub struct Refreshing<'a, C: Expiring> {
     op: BoxOp<'static, C>,
     fallback: Option<C>,
     started: Timestamp,
+    /// The last time the call was polled (when a failure is recorded).
+    last_poll: Timestamp,
     open: bool,
 }
 
@@ -399,7 +401,7 @@ impl<C: Expiring> Refreshing<'_, C> {
     fn fail(&mut self) {
         if self.open {
             self.open = false;
-            self.cache.failed(self.started);
+            self.cache.failed(self.started, self.last_poll);
         }
     }
 }
@@ -441,35 +443,47 @@ impl<'a, C: Expiring> Credentialed<'a, C> {
                             op,
                             fallback,
                             started: now,
+                            last_poll: now,
                             open: true,
                         })
                     }
                 },
-                Credentialed::Resolving(r) => match r.op.poll(now) {
-                    Ok(Step::Send(req)) => return Ok(Some(Step::Send(req))),
-                    Ok(Step::Run(p)) => return Ok(Some(Step::Run(p))),
-                    // A chain never shares work with other operations.
-                    Ok(Step::Wait(_)) => {
-                        return Err(Error::ApiMisuse("credential chain asked to wait"));
-                    }
-                    Ok(Step::Done(c)) => {
-                        r.open = false;
-                        r.cache.store(c.clone(), now);
-                        *self = Credentialed::Have(c);
-                    }
-                    Err(e) => {
-                        r.fail();
-                        match r.fallback.take() {
-                            // Refreshing early failed; the current credentials
-                            // are still valid, so carry on with them.
-                            Some(c) => *self = Credentialed::Have(c),
-                            None => {
-                                *self = Credentialed::Need;
-                                return Err(e);
+                Credentialed::Resolving(r) => {
+                    r.last_poll = now;
+                    let step = r.op.poll(now);
+                    match step {
+                        // With valid credentials to fall back on, a refresh is
+                        // asked once, briefly (no retries, a short timeout):
+                        // the call is not made to wait on a token service that
+                        // does not answer.
+                        Ok(Step::Send(mut req)) => {
+                            req.probe |= r.fallback.is_some();
+                            return Ok(Some(Step::Send(req)));
+                        }
+                        Ok(Step::Run(p)) => return Ok(Some(Step::Run(p))),
+                        // A chain never shares work with other operations.
+                        Ok(Step::Wait(_)) => {
+                            return Err(Error::ApiMisuse("credential chain asked to wait"));
+                        }
+                        Ok(Step::Done(c)) => {
+                            r.open = false;
+                            r.cache.store(c.clone(), now);
+                            *self = Credentialed::Have(c);
+                        }
+                        Err(e) => {
+                            r.fail();
+                            match r.fallback.take() {
+                                // Refreshing early failed; the current credentials
+                                // are still valid, so carry on with them.
+                                Some(c) => *self = Credentialed::Have(c),
+                                None => {
+                                    *self = Credentialed::Need;
+                                    return Err(e);
+                                }
                             }
                         }
                     }
-                },
+                }
             }
         }
     }
@@ -642,6 +656,7 @@ mod tests {
             op: Ready::boxed(Ok(Token("x", None))),
             fallback: None,
             started: T0,
+            last_poll: T0,
             open: true,
         });
         cache.lock().refreshing_since = Some((T0, fork_generation()));
@@ -738,9 +753,10 @@ mod tests {
         cache.store(Token("old", Some(T0.plus(s(3600)))), T0);
         let due = T0.plus(s(3400));
         let mut call: Credentialed<'_, Token> = Credentialed::Need;
+        // With a fallback, the refresh is asked once and briefly.
         assert!(matches!(
             call.advance::<()>(&cache, due),
-            Ok(Some(Step::Send(_)))
+            Ok(Some(Step::Send(ref r))) if r.probe
         ));
         // The token service's failure does not fail the call...
         call.handle_response(unavailable()).unwrap();
@@ -760,6 +776,27 @@ mod tests {
         assert!(call.handle_response(unavailable()).is_err());
         drop(call);
         assert!(matches!(empty.acquire(T0), Acquire::Refresh(_, None)));
+    }
+
+    #[test]
+    fn a_token_service_that_does_not_answer_does_not_fail_the_call() {
+        let cache = CredentialCache::new(RefusingResolver);
+        let s = Duration::from_secs;
+        cache.store(Token("old", Some(T0.plus(s(3600)))), T0);
+        let due = T0.plus(s(3400));
+        let mut call: Credentialed<'_, Token> = Credentialed::Need;
+        call.advance::<()>(&cache, due).unwrap();
+        call.handle_failure(Error::KmsUnavailable("connect timed out".into()))
+            .unwrap();
+        assert!(matches!(call.advance::<()>(&cache, due), Ok(None)));
+        assert_eq!(call.get().unwrap().0, "old");
+        // Without a fallback the request is an ordinary one (retried).
+        let empty = CredentialCache::new(RefusingResolver);
+        let mut call: Credentialed<'_, Token> = Credentialed::Need;
+        assert!(matches!(
+            call.advance::<()>(&empty, T0),
+            Ok(Some(Step::Send(ref r))) if !r.probe
+        ));
     }
 
     #[test]

@@ -56,6 +56,12 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     /// A wrong key, wrong context or altered blob is [`Error::Authentication`].
     fn unwrap(&self, wrapped: &[u8], context: &EncryptionContext) -> BoxOp<'_, DataKey>;
 
+    /// Whether [`unwrap_many`](Self::unwrap_many) makes one request for
+    /// many keys (so batches are worth gathering for it).
+    fn batches(&self) -> bool {
+        false
+    }
+
     /// Unwraps several data keys (wrapped under the same context) in one
     /// request, if the KMS has a batch API (Vault transit's `batch_input`):
     /// one result per key, in order, each as [`unwrap`](Self::unwrap) would

@@ -294,8 +294,9 @@ struct Errors {
 /// taxonomy. A batch with a failed item is answered 400 with every item's
 /// result in `data.batch_results` (`batch`: such an answer is read as data).
 fn parse(resp: &HttpResponse, batch: bool) -> Result<Data> {
+    // (400 when an item was refused; 500 when one failed inside Vault.)
     let batch_answer = batch
-        && resp.status == 400
+        && matches!(resp.status, 400 | 500)
         && serde_json::from_slice::<Answer>(&resp.body)
             .ok()
             .and_then(|a| a.data)
@@ -527,17 +528,22 @@ impl KeyProvider for VaultProvider {
         key_version(wrapped)
     }
 
+    fn batches(&self) -> bool {
+        true
+    }
+
     fn unwrap_many(
         &self,
         wrapped: &[&[u8]],
         context: &EncryptionContext,
     ) -> Option<BoxOp<'_, Vec<Result<DataKey>>>> {
-        // Anything that is not a transit ciphertext goes the single way
-        // (and fails there, as AUTHENTICATION).
-        let ciphertexts: Vec<&str> = wrapped
-            .iter()
-            .map(|w| as_ciphertext(w).ok())
-            .collect::<Option<_>>()?;
+        // Anything that is not a transit ciphertext is refused as the single
+        // path refuses it (AUTHENTICATION), without holding up the others.
+        let checked: Vec<Option<&str>> = wrapped.iter().map(|w| as_ciphertext(w).ok()).collect();
+        let ciphertexts: Vec<&str> = checked.iter().flatten().copied().collect();
+        if ciphertexts.is_empty() {
+            return None;
+        }
         let ctx = STANDARD.encode(context.canonical_bytes());
         let body = secret_json(&Batch {
             batch_input: ciphertexts
@@ -549,7 +555,7 @@ impl KeyProvider for VaultProvider {
                 })
                 .collect(),
         });
-        let n = ciphertexts.len();
+        let sent: Vec<bool> = checked.iter().map(Option::is_some).collect();
         let parse: fn(Data) -> Result<Vec<Result<DataKey>>> = batch_keys;
         Some(Box::new(crate::op::Map::new(
             Box::new(VaultCall {
@@ -562,11 +568,20 @@ impl KeyProvider for VaultProvider {
                 result: None,
             }),
             move |keys: Vec<Result<DataKey>>| {
-                if keys.len() == n {
-                    Ok(keys)
-                } else {
-                    Err(bad_answer("with a batch_results list of the wrong length"))
+                if keys.len() != sent.iter().filter(|s| **s).count() {
+                    return Err(bad_answer("with a batch_results list of the wrong length"));
                 }
+                let mut keys = keys.into_iter();
+                Ok(sent
+                    .iter()
+                    .map(|&s| {
+                        if s {
+                            keys.next().unwrap_or(Err(Error::Authentication))
+                        } else {
+                            Err(Error::Authentication)
+                        }
+                    })
+                    .collect())
             },
         )))
     }

@@ -387,7 +387,7 @@ fn google_or_loopback(url: &str) -> bool {
     match (u.scheme(), u.host()) {
         ("http", Some(_)) => true,
         ("https", Some(url::Host::Domain(d))) => {
-            d == "googleapis.com" || d.ends_with(".googleapis.com")
+            d == "googleapis.com" || d.ends_with(".googleapis.com") || d == "accounts.google.com"
         }
         _ => false,
     }
@@ -698,6 +698,10 @@ mod tests {
         }
         assert!(google_or_loopback("https://oauth2.googleapis.com/token"));
         assert!(google_or_loopback("http://127.0.0.1:9/token"));
+        // Older gcloud files.
+        assert!(google_or_loopback(
+            "https://accounts.google.com/o/oauth2/token"
+        ));
         assert!(!google_or_loopback(
             "https://oauth2.googleapis.com.evil.example/token"
         ));

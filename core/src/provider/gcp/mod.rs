@@ -297,9 +297,9 @@ impl<T: Send> Operation for GcpCall<'_, T> {
             }
             self.reauthorized = true;
             self.token = Credentialed::Need;
-            return Err(Error::KmsUnavailable(
-                "Cloud KMS refused the access token; retrying with a fresh one".into(),
-            ));
+            // No result yet: the driver polls again, and the call goes out
+            // with the fresh token (outside the retry budget: one time only).
+            return Ok(());
         }
         let r = (self.parse)(self.provider, &response);
         if r.as_ref().is_err_and(|e| e.is_retryable()) {
