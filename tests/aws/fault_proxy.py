@@ -7,7 +7,20 @@ faults, for dekbox's retry and error-mapping tests.
 Control endpoints (on the proxy itself):
     POST /__fault   {"throttle": 0.3, "error500": 0.1, "drop": 0.1,
                      "respond": "DisabledException" | null, "seed": 7,
-                     "delay": 1.5}   (seconds before each forwarded call)
+                     "delay": 1.5,   (seconds before each forwarded call)
+                     "mode": "half" | "content_type" | "garbage" | "endless"
+                             | "reset" | "redirect" | "other_key" | null,
+                     "other_key": ARN (for other_key: the key the request is
+                                   sent to instead),
+                     "count": n}     (respond/mode/delay apply to the next n
+                                      calls only; absent: to every call)
+
+Modes: "half" answers with half the body its Content-Length announces and
+closes; "content_type" forwards with Content-Type text/html; "garbage" is a
+200 with a body that is not JSON; "endless" a 200 whose chunked body never
+ends; "reset" sends half the body and resets the connection (RST);
+"redirect" a 307 to another address; "other_key" forwards the call with its
+KeyId replaced by another key's, so the answer is that key's ciphertext.
     POST /__reset   clear faults and counters
     GET  /__stats   {"forwarded": {"TrentService.Decrypt": 1, ...},
                      "received": {...}, "faults": {"throttle": n, ...}}
@@ -39,6 +52,12 @@ KMS_ERRORS = {
     "KMSInternalException": (500, "An internal error has occurred."),
     "AccessDeniedException": (400, "User is not authorized to perform: kms:Decrypt"),
     "NotFoundException": (400, "Key 'arn:aws:kms:us-east-1:123456789012:key/abc' does not exist"),
+    # A client clock off by more than five minutes.
+    "InvalidSignatureException": (
+        400,
+        "Signature expired: 20250101T000000Z is now earlier than 20250101T000500Z (20250101T001000Z - 5 min.)",
+    ),
+    "RequestExpired": (400, "Request has expired."),
 }
 
 
@@ -51,6 +70,9 @@ def reset():
             drop=0.0,
             delay=0.0,
             respond=None,
+            mode=None,
+            other_key=None,
+            count=None,
             rng=random.Random(1),
             forwarded={},
             received={},
@@ -101,6 +123,9 @@ class Handler(BaseHTTPRequestHandler):
                 for k in ("throttle", "error500", "drop", "delay"):
                     STATE[k] = float(cfg.get(k, 0.0))
                 STATE["respond"] = cfg.get("respond")
+                STATE["mode"] = cfg.get("mode")
+                STATE["other_key"] = cfg.get("other_key")
+                STATE["count"] = cfg.get("count")
                 STATE["rng"] = random.Random(cfg.get("seed", 1))
             return self._reply(200, {"ok": True}, "application/json")
         return self._forward(body)
@@ -109,10 +134,15 @@ class Handler(BaseHTTPRequestHandler):
         target = self.headers.get("X-Amz-Target", "-")
         with LOCK:
             bump("received", target)
-            respond = STATE["respond"]
+            respond, mode, delay = STATE["respond"], STATE["mode"], STATE["delay"]
+            if STATE["count"] is not None:
+                if STATE["count"] <= 0:
+                    respond, mode, delay = None, None, 0.0
+                elif respond or mode or delay:
+                    STATE["count"] -= 1
             roll = STATE["rng"].random()
             throttle, error500, drop = STATE["throttle"], STATE["error500"], STATE["drop"]
-            delay = STATE["delay"]
+            other_key = STATE["other_key"]
         if respond:
             status, message = KMS_ERRORS[respond]
             with LOCK:
@@ -135,6 +165,33 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(500, {"__type": "KMSInternalException", "message": "An internal error has occurred."})
         if delay:
             time.sleep(delay)
+        if mode:
+            with LOCK:
+                bump("faults", mode)
+        if mode == "garbage":
+            return self._reply(200, b"<html>upstream says hello</html>")
+        if mode == "redirect":
+            self.send_response(307)
+            self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if mode == "endless":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"A" * 65536
+            try:
+                while True:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:
+                return
+        if mode == "other_key" and other_key:
+            req = json.loads(body or b"{}")
+            if "KeyId" in req:
+                req["KeyId"] = other_key
+                body = json.dumps(req).encode()
         up = urllib.parse.urlparse(self.server.upstream)
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
         conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -149,12 +206,26 @@ class Handler(BaseHTTPRequestHandler):
             bump("forwarded", target)
         self.send_response(resp.status)
         for k, v in resp.getheaders():
-            if k.lower() not in ("connection", "content-length", "transfer-encoding", "server", "date"):
+            if k.lower() not in ("connection", "content-length", "transfer-encoding", "server", "date",
+                                 "content-type"):
                 self.send_header(k, v)
+        self.send_header("Content-Type", "text/html" if mode == "content_type"
+                         else resp.getheader("Content-Type", "application/x-amz-json-1.1"))
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
         conn.close()
+        if mode in ("half", "reset"):
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            if mode == "reset":
+                # SO_LINGER 0: close with a RST instead of a FIN.
+                import socket
+                import struct
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            return
+        self.wfile.write(data)
 
 
 def main():

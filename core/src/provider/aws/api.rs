@@ -147,6 +147,8 @@ struct Blobs {
     ciphertext_blob: Option<String>,
     #[serde(rename = "Plaintext")]
     plaintext: Option<Zeroizing<String>>,
+    #[serde(rename = "KeyId")]
+    key_id: Option<String>,
 }
 
 /// The decoded `CiphertextBlob` and `Plaintext` of a successful answer.
@@ -155,6 +157,8 @@ pub struct Answer {
     pub ciphertext_blob: Option<Vec<u8>>,
     /// `Plaintext`, if present.
     pub plaintext: Option<Zeroizing<Vec<u8>>>,
+    /// `KeyId`: the ARN of the key that did the work.
+    pub key_id: Option<String>,
 }
 
 /// Parses a KMS answer: a 200 with the fields, or an error mapped onto the
@@ -179,6 +183,7 @@ pub fn parse(resp: &HttpResponse) -> Result<Answer> {
     Ok(Answer {
         ciphertext_blob,
         plaintext,
+        key_id: blobs.key_id,
     })
 }
 

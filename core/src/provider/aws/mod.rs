@@ -196,6 +196,26 @@ impl AwsKmsProvider {
         })
     }
 
+    /// Whether an answer's `KeyId` (always a key ARN) names this key: the
+    /// same ARN, or for a bare key id an ARN ending `:key/ID`, or for an
+    /// alias (which AWS resolves to whatever key it points at) a key of the
+    /// same region.
+    fn made_by_this_key(&self, answer: Option<&str>) -> bool {
+        let Some(a) = answer else {
+            return false;
+        };
+        let id = self.key_id.as_str();
+        if id.starts_with("arn:") && id.contains(":key/") {
+            a == id
+        } else if id.starts_with("alias/") || id.contains(":alias/") {
+            a.starts_with("arn:")
+                && a.split(':').nth(3) == Some(self.region.as_str())
+                && a.contains(":key/")
+        } else {
+            a.starts_with("arn:") && a.ends_with(&format!(":key/{id}"))
+        }
+    }
+
     /// The exact signed request dekbox sends for `action` with this body
     /// (exposed so it can be checked against other signers).
     pub fn build_request(
@@ -263,6 +283,16 @@ impl<T: Send> Operation for KmsCall<'_, T> {
         }
         self.awaiting = false;
         let answer = api::parse(&response)?;
+        // A wrapped key made by another key (a misrouted or tampered
+        // answer) would never unwrap here: refuse it now, not at read time.
+        if matches!(self.action, Action::GenerateDataKey | Action::Encrypt)
+            && !self.provider.made_by_this_key(answer.key_id.as_deref())
+        {
+            return Err(Error::Kms {
+                code: "InvalidAnswer".into(),
+                message: "KMS answered with a ciphertext of another key".into(),
+            });
+        }
         self.result = Some((self.parse)(answer)?);
         Ok(())
     }
@@ -653,6 +683,24 @@ mod tests {
         };
         assert!(
             matches!(op.handle_response(big), Err(Error::KmsUnavailable(m)) if m.contains("larger than"))
+        );
+    }
+
+    #[test]
+    fn answers_must_come_from_this_key() {
+        let arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd";
+        let vars = [("AWS_REGION", "eu-west-1")];
+        let by_arn = provider(&format!("aws-kms://{arn}"), &vars, AwsOptions::default()).unwrap();
+        assert!(by_arn.made_by_this_key(Some(arn)));
+        assert!(!by_arn.made_by_this_key(Some("arn:aws:kms:eu-west-1:111122223333:key/other")));
+        assert!(!by_arn.made_by_this_key(None));
+        let by_id = provider("aws-kms://1234abcd", &vars, AwsOptions::default()).unwrap();
+        assert!(by_id.made_by_this_key(Some(arn)));
+        assert!(!by_id.made_by_this_key(Some("arn:aws:kms:eu-west-1:111122223333:key/x1234abcd")));
+        let by_alias = provider("aws-kms://alias/app", &vars, AwsOptions::default()).unwrap();
+        assert!(by_alias.made_by_this_key(Some(arn)));
+        assert!(
+            !by_alias.made_by_this_key(Some("arn:aws:kms:us-east-1:111122223333:key/1234abcd"))
         );
     }
 
