@@ -69,5 +69,7 @@ for i, uri in enumerate([
     "gcp-kms://projects/p/locations/global/keyRings/r/cryptoKeys/k",
     "gcp-kms://projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/2",
     "vault://transit/keys/app", "openbao://team/transit/keys/app",
+    "aws-kms://alias/x?region=us-iso-east-1", "aws-kms://arn:aws-iso-b:kms:us-isob-east-1:1:key/k",
+    "aws-kms://arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/k",
 ]):
     put("key_uri", f"u{i}", uri)

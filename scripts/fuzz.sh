@@ -17,6 +17,7 @@ seconds=${DEKBOX_FUZZ_SECONDS:-60}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo +nightly fuzz list)
+    [ ${#targets[@]} -gt 0 ] || { echo "no fuzz targets found" >&2; exit 1; }
 fi
 # One build for every target (cargo fuzz build builds one target, or all).
 if [ $# -eq 0 ]; then
@@ -32,7 +33,7 @@ for t in "${targets[@]}"; do
     mkdir -p "$scratch/$t" "corpus/$t"
     log="$scratch/$t.log"
     cargo +nightly fuzz run -O "$t" "$scratch/$t" "corpus/$t" -- \
-        -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
     rc=$?
     execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
     crashes=0

@@ -112,7 +112,10 @@ fn kms_bodies_and_answers_leave_no_copy_of_the_data_key_in_freed_memory() {
     let ctx = EncryptionContext::from_pairs([("tenant", "a")]).unwrap();
     let dek = DataKey::from_slice(&KEY).unwrap();
     // Canned answers, built before arming (their bodies are wiped on drop).
-    let encrypt_answer = answer(r#"{"CiphertextBlob":"AQIDBA==","KeyId":"k"}"#.to_string());
+    let encrypt_answer = answer(
+        r#"{"CiphertextBlob":"AQIDBA==","KeyId":"arn:aws:kms:us-east-1:111122223333:key/k"}"#
+            .to_string(),
+    );
     let decrypt_answer = answer(format!(r#"{{"Plaintext":"{b64}","KeyId":"k"}}"#));
     drop(b64);
 

@@ -44,7 +44,11 @@ fuzz_target!(|data: &[u8]| {
         ],
         &[("/token", "eyJhbGciOi.x.y")],
     );
-    for e in [container, web_identity] {
+    let imds = env(
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1")],
+        &[],
+    );
+    for e in [container, web_identity, imds] {
         let chain = CredentialChain::new(Arc::new(e), None, Some("us-east-1".into()));
         if let Ok(c) = drive(&mut chain.resolve(), now, answer) {
             assert!(!c.access_key_id.is_empty());

@@ -56,8 +56,13 @@ fuzz_target!(|input: Input| {
     header.extend_from_slice(&input.salt);
     header.extend_from_slice(&commitment);
     header.extend_from_slice(&input.nonce);
-    let mut canonical = u16be(ctx.as_map().len()).to_vec();
-    for (k, v) in ctx.as_map() {
+    // The context's encoding from the raw pairs (later duplicates win, as
+    // a map built from them would), not from dekbox's map.
+    let pairs: std::collections::BTreeMap<&str, &str> =
+        input.context.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(pairs.len(), ctx.as_map().len());
+    let mut canonical = u16be(pairs.len()).to_vec();
+    for (k, v) in pairs {
         canonical.extend_from_slice(&u16be(k.len()));
         canonical.extend_from_slice(k.as_bytes());
         canonical.extend_from_slice(&u16be(v.len()));

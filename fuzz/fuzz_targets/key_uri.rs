@@ -1,31 +1,54 @@
-//! Key URIs: whatever a URI says, the requests its provider makes go to the
-//! vendor's own host (or the configured endpoint), never to a host the URI
-//! chose.
+//! Key URIs: whatever a URI says, every request its provider makes (wrap,
+//! unwrap, direct encrypt and decrypt) goes over https to the vendor's own
+//! host for that scheme (or to the configured endpoint), never to a host,
+//! port or scheme the URI chose.
 #![no_main]
 
 use dekbox_core::env::MapEnvironment;
 use dekbox_core::op::drive;
 use dekbox_core::provider::{ProviderOptions, from_uri};
 use dekbox_core::random::SystemRandom;
-use dekbox_core::{EncryptionContext, Error, Timestamp};
+use dekbox_core::{DataKey, EncryptionContext, Error, Timestamp};
 use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 
-fn allowed(host: &str) -> bool {
-    if host == "cloudkms.googleapis.com" || host == "vault.example" {
-        return true;
-    }
-    // kms[-fips].REGION.amazonaws.com[.cn], REGION a DNS label.
-    let rest = host
+/// `kms[-fips].REGION.SUFFIX` for AWS's partitions, REGION a DNS label.
+fn aws_host(host: &str) -> bool {
+    let Some(rest) = host
         .strip_prefix("kms-fips.")
-        .or_else(|| host.strip_prefix("kms."));
-    let Some(rest) = rest else { return false };
-    let region = rest
-        .strip_suffix(".amazonaws.com")
-        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"));
-    region.is_some_and(|r| {
-        !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    })
+        .or_else(|| host.strip_prefix("kms."))
+    else {
+        return false;
+    };
+    ["amazonaws.com", "amazonaws.com.cn", "c2s.ic.gov", "sc2s.sgov.gov"]
+        .iter()
+        .filter_map(|s| rest.strip_suffix(s)?.strip_suffix('.'))
+        .any(|r| {
+            !r.is_empty()
+                && r.len() <= 32
+                && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+fn allowed(uri: &str, url: &url::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    url.scheme() == "https"
+        && url.username().is_empty()
+        && url.password().is_none()
+        && if uri.starts_with("aws-kms://") {
+            url.port().is_none() && url.path() == "/" && aws_host(host)
+        } else if uri.starts_with("gcp-kms://") {
+            url.port().is_none()
+                && host == "cloudkms.googleapis.com"
+                && url.path().starts_with("/v1/projects/")
+        } else if uri.starts_with("vault://") || uri.starts_with("openbao://") {
+            host == "vault.example"
+                && url.port() == Some(8200)
+                && url.path().starts_with("/v1/")
+                && !url.path().contains("/../")
+        } else {
+            false
+        }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -46,17 +69,20 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let ctx = EncryptionContext::empty();
-    let mut hosts = Vec::new();
-    let _ = drive(
-        &mut *p.generate_data_key(&ctx, &SystemRandom),
-        || Timestamp::from_unix_millis(1_700_000_000_000),
-        |req| {
-            hosts.push(url::Url::parse(&req.url).ok().and_then(|u| u.host_str().map(String::from)));
-            Err(Error::KmsUnavailable("offline".into()))
-        },
-    );
-    for h in hosts {
-        let h = h.unwrap_or_default();
-        assert!(allowed(&h), "{uri:?} sent a request to {h:?}");
+    let dek = DataKey::from_slice(&[7; 32]).unwrap();
+    let now = || Timestamp::from_unix_millis(1_700_000_000_000);
+    let mut urls = Vec::new();
+    let mut send = |req: dekbox_core::http::HttpRequest| {
+        urls.push(req.url.clone());
+        Err(Error::KmsUnavailable("offline".into()))
+    };
+    let _ = drive(&mut *p.generate_data_key(&ctx, &SystemRandom), now, &mut send);
+    let _ = drive(&mut *p.wrap(&dek, &ctx, &SystemRandom), now, &mut send);
+    let _ = drive(&mut *p.unwrap(b"vault:v1:AAAA", &ctx), now, &mut send);
+    let _ = drive(&mut *p.encrypt_direct(b"x", &ctx, &SystemRandom), now, &mut send);
+    let _ = drive(&mut *p.decrypt_direct(b"vault:v1:AAAA", &ctx), now, &mut send);
+    for u in urls {
+        let parsed = url::Url::parse(&u).unwrap_or_else(|_| panic!("{uri:?} built {u:?}"));
+        assert!(allowed(uri, &parsed), "{uri:?} sent a request to {u:?}");
     }
 });

@@ -11,10 +11,17 @@ fuzz_target!(|data: &[u8]| {
     let p = LocalProvider::insecure_test_key();
     let no_net = |_| Err(Error::ApiMisuse("no network"));
     let now = || Timestamp::from_unix_millis(1_700_000_000_000);
-    for ctx in [
+    // The vectors' contexts as a provider sees them (with the purpose entry),
+    // and bare.
+    let bare = [
         EncryptionContext::empty(),
         EncryptionContext::from_pairs([("tenant", "acme")]).unwrap(),
-    ] {
+    ];
+    let with_purpose: Vec<EncryptionContext> = bare
+        .iter()
+        .map(|c| dekbox_core::kat::data_key_context(c).unwrap())
+        .collect();
+    for ctx in bare.into_iter().chain(with_purpose) {
         if let Err(e) = drive(&mut *p.unwrap(data, &ctx), now, no_net) {
             let _ = e.to_string();
         }

@@ -185,11 +185,24 @@ impl AwsKmsProvider {
         body: Zeroizing<Vec<u8>>,
         parse: fn(Answer) -> Result<T>,
     ) -> BoxOp<'_, T> {
+        self.call_made_by(action, body, parse, self)
+    }
+
+    /// A call whose answer must come from `made_by`'s key (when it carries
+    /// a ciphertext: GenerateDataKey, Encrypt, ReEncrypt).
+    fn call_made_by<'a, T: Send + 'static>(
+        &'a self,
+        action: Action,
+        body: Zeroizing<Vec<u8>>,
+        parse: fn(Answer) -> Result<T>,
+        made_by: &'a AwsKmsProvider,
+    ) -> BoxOp<'a, T> {
         Box::new(KmsCall {
             provider: self,
             action,
             body,
             parse,
+            made_by,
             creds: Credentialed::Need,
             awaiting: false,
             result: None,
@@ -251,6 +264,8 @@ struct KmsCall<'a, T> {
     action: Action,
     body: Zeroizing<Vec<u8>>,
     parse: fn(Answer) -> Result<T>,
+    /// The key a ciphertext in the answer must come from.
+    made_by: &'a AwsKmsProvider,
     creds: Credentialed<'a, Credentials>,
     awaiting: bool,
     result: Option<T>,
@@ -285,8 +300,10 @@ impl<T: Send> Operation for KmsCall<'_, T> {
         let answer = api::parse(&response)?;
         // A wrapped key made by another key (a misrouted or tampered
         // answer) would never unwrap here: refuse it now, not at read time.
-        if matches!(self.action, Action::GenerateDataKey | Action::Encrypt)
-            && !self.provider.made_by_this_key(answer.key_id.as_deref())
+        if matches!(
+            self.action,
+            Action::GenerateDataKey | Action::Encrypt | Action::ReEncrypt
+        ) && !self.made_by.made_by_this_key(answer.key_id.as_deref())
         {
             return Err(Error::Kms {
                 code: "InvalidAnswer".into(),
@@ -417,7 +434,7 @@ impl KeyProvider for AwsKmsProvider {
         if dest.endpoint != self.endpoint || dest.region != self.region {
             return None;
         }
-        Some(self.call(
+        Some(self.call_made_by(
             Action::ReEncrypt,
             api::re_encrypt(
                 &self.key_id,
@@ -427,6 +444,7 @@ impl KeyProvider for AwsKmsProvider {
                 &self.grant_tokens,
             ),
             blob,
+            dest,
         ))
     }
 
