@@ -587,6 +587,100 @@ impl<C: Expiring> Operation for WarmUp<'_, C> {
     }
 }
 
+/// Builds a call's request from its credentials.
+type RequestFn<'a, C> = Box<dyn Fn(&C, Timestamp) -> Result<HttpRequest> + Send + 'a>;
+/// Reads a call's answer: `Ok(None)` means "send again with fresh
+/// credentials" (the service refused them).
+type AnswerFn<'a, C, T> = Box<dyn FnMut(&HttpResponse, &C) -> Result<Option<T>> + Send + 'a>;
+
+/// One request to a KMS that needs credentials (AWS KMS, Cloud KMS): the
+/// credentials from the cache (or the chain), the request built from them,
+/// the answer read. A retryable error leaves it ready to send again, with
+/// credentials taken from the cache afresh.
+pub struct Call<'a, C: Expiring, T> {
+    cache: &'a CredentialCache<C>,
+    creds: Credentialed<'a, C>,
+    request: RequestFn<'a, C>,
+    answer: AnswerFn<'a, C, T>,
+    awaiting: bool,
+    result: Option<T>,
+}
+
+impl<'a, C: Expiring, T> Call<'a, C, T> {
+    /// A call whose request `request` builds and whose answer `answer` reads.
+    pub fn new(
+        cache: &'a CredentialCache<C>,
+        request: impl Fn(&C, Timestamp) -> Result<HttpRequest> + Send + 'a,
+        answer: impl FnMut(&HttpResponse, &C) -> Result<Option<T>> + Send + 'a,
+    ) -> Self {
+        Self {
+            cache,
+            creds: Credentialed::Need,
+            request: Box::new(request),
+            answer: Box::new(answer),
+            awaiting: false,
+            result: None,
+        }
+    }
+}
+
+impl<C: Expiring, T: Send> Operation for Call<'_, C, T> {
+    type Output = T;
+
+    fn poll(&mut self, now: Timestamp) -> Result<Step<T>> {
+        if let Some(v) = self.result.take() {
+            return Ok(Step::Done(v));
+        }
+        if let Some(step) = self.creds.advance(self.cache, now)? {
+            return Ok(step);
+        }
+        let req = (self.request)(self.creds.get()?, now)?;
+        self.awaiting = true;
+        Ok(Step::Send(req))
+    }
+
+    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
+        crate::http::check_response_size(&response)?;
+        if self.creds.resolving() {
+            return self.creds.handle_response(response);
+        }
+        if !self.awaiting {
+            return Err(Error::ApiMisuse("no request outstanding"));
+        }
+        self.awaiting = false;
+        let used = self.creds.get()?.clone();
+        match (self.answer)(&response, &used) {
+            Ok(Some(v)) => {
+                self.result = Some(v);
+                Ok(())
+            }
+            // Refused credentials: no result yet; the driver polls again and
+            // the call goes out with fresh ones.
+            Ok(None) => {
+                self.creds = Credentialed::Need;
+                Ok(())
+            }
+            Err(e) => {
+                if e.is_retryable() {
+                    self.creds = Credentialed::Need;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn handle_failure(&mut self, error: Error) -> Result<()> {
+        if self.creds.resolving() {
+            return self.creds.handle_failure(error);
+        }
+        Err(error)
+    }
+
+    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
+        self.creds.handle_process_output(output)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

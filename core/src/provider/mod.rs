@@ -27,6 +27,28 @@ pub mod vault;
 pub use local::{INSECURE_TEST_KEY_URI, LocalProvider, encode_key_file, parse_key_material};
 pub use registry::{ProviderOptions, from_uri};
 
+/// A data key generated here (the engine's CSPRNG) and wrapped by
+/// `provider`'s [`wrap`](KeyProvider::wrap): for KMSs whose own data-key API
+/// cannot bind the context (Vault's `datakey`) or that have none (Cloud
+/// KMS).
+pub(crate) fn generate_and_wrap<'a>(
+    provider: &'a dyn KeyProvider,
+    context: &EncryptionContext,
+    rng: &dyn SecureRandom,
+) -> BoxOp<'a, GeneratedKey> {
+    let dek = match DataKey::generate(rng) {
+        Ok(k) => k,
+        Err(e) => return crate::op::Ready::boxed(Err(e)),
+    };
+    let wrap = provider.wrap(&dek, context, rng);
+    Box::new(crate::op::Map::new(wrap, move |wrapped| {
+        Ok(GeneratedKey {
+            plaintext: dek,
+            wrapped,
+        })
+    }))
+}
+
 /// A key-encryption key (KEK) behind some service.
 ///
 /// Implementations bind `context` into every wrap and unwrap so that the

@@ -593,21 +593,7 @@ impl KeyProvider for VaultProvider {
     ) -> BoxOp<'_, GeneratedKey> {
         // Generated here and wrapped with encrypt: datakey/plaintext takes no
         // associated_data on Vault (module docs).
-        let dek = match DataKey::generate(rng) {
-            Ok(k) => k,
-            Err(e) => return crate::op::Ready::boxed(Err(e)),
-        };
-        let wrap = self.call(
-            "encrypt",
-            body(context, Some(dek.dangerous_bytes()), None),
-            wrapped_key,
-        );
-        Box::new(crate::op::Map::new(wrap, move |wrapped| {
-            Ok(GeneratedKey {
-                plaintext: dek,
-                wrapped,
-            })
-        }))
+        super::generate_and_wrap(self, context, rng)
     }
 
     fn wrap(

@@ -23,11 +23,11 @@ mod xml;
 use self::sigv4::{Credentials, Scope};
 use crate::context::EncryptionContext;
 use crate::env::Environment;
-use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::http::{HttpRequest, Method};
 use crate::key::{DataKey, GeneratedKey};
-use crate::op::{BoxOp, Operation, ProcessOutput, Step};
+use crate::op::BoxOp;
 use crate::provider::KeyProvider;
-use crate::provider::credentials::{Credentialed, WarmUp};
+use crate::provider::credentials::{Call, WarmUp};
 use crate::random::SecureRandom;
 use crate::{Error, Result, Timestamp};
 use api::{Action, Answer};
@@ -197,16 +197,27 @@ impl AwsKmsProvider {
         parse: fn(Answer) -> Result<T>,
         made_by: &'a AwsKmsProvider,
     ) -> BoxOp<'a, T> {
-        Box::new(KmsCall {
-            provider: self,
-            action,
-            body,
-            parse,
-            made_by,
-            creds: Credentialed::Need,
-            awaiting: false,
-            result: None,
-        })
+        Box::new(Call::new(
+            &self.credentials,
+            move |creds, now| self.build_request(action, &body, creds, now),
+            move |response, _| {
+                let answer = api::parse(response)?;
+                // A wrapped key made by another key (a misrouted or tampered
+                // answer) would never unwrap here: refuse it now, not at
+                // read time.
+                if matches!(
+                    action,
+                    Action::GenerateDataKey | Action::Encrypt | Action::ReEncrypt
+                ) && !made_by.made_by_this_key(answer.key_id.as_deref())
+                {
+                    return Err(Error::Kms {
+                        code: "InvalidAnswer".into(),
+                        message: "KMS answered with a ciphertext of another key".into(),
+                    });
+                }
+                parse(answer).map(Some)
+            },
+        ))
     }
 
     /// Whether an answer's `KeyId` (always a key ARN) names this key: the
@@ -254,75 +265,6 @@ impl AwsKmsProvider {
             now,
         )?;
         Ok(req)
-    }
-}
-
-/// One KMS call. See [`crate::op`] for the driving contract; a retryable
-/// error leaves it ready to re-sign and resend.
-struct KmsCall<'a, T> {
-    provider: &'a AwsKmsProvider,
-    action: Action,
-    body: Zeroizing<Vec<u8>>,
-    parse: fn(Answer) -> Result<T>,
-    /// The key a ciphertext in the answer must come from.
-    made_by: &'a AwsKmsProvider,
-    creds: Credentialed<'a, Credentials>,
-    awaiting: bool,
-    result: Option<T>,
-}
-
-impl<T: Send> Operation for KmsCall<'_, T> {
-    type Output = T;
-
-    fn poll(&mut self, now: Timestamp) -> Result<Step<T>> {
-        if let Some(v) = self.result.take() {
-            return Ok(Step::Done(v));
-        }
-        if let Some(step) = self.creds.advance(&self.provider.credentials, now)? {
-            return Ok(step);
-        }
-        let req = self
-            .provider
-            .build_request(self.action, &self.body, self.creds.get()?, now)?;
-        self.awaiting = true;
-        Ok(Step::Send(req))
-    }
-
-    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
-        crate::http::check_response_size(&response)?;
-        if self.creds.resolving() {
-            return self.creds.handle_response(response);
-        }
-        if !self.awaiting {
-            return Err(Error::ApiMisuse("no request outstanding"));
-        }
-        self.awaiting = false;
-        let answer = api::parse(&response)?;
-        // A wrapped key made by another key (a misrouted or tampered
-        // answer) would never unwrap here: refuse it now, not at read time.
-        if matches!(
-            self.action,
-            Action::GenerateDataKey | Action::Encrypt | Action::ReEncrypt
-        ) && !self.made_by.made_by_this_key(answer.key_id.as_deref())
-        {
-            return Err(Error::Kms {
-                code: "InvalidAnswer".into(),
-                message: "KMS answered with a ciphertext of another key".into(),
-            });
-        }
-        self.result = Some((self.parse)(answer)?);
-        Ok(())
-    }
-
-    fn handle_failure(&mut self, error: Error) -> Result<()> {
-        if self.creds.resolving() {
-            return self.creds.handle_failure(error);
-        }
-        Err(error)
-    }
-
-    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
-        self.creds.handle_process_output(output)
     }
 }
 
@@ -461,6 +403,8 @@ impl KeyProvider for AwsKmsProvider {
 mod tests {
     use super::*;
     use crate::env::MapEnvironment;
+    use crate::http::HttpResponse;
+    use crate::op::Step;
 
     fn provider(uri: &str, vars: &[(&str, &str)], opts: AwsOptions) -> Result<AwsKmsProvider> {
         let mut env = MapEnvironment::with_vars(vars);

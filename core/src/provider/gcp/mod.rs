@@ -27,11 +27,11 @@ use crate::env::Environment;
 use crate::format::MAX_WRAPPED_DEK_LEN;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::key::{DataKey, GeneratedKey};
-use crate::op::{BoxOp, Map, Operation, ProcessOutput, Ready, Step};
+use crate::op::{BoxOp, Ready};
 use crate::provider::KeyProvider;
-use crate::provider::credentials::{CredentialCache, Credentialed, WarmUp};
+use crate::provider::credentials::{Call, CredentialCache, WarmUp};
 use crate::random::SecureRandom;
-use crate::{Error, Result, Timestamp};
+use crate::{Error, Result};
 use auth::{AccessToken, TokenChain};
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -204,16 +204,22 @@ impl GcpKmsProvider {
         body: Zeroizing<Vec<u8>>,
         parse: fn(&GcpKmsProvider, &HttpResponse) -> Result<T>,
     ) -> BoxOp<'_, T> {
-        Box::new(GcpCall {
-            provider: self,
-            method,
-            body,
-            parse,
-            token: Credentialed::Need,
-            reauthorized: false,
-            awaiting: false,
-            result: None,
-        })
+        let mut reauthorized = false;
+        Box::new(Call::new(
+            &self.credentials,
+            move |token, _| Ok(self.build_request(method, &body, token)),
+            move |response, used: &AccessToken| {
+                if response.status == 401 && !reauthorized {
+                    // The token was refused (revoked, or a clock that
+                    // disagrees): drop it from the cache and send once more
+                    // with a fresh one, as Google's own clients do.
+                    self.credentials.invalidate(|c| c.same_token(used));
+                    reauthorized = true;
+                    return Ok(None);
+                }
+                parse(self, response).map(Some)
+            },
+        ))
     }
 
     /// An `:encrypt` answer's ciphertext, made by this key.
@@ -248,80 +254,6 @@ impl GcpKmsProvider {
     }
 }
 
-/// One Cloud KMS call. A retryable error leaves it ready to send again
-/// (with a token from the cache, refreshed if it expired meanwhile).
-struct GcpCall<'a, T> {
-    provider: &'a GcpKmsProvider,
-    method: &'static str,
-    body: Zeroizing<Vec<u8>>,
-    parse: fn(&GcpKmsProvider, &HttpResponse) -> Result<T>,
-    token: Credentialed<'a, AccessToken>,
-    /// A 401 has been answered once with a fresh token.
-    reauthorized: bool,
-    awaiting: bool,
-    result: Option<T>,
-}
-
-impl<T: Send> Operation for GcpCall<'_, T> {
-    type Output = T;
-
-    fn poll(&mut self, now: Timestamp) -> Result<Step<T>> {
-        if let Some(v) = self.result.take() {
-            return Ok(Step::Done(v));
-        }
-        if let Some(step) = self.token.advance(&self.provider.credentials, now)? {
-            return Ok(step);
-        }
-        let req = self
-            .provider
-            .build_request(self.method, &self.body, self.token.get()?);
-        self.awaiting = true;
-        Ok(Step::Send(req))
-    }
-
-    fn handle_response(&mut self, response: HttpResponse) -> Result<()> {
-        crate::http::check_response_size(&response)?;
-        if self.token.resolving() {
-            return self.token.handle_response(response);
-        }
-        if !self.awaiting {
-            return Err(Error::ApiMisuse("no request outstanding"));
-        }
-        self.awaiting = false;
-        if response.status == 401 && !self.reauthorized {
-            // The token was refused (revoked, or a clock that disagrees):
-            // drop it from the cache and send once more with a fresh one,
-            // as Google's own clients do.
-            if let Ok(used) = self.token.get() {
-                self.provider.credentials.invalidate(|c| c.same_token(used));
-            }
-            self.reauthorized = true;
-            self.token = Credentialed::Need;
-            // No result yet: the driver polls again, and the call goes out
-            // with the fresh token (outside the retry budget: one time only).
-            return Ok(());
-        }
-        let r = (self.parse)(self.provider, &response);
-        if r.as_ref().is_err_and(|e| e.is_retryable()) {
-            // Sent again with the token the cache then holds.
-            self.token = Credentialed::Need;
-        }
-        self.result = Some(r?);
-        Ok(())
-    }
-
-    fn handle_failure(&mut self, error: Error) -> Result<()> {
-        if self.token.resolving() {
-            return self.token.handle_failure(error);
-        }
-        Err(error)
-    }
-
-    fn handle_process_output(&mut self, output: ProcessOutput) -> Result<()> {
-        self.token.handle_process_output(output)
-    }
-}
-
 fn data_key(_: &GcpKmsProvider, resp: &HttpResponse) -> Result<DataKey> {
     // Something other than a 32-byte key is not one of our wrapped keys.
     DataKey::from_slice(&api::parse_decrypt(resp)?).ok_or(Error::Authentication)
@@ -341,21 +273,7 @@ impl KeyProvider for GcpKmsProvider {
         context: &EncryptionContext,
         rng: &dyn SecureRandom,
     ) -> BoxOp<'_, GeneratedKey> {
-        let dek = match DataKey::generate(rng) {
-            Ok(k) => k,
-            Err(e) => return Ready::boxed(Err(e)),
-        };
-        let wrap = self.call(
-            "encrypt",
-            api::encrypt_body(dek.dangerous_bytes(), context.canonical_bytes()),
-            GcpKmsProvider::wrapped_key,
-        );
-        Box::new(Map::new(wrap, move |wrapped| {
-            Ok(GeneratedKey {
-                plaintext: dek,
-                wrapped,
-            })
-        }))
+        super::generate_and_wrap(self, context, rng)
     }
 
     fn wrap(
