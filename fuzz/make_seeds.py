@@ -48,6 +48,9 @@ put("credential_answers", "sts-web-identity", moto["sts-web-identity"])
 put("credential_answers", "container", json.dumps({
     "AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "s", "Token": "t",
     "Expiration": "2099-01-01T00:00:00Z"}))
+# Found by this target (an empty AccessKeyId was accepted): kept as a seed.
+put("credential_answers", "empty-access-key-id",
+    '{"AccessKeyId": "", "SecretAccessKey": "s: #s:;-01-01T00:00:00Z"}')
 put("credential_answers", "google-token", json.dumps({
     "access_token": "ya29.x", "expires_in": 3599, "token_type": "Bearer"}))
 

@@ -646,14 +646,41 @@ impl JsonCreds {
             )));
         };
         let expiration = self.expiration.as_deref().map(parse_time).transpose()?;
-        Ok(Credentials::new(
-            id,
-            secret.to_string(),
-            self.token.map(|t| t.to_string()),
+        answered(
+            &id,
+            &secret,
+            self.token.as_deref().map(String::as_str),
             expiration,
             source,
-        ))
+        )
     }
+}
+
+/// Credentials from a service's or a command's answer, checked: an access
+/// key id of 1-128 letters and digits, a non-empty secret and a token without
+/// spaces or control characters (they go into a signed header).
+fn answered(
+    id: &str,
+    secret: &str,
+    token: Option<&str>,
+    expiration: Option<Timestamp>,
+    source: String,
+) -> Result<Credentials> {
+    let clean = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_control() || c == ' ');
+    let id_ok = (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !id_ok || !clean(secret) || token.is_some_and(|t| !t.is_empty() && !clean(t)) {
+        return Err(Error::KmsUnavailable(format!(
+            "{source}: the answer's credentials are malformed (an empty or invalid access key \
+             id, secret or token)"
+        )));
+    }
+    Ok(Credentials::new(
+        id,
+        secret,
+        token.map(String::from),
+        expiration,
+        source,
+    ))
 }
 
 /// RFC 3339 time to a [`Timestamp`].
@@ -783,13 +810,13 @@ impl StsCall {
                 .ok_or_else(|| Error::KmsUnavailable(format!("STS answer lacks {name}")))
         };
         let expiration = parse_time(&field("Expiration")?)?;
-        Ok(Credentials::new(
-            field("AccessKeyId")?,
-            field("SecretAccessKey")?,
-            Some(field("SessionToken")?),
+        answered(
+            &field("AccessKeyId")?,
+            &field("SecretAccessKey")?,
+            Some(&field("SessionToken")?),
             Some(expiration),
             source,
-        ))
+        )
     }
 }
 
@@ -849,6 +876,27 @@ mod tests {
     }
 
     /// Finding 2 for STS: a hostile region never becomes the STS host.
+    #[test]
+    fn answered_credentials_are_checked() {
+        // An empty access key id in a container-credentials answer (found by
+        // fuzz/credential_answers) is refused, as is anything that would
+        // break the signed header.
+        assert!(answered("AKIAEXAMPLE", "s", Some("t"), None, "x".into()).is_ok());
+        for (id, secret, token) in [
+            ("", "s", None),
+            ("AKIA EXAMPLE", "s", None),
+            ("AKIA\nX", "s", None),
+            ("AKIAEXAMPLE", "", None),
+            ("AKIAEXAMPLE", "s\r\n", None),
+            ("AKIAEXAMPLE", "s", Some("t\nx")),
+        ] {
+            assert!(
+                answered(id, secret, token, None, "x".into()).is_err(),
+                "{id:?} {secret:?} {token:?}"
+            );
+        }
+    }
+
     #[test]
     fn sts_endpoint_refuses_hostile_regions() {
         let env = MapEnvironment::default();
