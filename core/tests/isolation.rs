@@ -132,7 +132,12 @@ fn engine(primary: usize) -> Engine {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        // An integration test has no lib.rs to persist failures next to.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     /// One reader engine, its caches warmed by every step, always answers
     /// exactly as a cold engine with the same keyring does: whatever was
