@@ -81,10 +81,17 @@ pub fn service_url(service: &str, region_name: &str, suffix: &str) -> Result<Str
     }
 }
 
-/// An endpoint given explicitly (an option or `AWS_ENDPOINT_URL*`): an
-/// absolute `http`/`https` URL with a host, no user name or password, no
-/// query or fragment. Returned with one trailing slash.
+/// An endpoint given explicitly (an option or `AWS_ENDPOINT_URL*`): a
+/// [`checked_url`], returned with one trailing slash.
 pub fn explicit_url(what: &str, given: &str) -> Result<String> {
+    let s: String = checked_url(what, given)?.into();
+    Ok(format!("{}/", s.trim_end_matches('/')))
+}
+
+/// A URL given in configuration (an endpoint, a key file's `token_uri`): an
+/// absolute `http`/`https` URL with a host, no user name or password, no
+/// query or fragment. `what` names the setting in the error.
+pub fn checked_url(what: &str, given: &str) -> Result<Url> {
     // The URL is quoted without any user name or password it may carry.
     let bad = |why: &str| {
         Error::Config(format!(
@@ -105,8 +112,7 @@ pub fn explicit_url(what: &str, given: &str) -> Result<String> {
     if url.query().is_some() || url.fragment().is_some() {
         return Err(bad("it must not have a query or fragment"));
     }
-    let s: String = url.into();
-    Ok(format!("{}/", s.trim_end_matches('/')))
+    Ok(url)
 }
 
 /// `given` with anything between `://` and an `@` in its authority replaced,

@@ -362,18 +362,8 @@ fn form(pairs: &[(&str, &str)]) -> Zeroizing<Vec<u8>> {
 /// loopback, for test servers), with no user name, password, query or
 /// fragment, kept as written.
 fn token_url(given: &str) -> Result<String> {
-    let bad = |why: &str| Error::Config(format!("the key file's token_uri {why}"));
-    let url = url::Url::parse(given.trim()).map_err(|_| bad("is not a URL"))?;
-    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
-        return Err(bad("must be an https URL"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("must not contain a user name or password"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("must not have a query or fragment"));
-    }
-    let url: String = url.into();
+    let url: String =
+        crate::provider::aws::endpoint::checked_url("the key file's token_uri", given)?.into();
     crate::http::require_private("the key file's token_uri", &url, "the credentials")?;
     Ok(url)
 }
