@@ -7,6 +7,9 @@
 #   scripts/fuzz.sh                 60 s per target
 #   DEKBOX_FUZZ_SECONDS=10 scripts/fuzz.sh
 #   scripts/fuzz.sh message key_uri only these targets
+#   DEKBOX_FUZZ_RUNS=10000000 DEKBOX_FUZZ_SECONDS=7200 scripts/fuzz.sh
+#                                   the long run: stop each target after
+#                                   10 M executions (or the time budget)
 #
 # New inputs go to a scratch corpus (not git); the committed seeds in
 # fuzz/corpus/<target>/seed-* are read as a second corpus. A crash leaves
@@ -14,6 +17,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${DEKBOX_FUZZ_SECONDS:-60}
+runs=${DEKBOX_FUZZ_RUNS:--1}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo +nightly fuzz list)
@@ -33,7 +37,7 @@ for t in "${targets[@]}"; do
     mkdir -p "$scratch/$t" "corpus/$t"
     log="$scratch/$t.log"
     cargo +nightly fuzz run -O "$t" "$scratch/$t" "corpus/$t" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
+        -max_total_time="$seconds" -runs="$runs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
     rc=$?
     execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
     crashes=0
@@ -43,8 +47,9 @@ for t in "${targets[@]}"; do
         echo "---- $t failed (exit $rc):"
         grep -E 'panicked|ERROR|SUMMARY|Test unit written|leak' "$log" | head -20
     fi
-    rows+=("$(printf '%-20s %12s %8s' "$t" "${execs:-?}" "$crashes")")
+    secs=$(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$log" | grep -Eo '[0-9]+ second' | grep -Eo '[0-9]+' | tail -1)
+    rows+=("$(printf '%-20s %12s %8s %8s' "$t" "${execs:-?}" "${secs:-?}" "$crashes")")
 done
-printf '%-20s %12s %8s\n' target executions crashes
+printf '%-20s %12s %8s %8s\n' target executions seconds crashes
 printf '%s\n' "${rows[@]}"
 exit $status

@@ -77,3 +77,19 @@ pub fn open_with_dek(
     let derived = DerivedKeys::derive(dek.dangerous_bytes(), msg.salt);
     envelope::open_to_vec(&derived, &msg, context.canonical_bytes(), aad)
 }
+
+/// Seals and opens through both AES-GCM backends (AWS-LC and RustCrypto,
+/// the wasm32 one) and every backend entry point, with and without a changed
+/// byte; returns `ciphertext || tag` or the first disagreement. For the
+/// differential fuzz target (feature `both-backends`, native targets only).
+#[cfg(all(feature = "both-backends", not(target_arch = "wasm32")))]
+#[doc(hidden)]
+pub fn compare_aead_backends(
+    key: &[u8; 32],
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+    flip: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    crate::crypto::aead::compare_backends(key, nonce, aad, plaintext, flip)
+}

@@ -1,7 +1,10 @@
 //! Sealing, checked against an independent construction: the message dekbox
 //! seals (AWS-LC's AES-GCM) must equal, byte for byte, the one built here
 //! from docs/FORMAT.md with RustCrypto's HKDF and AES-GCM, in binary and text
-//! form, and must open to the plaintext again.
+//! form, and must open to the plaintext again. And dekbox's own two AES-GCM
+//! backends (AWS-LC natively, RustCrypto on wasm32; feature `both-backends`
+//! builds both here) must agree through every entry point on the message's
+//! body, and both refuse it with one bit changed.
 #![no_main]
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -26,6 +29,7 @@ struct Input {
     context: Vec<(String, String)>,
     aad: Vec<u8>,
     plaintext: Vec<u8>,
+    flip: usize,
 }
 
 fn u16be(n: usize) -> [u8; 2] {
@@ -76,6 +80,8 @@ fuzz_target!(|input: Input| {
         .unwrap()
         .encrypt(Nonce::from_slice(&input.nonce), Payload { msg: &input.plaintext, aad: &ad })
         .unwrap();
+    let both = kat::compare_aead_backends(&data_key, &input.nonce, &ad, &input.plaintext, input.flip);
+    assert_eq!(both.as_deref(), Ok(&body[..]));
     let mut theirs = header;
     theirs.push(if input.label { 1 } else { 2 });
     theirs.extend_from_slice(&u16be(input.key_ref.len()));

@@ -2,6 +2,8 @@
 if [ -z "${DEKBOX_TEST_FAST:-}" ]; then
     check "cargo fmt --check" cargo fmt --all -- --check
     check "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
+    check "clippy -D warnings on dekbox-core with both AES-GCM backends (fuzzing)" \
+        cargo clippy -p dekbox-core --features both-backends --all-targets --locked -- -D warnings
     check "dekbox-core builds for wasm32-unknown-unknown" \
         cargo build -p dekbox-core --target wasm32-unknown-unknown --locked
     check "dekbox-transport builds for wasm32 (reqwest fetch backend)" \

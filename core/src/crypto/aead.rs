@@ -190,7 +190,12 @@ impl std::fmt::Debug for AeadKey {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-mod backend {
+use awslc as backend;
+#[cfg(target_arch = "wasm32")]
+use rustcrypto as backend;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod awslc {
     //! AWS-LC's `EVP_AEAD` interface. Every `unsafe` block here relies on:
     //! the context pointer is valid from `new` until `drop`; input pointers
     //! come from live slices of the stated length; output pointers point into
@@ -356,8 +361,11 @@ mod backend {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
-mod backend {
+/// RustCrypto's AES-GCM: the wasm32 backend. Native builds compile it too
+/// for tests and with the `both-backends` feature (the differential fuzz
+/// target), so its bytes are checked against AWS-LC's.
+#[cfg(any(target_arch = "wasm32", test, feature = "both-backends"))]
+mod rustcrypto {
     use super::*;
     use aes_gcm::aead::{AeadInPlace, KeyInit};
     use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -466,6 +474,69 @@ mod backend {
     }
 }
 
+/// Seals `plaintext` through both backends and every entry point (into
+/// uninitialised output and in place), opens it again the same ways, then
+/// opens it with one byte changed (`flip` picks which). Returns
+/// `ciphertext || tag`, or a description of the first disagreement.
+#[cfg(all(not(target_arch = "wasm32"), any(test, feature = "both-backends")))]
+pub(crate) fn compare_backends(
+    key: &[u8; KEY_LEN],
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+    flip: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    let (a, r) = (awslc::Key::new(key), rustcrypto::Key::new(key));
+    let n = plaintext.len() + TAG_LEN;
+    let sealed = filled_vec(n, |o| a.seal_to_uninit(nonce, aad, plaintext, o))
+        .map_err(|e| format!("AWS-LC seal failed: {e}"))?;
+    let theirs = filled_vec(n, |o| r.seal_to_uninit(nonce, aad, plaintext, o))
+        .map_err(|e| format!("RustCrypto seal failed: {e}"))?;
+    if sealed != theirs {
+        return Err("seal_to_uninit differs".into());
+    }
+    // Both keys have the same inherent methods; a macro runs the checks on each.
+    macro_rules! check {
+        ($key:expr, $name:literal) => {{
+            let key = &$key;
+            let mut in_place = plaintext.to_vec();
+            let tag = key
+                .seal_in_place(nonce, aad, &mut in_place)
+                .map_err(|e| format!("{} seal_in_place: {e}", $name))?;
+            in_place.extend_from_slice(&tag);
+            if in_place != sealed {
+                return Err(format!("{} seal_in_place differs", $name));
+            }
+            let opened = filled_vec(plaintext.len(), |o| {
+                key.open_to_uninit(nonce, aad, &sealed, o)
+            })
+            .map_err(|e| format!("{} open_to_uninit: {e}", $name))?;
+            let (ct, tag) = sealed.split_at(plaintext.len());
+            let mut buf = ct.to_vec();
+            key.open_in_place(nonce, aad, &mut buf, tag.try_into().expect("TAG_LEN bytes"))
+                .map_err(|e| format!("{} open_in_place: {e}", $name))?;
+            if opened != plaintext || buf != plaintext {
+                return Err(format!("{} opened other bytes", $name));
+            }
+            let mut bad = sealed.clone();
+            bad[flip % n] ^= 1 << (flip % 8);
+            let mut out = vec![0u8; plaintext.len()];
+            // SAFETY: open_to_uninit stores only initialised bytes.
+            let r1 = key.open_to_uninit(nonce, aad, &bad, unsafe { as_uninit(&mut out) });
+            let (ct, tag) = bad.split_at(plaintext.len());
+            let mut buf = ct.to_vec();
+            let r2 =
+                key.open_in_place(nonce, aad, &mut buf, tag.try_into().expect("TAG_LEN bytes"));
+            if r1 != Err(Error::Authentication) || r2 != Err(Error::Authentication) {
+                return Err(format!("{} opened a changed message: {r1:?} {r2:?}", $name));
+            }
+        }};
+    }
+    check!(a, "AWS-LC");
+    check!(r, "RustCrypto");
+    Ok(sealed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,6 +597,22 @@ mod tests {
                 Err(Error::Authentication)
             );
             assert!(bad.is_empty());
+        }
+    }
+
+    proptest::proptest! {
+        /// dekbox's two AES-GCM backends (AWS-LC natively, RustCrypto on
+        /// wasm32) write the same bytes and refuse the same changes.
+        #[test]
+        fn backends_agree(
+            key in proptest::prelude::any::<[u8; 32]>(),
+            nonce in proptest::prelude::any::<[u8; 12]>(),
+            aad in proptest::collection::vec(0u8..=255, 0..80),
+            pt in proptest::collection::vec(0u8..=255, 0..3000),
+            flip in 0usize..100_000,
+        ) {
+            let sealed = compare_backends(&key, &nonce, &aad, &pt, flip);
+            proptest::prop_assert!(sealed.is_ok(), "{:?}", sealed.err());
         }
     }
 
