@@ -9,6 +9,7 @@ import pathlib
 
 root = pathlib.Path(__file__).resolve().parent
 vectors = json.loads((root.parent / "tests/vectors/format-v1.json").read_text())
+roots = json.loads((root.parent / "tests/vectors/root-v1.json").read_text())
 moto = {p.name: p.read_bytes() for p in (root / "moto").iterdir()}
 
 
@@ -29,6 +30,11 @@ for i, v in enumerate(vectors["vectors"] + vectors["invalid"]):
     if v.get("wrapped_dek"):
         put("local_wrapped", f"v{i}", bytes.fromhex(v["wrapped_dek"]))
 put("compat", "kms-encrypted", "v1:AQIDBAUGBwgJCgsMDQ4PEA==")
+
+# root_values: the root token and every root-keyed value of root-v1.json.
+put("root_values", "token", roots["root_token"])
+for i, v in enumerate(roots["values"]):
+    put("root_values", f"r{i}", v["sealed"] if v["form"] == "text" else bytes.fromhex(v["sealed"]))
 
 # kms_answers: first byte picks the status (0: 200, 1: 400, ...).
 for name, data in moto.items():

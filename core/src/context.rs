@@ -92,6 +92,12 @@ impl EncryptionContext {
         Self::encode(map, MAX_CONTEXT_BYTES, true)
     }
 
+    /// A provider-side context of reserved entries only (a root key's wrap
+    /// context). Engine operations refuse it.
+    pub(crate) fn reserved_from_map(map: BTreeMap<String, String>) -> Result<Self, Malformed> {
+        Self::encode(map, MAX_CONTEXT_BYTES, true)
+    }
+
     /// Whether this context carries a reserved entry (it was built for a key
     /// provider). Engine operations refuse such contexts.
     pub fn is_reserved(&self) -> bool {

@@ -93,3 +93,120 @@ pub fn compare_aead_backends(
 ) -> std::result::Result<Vec<u8>, String> {
     crate::crypto::aead::compare_backends(key, nonce, aad, plaintext, flip)
 }
+
+/// The same as [`compare_aead_backends`] for AES-256-GCM-SIV (root-keyed
+/// values).
+#[cfg(all(feature = "both-backends", not(target_arch = "wasm32")))]
+#[doc(hidden)]
+pub fn compare_siv_backends(
+    key: &[u8; 32],
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+    flip: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    crate::crypto::siv::compare_backends(key, nonce, aad, plaintext, flip)
+}
+
+/// The context a root key is wrapped under (`dekbox:purpose = root-key`,
+/// `dekbox:root = <label>`), for vectors and KMS emulators.
+pub fn root_wrap_context(label: &str) -> Result<EncryptionContext> {
+    crate::root::check_label(label)?;
+    crate::root::wrap_context(label)
+}
+
+/// Derived column keys of a root given as bytes.
+fn root_keys(
+    root: &[u8; 32],
+    label: &str,
+    purpose: crate::root::Purpose,
+    context: &EncryptionContext,
+    column: &str,
+) -> Result<crate::root::value::ColumnKeys> {
+    let key = crate::root::RootKey::from_bytes_for_tests(label, root)?;
+    crate::root::value::ColumnKeys::derive(&key, purpose, context, column)
+}
+
+/// A fixed nonce in place of the random one.
+struct FixedNonce([u8; NONCE_LEN]);
+
+impl crate::random::SecureRandom for FixedNonce {
+    fn fill(&self, dest: &mut [u8]) -> Result<()> {
+        if dest.len() != NONCE_LEN {
+            return Err(crate::Error::ApiMisuse("FixedNonce fills nonces only"));
+        }
+        dest.copy_from_slice(&self.0);
+        Ok(())
+    }
+}
+
+/// Seals a root-keyed value as the engine does, with the root's bytes and
+/// the compact nonce given (deterministic values ignore `nonce`).
+#[allow(clippy::too_many_arguments)]
+pub fn seal_root_value(
+    root: &[u8; 32],
+    label: &str,
+    mode: crate::root::value::Mode,
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+    context: &EncryptionContext,
+    column: &str,
+    aad: &[u8],
+    form: Form,
+) -> Result<Vec<u8>> {
+    let keys = root_keys(
+        root,
+        label,
+        crate::root::value::purpose_for(mode),
+        context,
+        column,
+    )?;
+    crate::root::value::seal(
+        &keys,
+        label,
+        mode,
+        plaintext,
+        aad,
+        form == Form::Text,
+        &FixedNonce(*nonce),
+    )
+}
+
+/// Opens a root-keyed value with the root's bytes.
+pub fn open_root_value(
+    root: &[u8; 32],
+    sealed: &[u8],
+    context: &EncryptionContext,
+    column: &str,
+    aad: &[u8],
+) -> Result<Vec<u8>> {
+    let bin = crate::root::value::binary_form(sealed, usize::MAX / 2)?;
+    let v = crate::root::value::parse(&bin, usize::MAX / 2)?;
+    let keys = root_keys(
+        root,
+        v.label,
+        crate::root::value::purpose_of(&v),
+        context,
+        column,
+    )?;
+    crate::root::value::open(&keys, &v, aad)
+}
+
+/// A blind index with the root's bytes.
+pub fn blind_index(
+    root: &[u8; 32],
+    label: &str,
+    value: &[u8],
+    context: &EncryptionContext,
+    column: &str,
+    options: &crate::root::blind::IndexOptions,
+) -> Result<Vec<u8>> {
+    let keys = root_keys(
+        root,
+        label,
+        crate::root::Purpose::BlindIndex,
+        context,
+        column,
+    )?;
+    crate::root::blind::compute(&keys, value, options)
+}

@@ -51,12 +51,13 @@ pub mod message_key;
 pub mod op;
 pub mod provider;
 pub mod random;
+pub mod root;
 mod time;
 
 pub use context::EncryptionContext;
 pub use engine::{
     DecryptOp, EncryptOp, Engine, EngineBuilder, Inspection, MessageKeyOp, OpenPlan, OpenRawKeyOp,
-    Options, PrefetchOp, RawDataKey, RawKeyOp, RewrapOp, Rewrapped, SealPlan,
+    Options, PrefetchOp, RawDataKey, RawKeyOp, RewrapOp, Rewrapped, RootKeyOp, SealPlan,
 };
 pub use error::{ERRORS, Error, ErrorInfo, ErrorKind, Malformed};
 pub use format::Form;

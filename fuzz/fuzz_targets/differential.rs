@@ -4,7 +4,8 @@
 //! form, and must open to the plaintext again. And dekbox's own two AES-GCM
 //! backends (AWS-LC natively, RustCrypto on wasm32; feature `both-backends`
 //! builds both here) must agree through every entry point on the message's
-//! body, and both refuse it with one bit changed.
+//! body, and both refuse it with one bit changed; likewise dekbox's two
+//! AES-256-GCM-SIV backends (root-keyed values).
 #![no_main]
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -82,6 +83,8 @@ fuzz_target!(|input: Input| {
         .unwrap();
     let both = kat::compare_aead_backends(&data_key, &input.nonce, &ad, &input.plaintext, input.flip);
     assert_eq!(both.as_deref(), Ok(&body[..]));
+    // The same inputs through both AES-256-GCM-SIV backends (root-keyed values).
+    kat::compare_siv_backends(&data_key, &input.nonce, &ad, &input.plaintext, input.flip).unwrap();
     let mut theirs = header;
     theirs.push(if input.label { 1 } else { 2 });
     theirs.extend_from_slice(&u16be(input.key_ref.len()));

@@ -12,6 +12,7 @@ mod plans;
 mod prefetch;
 mod raw;
 mod rewrap;
+mod roots;
 
 pub use decrypt::{DecryptOp, MessageKeyOp};
 pub use encrypt::EncryptOp;
@@ -20,6 +21,7 @@ pub use plans::{OpenPlan, SealPlan};
 pub use prefetch::PrefetchOp;
 pub use raw::{OpenRawKeyOp, RawDataKey, RawKeyOp};
 pub use rewrap::{RewrapOp, Rewrapped};
+pub use roots::RootKeyOp;
 
 use crate::cache::{
     CacheConfig, CacheStats, Counters, DecryptCache, EncryptCache, Lookup, Opener, Reservation,
@@ -101,6 +103,8 @@ pub struct EngineBuilder {
     keyring: Option<Keyring>,
     rng: Option<Arc<dyn SecureRandom>>,
     options: Options,
+    roots: std::collections::BTreeMap<String, String>,
+    primary_root: Option<String>,
 }
 
 impl EngineBuilder {
@@ -140,6 +144,20 @@ impl EngineBuilder {
         self
     }
 
+    /// Root keys: label → token (`dekbox:root:v1:...`, from
+    /// [`Engine::create_root`]), and the label new root-keyed values use
+    /// (optional with one root). Each is unwrapped on first use, by the
+    /// keyring key its token names.
+    pub fn roots(
+        mut self,
+        tokens: std::collections::BTreeMap<String, String>,
+        primary: Option<String>,
+    ) -> Self {
+        self.roots = tokens;
+        self.primary_root = primary;
+        self
+    }
+
     /// Validates and builds.
     pub fn build(self) -> Result<Engine> {
         let keyring = self
@@ -156,7 +174,20 @@ impl EngineBuilder {
                 )));
             }
         }
+        let roots = crate::root::RootSet::new(self.roots, self.primary_root)?;
+        for (label, _) in roots.labels().0.iter().map(|l| (l, ())) {
+            let kr = roots.slot(Some(label))?.token.key_ref();
+            keyring
+                .resolve_raw(kr.kind, kr.name.as_bytes())
+                .map_err(|_| {
+                    Error::Config(format!(
+                        "root {label:?} is wrapped by {:?}, which is not in the keyring",
+                        kr.name
+                    ))
+                })?;
+        }
         Ok(Engine {
+            roots,
             enc_cache: EncryptCache::new(self.options.cache.clone()),
             dec_cache: DecryptCache::new(&self.options.cache),
             rewrap_cache: RewrapCache::new(&self.options.cache),
@@ -191,6 +222,7 @@ impl EngineBuilder {
 ///    [`clear_caches`](Engine::clear_caches).
 pub struct Engine {
     keyring: Keyring,
+    roots: crate::root::RootSet,
     enc_cache: EncryptCache,
     dec_cache: DecryptCache,
     rewrap_cache: RewrapCache,
@@ -234,6 +266,7 @@ impl Engine {
 
     /// Drops every cached data key (zeroizing them).
     pub fn clear_caches(&self) {
+        self.roots.clear_derived();
         self.enc_cache.clear();
         self.dec_cache.clear();
         self.rewrap_cache.clear();
