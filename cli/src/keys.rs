@@ -52,6 +52,13 @@ pub struct KeyArgs {
     /// Cloud KMS endpoint URL (default: CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS, else Google's).
     #[arg(long, value_name = "URL")]
     gcp_endpoint: Option<String>,
+    /// A root key LABEL=TOKEN (from `dekbox root create`), repeatable: for
+    /// --mode compact/deterministic and blind-index.
+    #[arg(long = "root", value_name = "LABEL=TOKEN", value_parser = crate::parse_pair)]
+    roots: Vec<(String, String)>,
+    /// The root new values and indexes use (with several --root).
+    #[arg(long, value_name = "LABEL", requires = "roots")]
+    primary_root: Option<String>,
 }
 
 impl KeyArgs {
@@ -67,7 +74,15 @@ impl KeyArgs {
             }
         }
         let keys = (!keys.is_empty()).then_some(keys);
+        let mut roots = std::collections::BTreeMap::new();
+        for (label, token) in &self.roots {
+            if roots.insert(label.clone(), token.clone()).is_some() {
+                return Err(Error::Config(format!("root label {label:?} is given twice")).into());
+            }
+        }
         let config = Config {
+            roots: (!roots.is_empty()).then_some(roots),
+            primary_root: self.primary_root.clone(),
             key: self.key.clone(),
             keys,
             primary: self.primary.clone(),

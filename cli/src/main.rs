@@ -6,6 +6,8 @@ mod keys;
 mod progress;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use dekbox_core::root::blind::{IndexOptions, Normalize, Slowness};
+use dekbox_core::root::value::{Mode, is_root_value};
 use dekbox_core::{EncryptionContext, Error, Form, Rewrapped};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,8 +48,18 @@ enum Command {
         /// Output form.
         #[arg(long, value_enum, default_value_t = OutForm::Text)]
         format: OutForm,
+        /// What to seal: a message with its own wrapped data key, or a
+        /// value that names a root (--root): compact (random) or
+        /// deterministic (equal input, equal output: queryable).
+        #[arg(long, value_enum, default_value_t = SealMode::Message)]
+        mode: SealMode,
+        /// Column label of a compact or deterministic value (bound into its
+        /// key; give the same one to decrypt).
+        #[arg(long, default_value = "")]
+        column: String,
     },
-    /// Open sealed data (binary, text, or JSON envelopes with --accept-json).
+    /// Open sealed data (binary, text, or JSON envelopes with --accept-json;
+    /// compact and deterministic values with --root and --column).
     Decrypt {
         #[command(flatten)]
         keys: keys::KeyArgs,
@@ -55,6 +67,45 @@ enum Command {
         bind: BindArgs,
         #[command(flatten)]
         io: io::IoArgs,
+        /// Column label of compact or deterministic values.
+        #[arg(long, default_value = "")]
+        column: String,
+    },
+    /// Root keys: one secret wrapped once, for compact and deterministic
+    /// values and blind indexes.
+    Root {
+        #[command(subcommand)]
+        action: RootAction,
+    },
+    /// Print the blind index (hex) of each input value under a root
+    /// (--root): a keyed, truncated digest for equality search.
+    BlindIndex {
+        #[command(flatten)]
+        keys: keys::KeyArgs,
+        /// Encryption context entry, repeatable.
+        #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
+        context: Vec<(String, String)>,
+        #[command(flatten)]
+        io: io::IoArgs,
+        /// Column label.
+        #[arg(long)]
+        column: String,
+        /// Index length in bits (1..=256).
+        #[arg(long, default_value_t = 256)]
+        bits: u16,
+        /// Remove surrounding whitespace first.
+        #[arg(long)]
+        trim: bool,
+        /// Compare case-insensitively (Unicode lowercase first).
+        #[arg(long)]
+        casefold: bool,
+        /// Argon2id instead of HMAC, as T_COST,M_COST_KIB (e.g. 3,4096), for
+        /// low-entropy values.
+        #[arg(long, value_name = "T,M")]
+        argon2id: Option<String>,
+        /// The root to use (default: the primary root).
+        #[arg(long = "use-root", value_name = "LABEL")]
+        use_root: Option<String>,
     },
     /// Move sealed data to the keyring's primary key without re-encrypting it.
     Rewrap {
@@ -102,6 +153,31 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         records: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum RootAction {
+    /// Generate a root key, wrap it with the key (--key, or the keyring's
+    /// primary) and print its token `dekbox:root:v1:<label>:...` to keep in
+    /// configuration (roots={label: token}, DEKBOX_ROOT, --root LABEL=TOKEN).
+    Create {
+        #[command(flatten)]
+        keys: keys::KeyArgs,
+        /// The root's label (1-32 of A-Z a-z 0-9 _ -), named by every value
+        /// it seals.
+        #[arg(long, default_value = "r1")]
+        label: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum SealMode {
+    /// A dekbox message (its own wrapped data key).
+    Message,
+    /// A compact value naming a root.
+    Compact,
+    /// A deterministic value naming a root.
+    Deterministic,
 }
 
 #[derive(Args)]
@@ -250,27 +326,116 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             bind,
             io,
             format,
+            mode,
+            column,
         } => {
             let dekbox = keys.open()?;
             let client = dekbox.client();
             let (context, aad, form) = (bind.context()?, bind.aad()?, Form::from(format));
             let max_in = client.engine().options().max_plaintext;
+            let mode = match mode {
+                SealMode::Message => None,
+                SealMode::Compact => Some(Mode::Compact),
+                SealMode::Deterministic => Some(Mode::Deterministic),
+            };
             io.transform(
                 max_in,
-                |input| Ok(client.encrypt(input, &context, &aad, form)?),
+                |input| match mode {
+                    None => Ok(client.encrypt(input, &context, &aad, form)?),
+                    Some(m) => Ok(client.encrypt_compact(m, input, &context, &column, &aad, form)?),
+                },
                 matches!(format, OutForm::Binary),
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Decrypt { keys, bind, io } => {
+        Command::Decrypt {
+            keys,
+            bind,
+            io,
+            column,
+        } => {
             let dekbox = keys.open()?;
             let client = dekbox.client();
             let (context, aad) = (bind.context()?, bind.aad()?);
             let max_in = max_sealed(client);
             io.transform(
                 max_in,
-                |input| Ok(client.decrypt(input, &context, &aad)?),
+                |input| {
+                    if is_root_value(input) {
+                        Ok(client.decrypt_compact(input, &context, &column, &aad)?)
+                    } else {
+                        Ok(client.decrypt(input, &context, &aad)?)
+                    }
+                },
                 true,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Root {
+            action: RootAction::Create { keys, label },
+        } => {
+            let dekbox = keys.open()?;
+            let token = dekbox.client().create_root(&label, None)?;
+            eprintln!(
+                "a new root key {label:?}, wrapped by {}: keep the token in configuration \
+                 (roots={{{label}: token}}, or --root {label}=TOKEN); it is not secret without that key",
+                dekbox.primary_key_name()
+            );
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BlindIndex {
+            keys,
+            context,
+            io,
+            column,
+            bits,
+            trim,
+            casefold,
+            argon2id,
+            use_root,
+        } => {
+            let dekbox = keys.open()?;
+            let client = dekbox.client();
+            let context = context_of(&context)?;
+            let slowness = match argon2id.as_deref().map(|s| s.split_once(',')) {
+                None => Slowness::Hmac,
+                Some(Some((t, m))) => Slowness::Argon2id {
+                    t_cost: t
+                        .trim()
+                        .parse()
+                        .map_err(|_| Error::Config("--argon2id T,M: T is a number".into()))?,
+                    m_cost: m
+                        .trim()
+                        .parse()
+                        .map_err(|_| Error::Config("--argon2id T,M: M is a number (KiB)".into()))?,
+                },
+                Some(None) => {
+                    return Err(Error::Config("--argon2id takes T_COST,M_COST_KIB".into()).into());
+                }
+            };
+            let options = IndexOptions {
+                bits,
+                normalize: Normalize { trim, casefold },
+                slowness,
+            };
+            io.transform(
+                client.engine().options().max_plaintext,
+                |input| {
+                    let index = client.blind_index(
+                        input,
+                        &context,
+                        &column,
+                        options,
+                        use_root.as_deref(),
+                    )?;
+                    Ok(index
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                        .into_bytes())
+                },
+                false,
             )?;
             Ok(ExitCode::SUCCESS)
         }
@@ -337,6 +502,18 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 .key(dekbox_core::provider::LocalProvider::insecure_test_key())
                 .build()?
                 .inspect(&data)?;
+            if let (Some(mode), Some((_, root))) = (i.root_mode, &i.key_ref) {
+                println!(
+                    "form:            {:?}, root-keyed ({})",
+                    i.form,
+                    format!("{mode:?}").to_lowercase()
+                );
+                println!("version:         {}", i.version);
+                println!("root:            {}", printable(root));
+                println!("plaintext:       {} bytes", i.plaintext_len);
+                println!("key commitment:  yes (128-bit)");
+                return Ok(ExitCode::SUCCESS);
+            }
             let (kind, name) = match &i.key_ref {
                 Some((k, n)) => (format!("{k:?}").to_lowercase(), printable(n)),
                 None => ("none".into(), "(JSON envelopes name no key)".into()),

@@ -279,6 +279,12 @@ pub enum Malformed {
     /// A wrapped key blob a provider cannot parse.
     #[error("invalid wrapped key: {0}")]
     WrappedKey(&'static str),
+    /// A root-keyed value (compact or deterministic) given to a message
+    /// operation: it opens with its column, through `decrypt_compact`.
+    #[error(
+        "a root-keyed (compact or deterministic) value: open it with decrypt_compact and its column"
+    )]
+    RootKeyed,
     /// A kms_encrypted-style `vN:<base64>` value that does not parse.
     #[error("invalid kms_encrypted key value: {0}")]
     KmsEncrypted(&'static str),

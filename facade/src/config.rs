@@ -63,6 +63,13 @@ pub struct Config {
     pub compat_key: Option<String>,
     /// Largest plaintext sealed or opened (default: 256 MiB).
     pub max_plaintext: Option<usize>,
+    /// Root keys: label → token (`dekbox:root:v1:...`, from `create_root`
+    /// or `dekbox root create`), for compact and deterministic values and
+    /// blind indexes. Each is unwrapped once, on first use, by the keyring
+    /// key its token names.
+    pub roots: Option<BTreeMap<String, String>>,
+    /// The root new values and indexes use (optional with one root).
+    pub primary_root: Option<String>,
 }
 
 /// Explicit AWS credentials. The secret and the session token are zeroized
@@ -132,7 +139,8 @@ impl Config {
                 endpoint: self.gcp_endpoint,
                 ..GcpOptions::default()
             })
-            .environment(env.clone());
+            .environment(env.clone())
+            .roots(self.roots.unwrap_or_default(), self.primary_root);
         match (self.key, self.keys) {
             (Some(_), Some(_)) => {
                 return Err(Error::Config("give key or keys, not both".into()));

@@ -2,6 +2,8 @@
 
 use crate::host::Host;
 use dekbox_core::cache::CacheStats;
+use dekbox_core::root::blind::IndexOptions;
+use dekbox_core::root::value::Mode;
 use dekbox_core::{DataKey, EncryptionContext, Form, GeneratedKey, MessageKey, Result, Rewrapped};
 use dekbox_transport::{Client, system_now};
 use std::future::Future;
@@ -346,6 +348,103 @@ impl Dekbox {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
+    /// A new root key, wrapped by keyring key `key` (a label; `None`: the
+    /// primary), as a `dekbox:root:v1:` token to keep in configuration.
+    pub fn create_root<H: Host>(
+        &self,
+        host: &H,
+        label: &str,
+        key: Option<&str>,
+    ) -> std::result::Result<String, H::Error> {
+        self.slow(host, 0, |c| c.create_root(label, key))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    /// Seals a compact (`Mode::Compact`) or deterministic value under the
+    /// primary root for (`context`, `column`, `aad`). Once the root is
+    /// unwrapped, no thread hand-off for small values.
+    #[allow(clippy::too_many_arguments)]
+    pub fn encrypt_compact<H: Host>(
+        &self,
+        host: &H,
+        mode: Mode,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        column: &str,
+        aad: &[u8],
+        form: Form,
+    ) -> std::result::Result<Vec<u8>, H::Error> {
+        let engine = self.0.client.engine();
+        match engine.cached_root(None) {
+            Ok(Some(root)) => self
+                .quick(host, plaintext.len(), || {
+                    engine.seal_root_value(&root, mode, plaintext, context, column, aad, form)
+                })
+                .map_err(|e| host.error(e)),
+            _ => self.slow(host, plaintext.len(), |c| {
+                c.encrypt_compact(mode, plaintext, context, column, aad, form)
+            }),
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    /// Opens a compact or deterministic value with the root it names.
+    pub fn decrypt_compact<H: Host>(
+        &self,
+        host: &H,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        column: &str,
+        aad: &[u8],
+    ) -> std::result::Result<Vec<u8>, H::Error> {
+        let engine = self.0.client.engine();
+        let label = engine.root_label_of(sealed).map_err(|e| host.error(e))?;
+        match engine.cached_root(Some(&label)) {
+            Ok(Some(root)) => self
+                .quick(host, sealed.len(), || {
+                    engine.open_root_value(&root, sealed, context, column, aad)
+                })
+                .map_err(|e| host.error(e)),
+            _ => self.slow(host, sealed.len(), |c| {
+                c.decrypt_compact(sealed, context, column, aad)
+            }),
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    /// The blind index of `value` under root `root` (`None`: the primary).
+    /// The Argon2id variant always runs off the host's lock.
+    pub fn blind_index<H: Host>(
+        &self,
+        host: &H,
+        value: &[u8],
+        context: &EncryptionContext,
+        column: &str,
+        options: IndexOptions,
+        root: Option<&str>,
+    ) -> std::result::Result<Vec<u8>, H::Error> {
+        let engine = self.0.client.engine();
+        let slow_hash = options.slowness != dekbox_core::root::blind::Slowness::Hmac;
+        match engine.cached_root(root) {
+            Ok(Some(r)) if !slow_hash => engine
+                .blind_index_with(&r, value, context, column, &options)
+                .map_err(|e| host.error(e)),
+            Ok(Some(r)) => host
+                .release(|| engine.blind_index_with(&r, value, context, column, &options))
+                .map_err(|e| host.error(e)),
+            _ => self.slow(host, RELEASE_ABOVE, |c| {
+                c.blind_index(value, context, column, options, root)
+            }),
+        }
+    }
+
+    /// The root labels and the primary root's.
+    pub fn root_labels(&self) -> (Vec<String>, Option<String>) {
+        let (labels, primary) = self.0.client.engine().root_labels();
+        (labels, primary.map(String::from))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
     /// A fresh data key under the primary key (not cached).
     pub fn generate_data_key<H: Host>(
         &self,
@@ -457,6 +556,72 @@ impl Dekbox {
     ) -> impl Future<Output = Result<Rewrapped>> + MaybeSend + 'static {
         let this = self.clone();
         async move { this.0.client.rewrap_async(&sealed, &context).await }
+    }
+
+    /// Async [`create_root`](Self::create_root).
+    pub fn create_root_async(
+        &self,
+        label: String,
+        key: Option<String>,
+    ) -> impl Future<Output = Result<String>> + MaybeSend + 'static {
+        let this = self.clone();
+        async move {
+            this.0
+                .client
+                .create_root_async(&label, key.as_deref())
+                .await
+        }
+    }
+
+    /// Async [`encrypt_compact`](Self::encrypt_compact).
+    pub fn encrypt_compact_async(
+        &self,
+        mode: Mode,
+        plaintext: Vec<u8>,
+        context: Arc<EncryptionContext>,
+        column: String,
+        aad: Vec<u8>,
+        form: Form,
+    ) -> impl Future<Output = Result<Vec<u8>>> + MaybeSend + 'static {
+        let this = self.clone();
+        async move {
+            let c = &this.0.client;
+            c.encrypt_compact_async(mode, &plaintext, &context, &column, &aad, form)
+                .await
+        }
+    }
+
+    /// Async [`decrypt_compact`](Self::decrypt_compact).
+    pub fn decrypt_compact_async(
+        &self,
+        sealed: Vec<u8>,
+        context: Arc<EncryptionContext>,
+        column: String,
+        aad: Vec<u8>,
+    ) -> impl Future<Output = Result<Vec<u8>>> + MaybeSend + 'static {
+        let this = self.clone();
+        async move {
+            let c = &this.0.client;
+            c.decrypt_compact_async(&sealed, &context, &column, &aad)
+                .await
+        }
+    }
+
+    /// Async [`blind_index`](Self::blind_index).
+    pub fn blind_index_async(
+        &self,
+        value: Vec<u8>,
+        context: Arc<EncryptionContext>,
+        column: String,
+        options: IndexOptions,
+        root: Option<String>,
+    ) -> impl Future<Output = Result<Vec<u8>>> + MaybeSend + 'static {
+        let this = self.clone();
+        async move {
+            let c = &this.0.client;
+            c.blind_index_async(&value, &context, &column, options, root.as_deref())
+                .await
+        }
     }
 
     /// Async [`generate_data_key`](Self::generate_data_key).

@@ -7,6 +7,8 @@ use dekbox_core::env::Environment;
 use dekbox_core::keyring::Keyring;
 use dekbox_core::provider::aws::AwsOptions;
 use dekbox_core::provider::{self, KeyProvider, ProviderOptions};
+use dekbox_core::root::blind::IndexOptions;
+use dekbox_core::root::value::Mode;
 use dekbox_core::{
     DataKey, EncryptionContext, Engine, Error, Form, GeneratedKey, MessageKey, Options, Result,
     Rewrapped,
@@ -105,6 +107,8 @@ pub struct ClientBuilder {
     options: Options,
     policy: RetryPolicy,
     env: Arc<dyn Environment>,
+    roots: std::collections::BTreeMap<String, String>,
+    primary_root: Option<String>,
 }
 
 enum KeySpec {
@@ -121,6 +125,8 @@ impl Default for ClientBuilder {
             options: Options::default(),
             policy: RetryPolicy::default(),
             env: Arc::new(OsEnvironment),
+            roots: Default::default(),
+            primary_root: None,
         }
     }
 }
@@ -187,6 +193,18 @@ impl ClientBuilder {
         self
     }
 
+    /// Root keys: label → token, and the primary root (see
+    /// [`dekbox_core::root`]). Each is unwrapped on first use.
+    pub fn roots(
+        mut self,
+        tokens: std::collections::BTreeMap<String, String>,
+        primary: Option<String>,
+    ) -> Self {
+        self.roots = tokens;
+        self.primary_root = primary;
+        self
+    }
+
     /// Resolves the keys (no network I/O) and builds the client.
     pub fn build(self) -> Result<Client> {
         let mut resolved = Vec::with_capacity(self.keys.len());
@@ -226,6 +244,7 @@ impl ClientBuilder {
         let engine = Engine::builder()
             .keyring(keyring)
             .options(self.options)
+            .roots(self.roots, self.primary_root)
             .build()?;
         Ok(Client {
             engine,
@@ -446,6 +465,60 @@ impl Client {
             .map(|(i, s)| self.decrypt(s.as_ref(), context, aad_at(aads, i)))
             .collect())
     }
+    /// A new root key wrapped by keyring key `key` (a label; `None`: the
+    /// primary), as a `dekbox:root:v1:` token; see [`Engine::create_root`].
+    pub fn create_root(&self, label: &str, key: Option<&str>) -> Result<String> {
+        self.warm_blocking()?;
+        self.transport
+            .run_blocking(&mut *self.engine.create_root(label, key))
+    }
+
+    /// Seals a compact or deterministic value under the primary root for
+    /// (`context`, `column`, `aad`); see [`dekbox_core::root::value`].
+    pub fn encrypt_compact(
+        &self,
+        mode: Mode,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        column: &str,
+        aad: &[u8],
+        form: Form,
+    ) -> Result<Vec<u8>> {
+        self.warm_blocking()?;
+        let mut op = self
+            .engine
+            .encrypt_root_value(mode, plaintext, context, column, aad, form);
+        self.transport.run_blocking(&mut *op)
+    }
+
+    /// Opens a compact or deterministic value with the root it names.
+    pub fn decrypt_compact(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        column: &str,
+        aad: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.warm_blocking()?;
+        let mut op = self.engine.decrypt_root_value(sealed, context, column, aad);
+        self.transport.run_blocking(&mut *op)
+    }
+
+    /// The blind index of `value` under root `root` (`None`: the primary).
+    pub fn blind_index(
+        &self,
+        value: &[u8],
+        context: &EncryptionContext,
+        column: &str,
+        options: IndexOptions,
+        root: Option<&str>,
+    ) -> Result<Vec<u8>> {
+        self.warm_blocking()?;
+        let mut op = self
+            .engine
+            .blind_index(value, context, column, options, root);
+        self.transport.run_blocking(&mut *op)
+    }
 }
 
 impl Client {
@@ -581,6 +654,58 @@ impl Client {
     ) -> Result<DataKey> {
         self.warm().await?;
         let mut op = self.engine.unwrap_data_key(wrapped, context, label);
+        self.transport.run(&mut *op).await
+    }
+    /// Async [`create_root`](Client::create_root).
+    pub async fn create_root_async(&self, label: &str, key: Option<&str>) -> Result<String> {
+        self.warm().await?;
+        let mut op = self.engine.create_root(label, key);
+        self.transport.run(&mut *op).await
+    }
+
+    /// Async [`encrypt_compact`](Client::encrypt_compact).
+    pub async fn encrypt_compact_async(
+        &self,
+        mode: Mode,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        column: &str,
+        aad: &[u8],
+        form: Form,
+    ) -> Result<Vec<u8>> {
+        self.warm().await?;
+        let mut op = self
+            .engine
+            .encrypt_root_value(mode, plaintext, context, column, aad, form);
+        self.transport.run(&mut *op).await
+    }
+
+    /// Async [`decrypt_compact`](Client::decrypt_compact).
+    pub async fn decrypt_compact_async(
+        &self,
+        sealed: &[u8],
+        context: &EncryptionContext,
+        column: &str,
+        aad: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.warm().await?;
+        let mut op = self.engine.decrypt_root_value(sealed, context, column, aad);
+        self.transport.run(&mut *op).await
+    }
+
+    /// Async [`blind_index`](Client::blind_index).
+    pub async fn blind_index_async(
+        &self,
+        value: &[u8],
+        context: &EncryptionContext,
+        column: &str,
+        options: IndexOptions,
+        root: Option<&str>,
+    ) -> Result<Vec<u8>> {
+        self.warm().await?;
+        let mut op = self
+            .engine
+            .blind_index(value, context, column, options, root);
         self.transport.run(&mut *op).await
     }
 }

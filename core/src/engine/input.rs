@@ -23,6 +23,9 @@ pub(super) fn parse_input<'m>(
     decoded: &'m mut Option<Decoded>,
 ) -> Result<Option<Parsed<'m>>> {
     let max = engine.options.max_plaintext;
+    if crate::root::value::is_root_value(input) {
+        return Err(Malformed::RootKeyed.into());
+    }
     if decoded.is_none() {
         match format::detect(input) {
             Detected::Binary => {

@@ -25,6 +25,9 @@ pub struct Inspection {
     pub plaintext_len: usize,
     /// Whether the format carries a key commitment.
     pub committing: bool,
+    /// For a root-keyed value (version 2): compact or deterministic. Its
+    /// `key_ref` is the root's label; it has no wrapped data key.
+    pub root_mode: Option<crate::root::value::Mode>,
 }
 
 /// Reads a sealed value's header without any key.
@@ -49,7 +52,28 @@ pub fn inspect(sealed: &[u8], max_plaintext: usize) -> Result<Inspection> {
             .map(|v| format!("vault:v{v}")),
         plaintext_len: m.plaintext_len(),
         committing: true,
+        root_mode: None,
     };
+    if crate::root::value::is_root_value(sealed) {
+        let bin = crate::root::value::binary_form(sealed, max_plaintext)?;
+        let v = crate::root::value::parse(&bin, max_plaintext)?;
+        return Ok(Inspection {
+            form: if sealed.starts_with(&format::MAGIC) {
+                Form::Binary
+            } else {
+                Form::Text
+            },
+            version: crate::root::value::VERSION_ROOT,
+            suite: bin[4],
+            key_ref: Some((KeyRefKind::Label, v.label.to_string())),
+            wrapped_dek_len: 0,
+            wrapped_dek_fingerprint: String::new(),
+            key_version: None,
+            plaintext_len: v.plaintext_len(),
+            committing: true,
+            root_mode: Some(v.mode),
+        });
+    }
     match format::detect(sealed) {
         Detected::Binary => Ok(from_msg(
             &format::parse(sealed, max_plaintext)?,
@@ -72,6 +96,7 @@ pub fn inspect(sealed: &[u8], max_plaintext: usize) -> Result<Inspection> {
                     .map(|v| format!("vault:v{v}")),
                 plaintext_len: j.ciphertext_and_tag.len().saturating_sub(16),
                 committing: false,
+                root_mode: None,
             })
         }
         Detected::Unknown => Err(Malformed::NotDekbox.into()),

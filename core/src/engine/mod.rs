@@ -482,7 +482,7 @@ impl Engine {
         now: Timestamp,
     ) -> Result<Option<OpenPlan<'a>>> {
         caller_context(context)?;
-        if format::detect(sealed) != Detected::Binary {
+        if format::detect(sealed) != Detected::Binary || crate::root::value::is_root_value(sealed) {
             return Ok(None);
         }
         let msg = format::parse(sealed, self.options.max_plaintext)?;

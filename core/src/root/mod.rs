@@ -330,15 +330,22 @@ impl RootSet {
 
     /// The slot for `label`, or the primary's.
     pub(crate) fn slot(&self, label: Option<&str>) -> Result<&Slot> {
+        if self.slots.is_empty() {
+            return Err(Error::Config(
+                "no root keys configured (roots={label: token}; `dekbox root create` makes one)"
+                    .into(),
+            ));
+        }
         let label = match label {
             Some(l) => l,
-            None => self.primary.as_deref().ok_or_else(|| {
-                Error::Config("no root keys configured (roots={label: token})".into())
-            })?,
+            None => self
+                .primary
+                .as_deref()
+                .ok_or_else(|| Error::Config("no primary root (primary_root)".into()))?,
         };
         self.slots
             .get(label)
-            .ok_or_else(|| Error::UnknownKey(format!("root {label}")))
+            .ok_or_else(|| Error::UnknownKey(format!("root:{label}")))
     }
 
     /// The labels, and the primary.
