@@ -9,6 +9,8 @@ mod errors;
 use buffer::Gil;
 use convert::{Context, aad_arg, bytes_arg, context_arg, items_arg};
 use dekbox_core::cache::CacheConfig as CoreCacheConfig;
+use dekbox_core::root::blind::{IndexOptions, Normalize, Slowness};
+use dekbox_core::root::value::Mode;
 use dekbox_core::{Form, Rewrapped};
 use dekbox_facade::{Config, Dekbox};
 use errors::to_py;
@@ -49,6 +51,30 @@ fn data_key(py: Python<'_>, gk: dekbox_core::GeneratedKey) -> PyResult<Py<PyAny>
         PyBytes::new(py, &gk.wrapped),
     );
     Ok(pair.into_pyobject(py)?.into_any().unbind())
+}
+
+fn mode(deterministic: bool) -> Mode {
+    if deterministic {
+        Mode::Deterministic
+    } else {
+        Mode::Compact
+    }
+}
+
+fn index_options(
+    bits: u16,
+    trim: bool,
+    casefold: bool,
+    argon2id: Option<(u32, u32)>,
+) -> IndexOptions {
+    IndexOptions {
+        bits,
+        normalize: Normalize { trim, casefold },
+        slowness: match argon2id {
+            Some((t_cost, m_cost)) => Slowness::Argon2id { t_cost, m_cost },
+            None => Slowness::Hmac,
+        },
+    }
 }
 
 fn form(text: bool) -> Form {
@@ -164,7 +190,7 @@ impl PyBox {
     /// (a bool is a `bool`, a list is not a `str`); `cache` is a
     /// `dekbox.CacheConfig` (or the dict of its limits).
     #[new]
-    #[pyo3(signature = (key=None, *, keys=None, primary=None, endpoint=None, region=None, profile=None, fips=false, grant_tokens=None, cache=None, accept_json=false, legacy_fallback=false, legacy_allow_key_sized=false, compat_key=None, max_plaintext=None))]
+    #[pyo3(signature = (key=None, *, keys=None, primary=None, endpoint=None, region=None, profile=None, fips=false, grant_tokens=None, cache=None, accept_json=false, legacy_fallback=false, legacy_allow_key_sized=false, compat_key=None, max_plaintext=None, roots=None, primary_root=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         key: Option<String>,
@@ -181,6 +207,8 @@ impl PyBox {
         legacy_allow_key_sized: bool,
         compat_key: Option<String>,
         max_plaintext: Option<usize>,
+        roots: Option<BTreeMap<String, String>>,
+        primary_root: Option<String>,
     ) -> PyResult<Self> {
         // A `dekbox.CacheConfig` carries its limits as a dict.
         let cache = cache.map(|c| c.getattr("_limits").unwrap_or_else(|_| c.clone()));
@@ -200,6 +228,8 @@ impl PyBox {
             legacy_allow_key_sized,
             compat_key,
             max_plaintext,
+            roots,
+            primary_root,
             ..Config::default()
         };
         Ok(Self {
@@ -513,6 +543,178 @@ impl PyBox {
         );
         let fut = self.inner.decrypt_many_async(items, ctx, aads);
         awaitable(py, fut, move |py, r| opened_list(py, r, return_exceptions))
+    }
+
+    /// A new root key wrapped by keyring key `key` (a label; default the
+    /// primary): its token `dekbox:root:v1:<label>:...` (a str) to keep in
+    /// configuration and pass as `roots={label: token}`.
+    #[pyo3(signature = (label, *, key=None))]
+    fn create_root(&self, py: Python<'_>, label: &str, key: Option<String>) -> PyResult<String> {
+        self.inner.create_root(&Gil(py), label, key.as_deref())
+    }
+
+    /// Seals `data` under the primary root for (`context`, `column`, `aad`):
+    /// a compact value, or with `deterministic=True` one equal to every other
+    /// sealing of the same input (queryable). Bytes, or str with `text=True`.
+    #[pyo3(signature = (data, *, column, context=None, aad=None, deterministic=false, text=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn encrypt_compact(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        column: &str,
+        context: Option<&Bound<'_, PyAny>>,
+        aad: Option<&Bound<'_, PyAny>>,
+        deterministic: bool,
+        text: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let (data, ctx, aad) = (
+            bytes_arg(data, "data")?,
+            context_arg(context)?,
+            aad_arg(aad)?,
+        );
+        let out = self.inner.encrypt_compact(
+            &Gil(py),
+            mode(deterministic),
+            &data,
+            &ctx,
+            column,
+            &aad,
+            form(text),
+        )?;
+        sealed_out(py, out, text)
+    }
+
+    /// Opens a compact or deterministic value with the root it names.
+    #[pyo3(signature = (data, *, column, context=None, aad=None))]
+    fn decrypt_compact<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'_, PyAny>,
+        column: &str,
+        context: Option<&Bound<'_, PyAny>>,
+        aad: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let (data, ctx, aad) = (
+            bytes_arg(data, "data")?,
+            context_arg(context)?,
+            aad_arg(aad)?,
+        );
+        let out = self
+            .inner
+            .decrypt_compact(&Gil(py), &data, &ctx, column, &aad)?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// The blind index of `value` (bytes): see `dekbox.Box.blind_index`.
+    #[pyo3(signature = (value, *, column, context=None, bits=256, trim=false, casefold=false, argon2id=None, root=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _blind_index<'py>(
+        &self,
+        py: Python<'py>,
+        value: &Bound<'_, PyAny>,
+        column: &str,
+        context: Option<&Bound<'_, PyAny>>,
+        bits: u16,
+        trim: bool,
+        casefold: bool,
+        argon2id: Option<(u32, u32)>,
+        root: Option<String>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let (value, ctx) = (bytes_arg(value, "value")?, context_arg(context)?);
+        let options = index_options(bits, trim, casefold, argon2id);
+        let out =
+            self.inner
+                .blind_index(&Gil(py), &value, &ctx, column, options, root.as_deref())?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// The root labels and the primary root's label.
+    fn root_labels(&self) -> (Vec<String>, Option<String>) {
+        self.inner.root_labels()
+    }
+
+    #[pyo3(signature = (label, *, key=None))]
+    fn _create_root_async<'py>(
+        &self,
+        py: Python<'py>,
+        label: String,
+        key: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let fut = self.inner.create_root_async(label, key);
+        awaitable(py, fut, |py, t| {
+            Ok(PyString::new(py, &t).into_any().unbind())
+        })
+    }
+
+    #[pyo3(signature = (data, *, column, context=None, aad=None, deterministic=false, text=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn _encrypt_compact_async<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'_, PyAny>,
+        column: String,
+        context: Option<&Bound<'_, PyAny>>,
+        aad: Option<&Bound<'_, PyAny>>,
+        deterministic: bool,
+        text: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (data, ctx, aad) = (
+            bytes_arg(data, "data")?,
+            context_arg(context)?,
+            aad_arg(aad)?,
+        );
+        let fut = self.inner.encrypt_compact_async(
+            mode(deterministic),
+            data.into_owned(),
+            ctx,
+            column,
+            aad.into_owned(),
+            form(text),
+        );
+        awaitable(py, fut, move |py, out| sealed_out(py, out, text))
+    }
+
+    #[pyo3(signature = (data, *, column, context=None, aad=None))]
+    fn _decrypt_compact_async<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'_, PyAny>,
+        column: String,
+        context: Option<&Bound<'_, PyAny>>,
+        aad: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (data, ctx, aad) = (
+            bytes_arg(data, "data")?,
+            context_arg(context)?,
+            aad_arg(aad)?,
+        );
+        let fut =
+            self.inner
+                .decrypt_compact_async(data.into_owned(), ctx, column, aad.into_owned());
+        awaitable(py, fut, bytes_out)
+    }
+
+    #[pyo3(signature = (value, *, column, context=None, bits=256, trim=false, casefold=false, argon2id=None, root=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _blind_index_async<'py>(
+        &self,
+        py: Python<'py>,
+        value: &Bound<'_, PyAny>,
+        column: String,
+        context: Option<&Bound<'_, PyAny>>,
+        bits: u16,
+        trim: bool,
+        casefold: bool,
+        argon2id: Option<(u32, u32)>,
+        root: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (value, ctx) = (bytes_arg(value, "value")?, context_arg(context)?);
+        let options = index_options(bits, trim, casefold, argon2id);
+        let fut = self
+            .inner
+            .blind_index_async(value.into_owned(), ctx, column, options, root);
+        awaitable(py, fut, bytes_out)
     }
 
     fn __repr__(&self) -> String {

@@ -14,7 +14,7 @@ Errors derive from :class:`dekbox.Error`; a wrong key, context or aad and any
 tampering all raise :class:`dekbox.AuthenticationError`.
 """
 
-from typing import Mapping, NamedTuple, Optional, Union
+from typing import Callable, Mapping, NamedTuple, Optional, Tuple, Union
 
 from . import _native
 from ._native import (
@@ -37,6 +37,18 @@ from ._native import (
 )
 
 _Data = Union[bytes, bytearray, memoryview, str]
+
+#: Argon2id settings of the blind_index gem's ``slow`` option: 3 passes over 4 MiB.
+SLOW_INDEX = (3, 4096)
+
+
+def _argon2id(slow: Union[bool, Tuple[int, int]]) -> Optional[Tuple[int, int]]:
+    if slow is True:
+        return SLOW_INDEX
+    if slow is False or slow is None:
+        return None
+    t_cost, m_cost = slow
+    return (int(t_cost), int(m_cost))
 
 
 def _resolve(future, ok, value):
@@ -145,6 +157,64 @@ class Box(_native.Box):
         """A fresh data key under the primary key (not cached), for sealing data yourself."""
         return DataKey(*super().generate_data_key(context=context))
 
+    def blind_index(
+        self, value: _Data, *, column: str, context: Optional[Mapping[str, str]] = None,
+        bits: int = 256, trim: bool = False, casefold: bool = False,
+        normalize: Optional[Callable[[str], str]] = None,
+        slow: Union[bool, Tuple[int, int]] = False, root: Optional[str] = None, hex: bool = True,
+    ) -> Union[str, bytes]:
+        """The blind index of ``value`` under the primary root (or ``root``) for
+        (``context``, ``column``): a keyed digest truncated to ``bits``, for
+        equality search over an encrypted column (keep it in a side column).
+
+        ``trim`` and ``casefold`` normalize in Rust, identically in every
+        runtime; ``normalize`` is your own hook, applied first (to str values).
+        ``slow=True`` uses Argon2id (3 passes, 4 MiB; or give ``(t_cost,
+        m_cost_kib)``) for low-entropy values. Few bits collide on purpose.
+        Returns hex (``hex=False``: bytes)."""
+        if normalize is not None:
+            value = normalize(value)
+        index = self._blind_index(
+            value, column=column, context=context, bits=bits, trim=trim,
+            casefold=casefold, argon2id=_argon2id(slow), root=root,
+        )
+        return index.hex() if hex else index
+
+    async def blind_index_async(
+        self, value: _Data, *, column: str, context: Optional[Mapping[str, str]] = None,
+        bits: int = 256, trim: bool = False, casefold: bool = False,
+        normalize: Optional[Callable[[str], str]] = None,
+        slow: Union[bool, Tuple[int, int]] = False, root: Optional[str] = None, hex: bool = True,
+    ) -> Union[str, bytes]:
+        """Async :meth:`blind_index`."""
+        if normalize is not None:
+            value = normalize(value)
+        index = await self._blind_index_async(
+            value, column=column, context=context, bits=bits, trim=trim,
+            casefold=casefold, argon2id=_argon2id(slow), root=root,
+        )
+        return index.hex() if hex else index
+
+    async def create_root_async(self, label: str, *, key: Optional[str] = None) -> str:
+        """Async :meth:`create_root`."""
+        return await self._create_root_async(label, key=key)
+
+    async def encrypt_compact_async(
+        self, data: _Data, *, column: str, context: Optional[Mapping[str, str]] = None,
+        aad: Optional[Union[bytes, str]] = None, deterministic: bool = False, text: bool = False,
+    ) -> Union[bytes, str]:
+        """Async :meth:`encrypt_compact`."""
+        return await self._encrypt_compact_async(
+            data, column=column, context=context, aad=aad, deterministic=deterministic, text=text,
+        )
+
+    async def decrypt_compact_async(
+        self, data: _Data, *, column: str, context: Optional[Mapping[str, str]] = None,
+        aad: Optional[Union[bytes, str]] = None,
+    ) -> bytes:
+        """Async :meth:`decrypt_compact`."""
+        return await self._decrypt_compact_async(data, column=column, context=context, aad=aad)
+
     async def encrypt_async(
         self, data: _Data, *, context: Optional[Mapping[str, str]] = None,
         aad: Optional[Union[bytes, str]] = None, text: bool = False,
@@ -213,6 +283,7 @@ __all__ = [
     "KmsThrottled",
     "KmsUnavailable",
     "MalformedError",
+    "SLOW_INDEX",
     "UnknownKeyError",
     "__version__",
 ]

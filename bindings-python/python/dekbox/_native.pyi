@@ -87,7 +87,27 @@ class Box:
         legacy_allow_key_sized: bool = False,
         compat_key: Optional[str] = None,
         max_plaintext: Optional[int] = None,
+        roots: Optional[Mapping[str, str]] = None,
+        primary_root: Optional[str] = None,
     ) -> None: ...
+    def create_root(self, label: str, *, key: Optional[str] = None) -> str:
+        """A new root key, wrapped by keyring key ``key`` (default: the primary), as a
+        ``dekbox:root:v1:<label>:...`` token to keep in configuration (``roots={label: token}``)."""
+    @overload
+    def encrypt_compact(self, data: _Data, *, column: str, context: _Context = None, aad: _Aad = None, deterministic: bool = False, text: Literal[False] = False) -> bytes: ...
+    @overload
+    def encrypt_compact(self, data: _Data, *, column: str, context: _Context = None, aad: _Aad = None, deterministic: bool = False, text: Literal[True]) -> str:
+        """Seals under the primary root for (context, column, aad): compact, or with
+        ``deterministic=True`` equal for equal input (queryable)."""
+    def decrypt_compact(self, data: _Data, *, column: str, context: _Context = None, aad: _Aad = None) -> bytes:
+        """Opens a compact or deterministic value with the root it names."""
+    def root_labels(self) -> Tuple[List[str], Optional[str]]:
+        """The configured root labels and the primary root's."""
+    def _blind_index(self, value: _Data, *, column: str, context: _Context = None, bits: int = 256, trim: bool = False, casefold: bool = False, argon2id: Optional[Tuple[int, int]] = None, root: Optional[str] = None) -> bytes: ...
+    def _blind_index_async(self, value: _Data, *, column: str, context: _Context = None, bits: int = 256, trim: bool = False, casefold: bool = False, argon2id: Optional[Tuple[int, int]] = None, root: Optional[str] = None) -> Awaitable[bytes]: ...
+    def _create_root_async(self, label: str, *, key: Optional[str] = None) -> Awaitable[str]: ...
+    def _encrypt_compact_async(self, data: _Data, *, column: str, context: _Context = None, aad: _Aad = None, deterministic: bool = False, text: bool = False) -> Awaitable[Union[bytes, str]]: ...
+    def _decrypt_compact_async(self, data: _Data, *, column: str, context: _Context = None, aad: _Aad = None) -> Awaitable[bytes]: ...
     @overload
     def encrypt(self, data: _Data, *, context: _Context = None, aad: _Aad = None, text: Literal[False] = False) -> bytes: ...
     @overload

@@ -18,7 +18,6 @@ pub mod blind;
 pub mod value;
 
 use crate::context::{EncryptionContext, PURPOSE_KEY};
-use crate::error::{Field, Malformed};
 use crate::format::{self, KeyRef, KeyRefKind};
 use crate::{Error, Result};
 use base64::Engine as _;
@@ -117,19 +116,18 @@ impl RootToken {
             ));
         };
         check_label(label)?;
+        let bad = |what: String| Error::Config(format!("root token {label:?}: {what}"));
         // The largest key section, in base64.
-        if b64.len() > 4 * (3 + format::MAX_KEY_REF_LEN + 2 + format::MAX_WRAPPED_DEK_LEN) / 3 + 4 {
-            return Err(Malformed::TooLarge {
-                len: b64.len(),
-                max: 11_000,
-            }
-            .into());
+        let max = 4 * (3 + format::MAX_KEY_REF_LEN + 2 + format::MAX_WRAPPED_DEK_LEN) / 3 + 4;
+        if b64.len() > max {
+            return Err(bad(format!("{} characters, more than {max}", b64.len())));
         }
         let section = URL_SAFE_NO_PAD
             .decode(b64)
-            .map_err(|_| Malformed::Base64(Field::Text))?;
-        let (kind, name, wrapped) = format::parse_key_section(&section)?;
-        let name = std::str::from_utf8(name).map_err(|_| Malformed::InvalidUtf8(Field::KeyRef))?;
+            .map_err(|_| bad("invalid base64url".into()))?;
+        let (kind, name, wrapped) =
+            format::parse_key_section(&section).map_err(|e| bad(e.to_string()))?;
+        let name = std::str::from_utf8(name).map_err(|_| bad("key reference is not UTF-8".into()))?;
         Ok(Self {
             label: label.into(),
             key_ref_kind: kind,
