@@ -127,7 +127,8 @@ impl RootToken {
             .map_err(|_| bad("invalid base64url".into()))?;
         let (kind, name, wrapped) =
             format::parse_key_section(&section).map_err(|e| bad(e.to_string()))?;
-        let name = std::str::from_utf8(name).map_err(|_| bad("key reference is not UTF-8".into()))?;
+        let name =
+            std::str::from_utf8(name).map_err(|_| bad("key reference is not UTF-8".into()))?;
         Ok(Self {
             label: label.into(),
             key_ref_kind: kind,
