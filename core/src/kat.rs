@@ -192,6 +192,17 @@ pub fn open_root_value(
     crate::root::value::open(&keys, &v, aad)
 }
 
+/// The `external` key (Active Record's deterministic key) of a root given as bytes.
+pub fn external_key(
+    root: &[u8; 32],
+    label: &str,
+    context: &EncryptionContext,
+    column: &str,
+) -> Result<[u8; 32]> {
+    let keys = root_keys(root, label, crate::root::Purpose::External, context, column)?;
+    Ok(*keys.mac)
+}
+
 /// A blind index with the root's bytes.
 pub fn blind_index(
     root: &[u8; 32],

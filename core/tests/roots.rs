@@ -683,9 +683,18 @@ fn generate() -> Value {
             "index": hex(&index),
         }));
     }
+    let external: Vec<Value> = [(&[][..], ""), (&[("tenant", "acme")][..], "users.email")]
+        .into_iter()
+        .map(|(c, col)| {
+            let c = ctx(c);
+            let k = kat::external_key(&root, label, &c, col).unwrap();
+            json!({"context": c.iter().collect::<BTreeMap<_, _>>(), "column": col, "key": hex(&k)})
+        })
+        .collect();
     json!({
+        "external_keys": external,
         "format": "dekbox root keys v1: root tokens, root-keyed values (compact, deterministic), blind indexes",
-        "about": "The root token is a genuine wrap under the key 'insecure-test-key' (see docs/FORMAT.md) of 'root' under the context {dekbox:purpose: root-key, dekbox:root: r1}; an engine configured with roots={r1: token} opens every value. 'nonce' (compact only) is normally random. Blind indexes are hex.",
+        "about": "The root token is a genuine wrap under the key 'insecure-test-key' (see docs/FORMAT.md) of 'root' under the context {dekbox:purpose: root-key, dekbox:root: r1}; an engine configured with roots={r1: token} opens every value. 'nonce' (compact only) is normally random. Blind indexes are hex. 'external_keys' are the keys handed to Active Record's deterministic encryption (purpose 'external').",
         "root_label": label, "root_token": token, "root": hex(&root),
         "values": values, "blind_indexes": indexes,
     })
@@ -742,6 +751,17 @@ fn vectors_match_and_open_through_the_engine() {
         )
         .unwrap();
         assert_eq!(hex(&got), v["index"].as_str().unwrap(), "{}", v["name"]);
+    }
+    for v in stored["external_keys"].as_array().unwrap() {
+        let c = context_of(&v["context"]);
+        let (label, key) = drive(
+            &mut *e.external_key(&c, v["column"].as_str().unwrap(), None),
+            || T0,
+            no_network,
+        )
+        .unwrap();
+        assert_eq!(label, "r1");
+        assert_eq!(hex(&key[..]), v["key"].as_str().unwrap());
     }
     assert_eq!(e.cache_stats().provider_calls, 1);
 }

@@ -438,6 +438,28 @@ impl Dekbox {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
+    /// A 32-byte key derived from root `root` (`None`: the primary) for
+    /// (`context`, `column`), for another cipher that must get the same key
+    /// in every process (Active Record's deterministic encryption), with the
+    /// root's label.
+    pub fn external_key<H: Host>(
+        &self,
+        host: &H,
+        context: &EncryptionContext,
+        column: &str,
+        root: Option<&str>,
+    ) -> std::result::Result<(String, Zeroizing<[u8; 32]>), H::Error> {
+        let engine = self.0.client.engine();
+        match engine.cached_root(root) {
+            Ok(Some(r)) => engine
+                .external_key_with(&r, context, column)
+                .map(|k| (r.label().to_string(), k))
+                .map_err(|e| host.error(e)),
+            _ => self.slow(host, 0, |c| c.external_key(context, column, root)),
+        }
+    }
+
     /// The root labels and the primary root's.
     pub fn root_labels(&self) -> (Vec<String>, Option<String>) {
         let (labels, primary) = self.0.client.engine().root_labels();

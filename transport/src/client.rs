@@ -504,6 +504,19 @@ impl Client {
         self.transport.run_blocking(&mut *op)
     }
 
+    /// A key derived from root `root` (`None`: the primary) for another
+    /// cipher, with the root's label; see [`Engine::external_key`].
+    pub fn external_key(
+        &self,
+        context: &EncryptionContext,
+        column: &str,
+        root: Option<&str>,
+    ) -> Result<(String, zeroize::Zeroizing<[u8; 32]>)> {
+        self.warm_blocking()?;
+        let mut op = self.engine.external_key(context, column, root);
+        self.transport.run_blocking(&mut *op)
+    }
+
     /// The blind index of `value` under root `root` (`None`: the primary).
     pub fn blind_index(
         &self,

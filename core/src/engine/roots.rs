@@ -280,6 +280,40 @@ impl Engine {
         blind::compute(&keys, value, options)
     }
 
+    /// A 32-byte key derived from `root` for (`context`, `column`), for
+    /// another cipher that needs the same key in every process: Active
+    /// Record's deterministic encryption. Purpose `external`; it never seals
+    /// a dekbox value.
+    pub fn external_key_with(
+        &self,
+        root: &RootKey,
+        context: &EncryptionContext,
+        column: &str,
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+        caller_context(context)?;
+        let keys = self
+            .roots
+            .column_keys(root, Purpose::External, context, column)?;
+        Ok(zeroize::Zeroizing::new(*keys.mac))
+    }
+
+    /// [`external_key_with`](Self::external_key_with) under the root `root`
+    /// (`None`: the primary), unwrapping it first if needed; with the
+    /// root's label.
+    pub fn external_key<'a>(
+        &'a self,
+        context: &'a EncryptionContext,
+        column: &'a str,
+        root: Option<&str>,
+    ) -> BoxOp<'a, (String, zeroize::Zeroizing<[u8; 32]>)> {
+        Box::new(Map::new(Box::new(self.root_key(root)), move |r| {
+            Ok((
+                r.label().to_string(),
+                self.external_key_with(&r, context, column)?,
+            ))
+        }))
+    }
+
     /// [`seal_root_value`](Self::seal_root_value) under the primary root,
     /// unwrapping it first if needed.
     #[allow(clippy::too_many_arguments)]

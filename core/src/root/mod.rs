@@ -183,6 +183,7 @@ pub(crate) enum Purpose {
     Compact,
     Deterministic,
     BlindIndex,
+    External,
 }
 
 impl Purpose {
@@ -191,6 +192,7 @@ impl Purpose {
             Purpose::Compact => b"compact",
             Purpose::Deterministic => b"deterministic",
             Purpose::BlindIndex => b"blind-index",
+            Purpose::External => b"external",
         }
     }
 }

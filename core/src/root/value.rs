@@ -73,7 +73,8 @@ pub(crate) struct ColumnKeys {
     siv: Option<SivKey>,
     /// The first bytes of the derived commitment.
     commitment: [u8; COMMITMENT_LEN],
-    /// HMAC-SHA-256 key: the deterministic nonce, or the blind index.
+    /// HMAC-SHA-256 key (the deterministic nonce, the blind index), or the
+    /// key handed to another cipher (`external`).
     pub(crate) mac: Zeroizing<[u8; 32]>,
     /// Argon2id salt of the slow blind index.
     pub(crate) argon_salt: [u8; 16],
@@ -93,6 +94,7 @@ impl ColumnKeys {
             Purpose::Compact => 64,
             Purpose::Deterministic => 96,
             Purpose::BlindIndex => 48,
+            Purpose::External => 32,
         };
         root.derive(purpose, context, column, &mut okm[..len])?;
         let mut keys = ColumnKeys {
@@ -106,6 +108,7 @@ impl ColumnKeys {
                 keys.mac.copy_from_slice(&okm[..32]);
                 keys.argon_salt.copy_from_slice(&okm[32..48]);
             }
+            Purpose::External => keys.mac.copy_from_slice(&okm[..32]),
             Purpose::Compact | Purpose::Deterministic => {
                 let mut enc = Zeroizing::new([0u8; 32]);
                 enc.copy_from_slice(&okm[..32]);
