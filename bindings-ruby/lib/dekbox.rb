@@ -294,12 +294,15 @@ module Dekbox
     # or keys: { "v1" => uri, "v2" => uri } with primary: "v2"; with neither,
     # ENV["DEKBOX_KEY"]. Options: endpoint:, region:, profile:, fips:,
     # grant_tokens:, cache: (Dekbox::CacheConfig), accept_json:,
-    # legacy_fallback:, legacy_allow_key_sized:, compat_key:, max_plaintext:.
+    # legacy_fallback:, legacy_allow_key_sized:, compat_key:, max_plaintext:,
+    # roots: { "r1" => token } with primary_root: (root keys, for compact and
+    # deterministic values, blind indexes and Dekbox::KeyProvider's
+    # deterministic attributes).
     def initialize(key = nil, keys: nil, primary: nil, endpoint: nil, region: nil, profile: nil, fips: false,
                    grant_tokens: nil, cache: nil, accept_json: false, legacy_fallback: false,
-                   legacy_allow_key_sized: false, compat_key: nil, max_plaintext: nil)
+                   legacy_allow_key_sized: false, compat_key: nil, max_plaintext: nil, roots: nil, primary_root: nil)
       options = { key: key, primary: primary, endpoint: endpoint, region: region, profile: profile,
-                  compat_key: compat_key }
+                  compat_key: compat_key, primary_root: primary_root }
       options.each { |k, v| raise TypeError, "#{k} must be a String, not #{v.class}" unless v.nil? || v.is_a?(String) }
       { fips: fips, accept_json: accept_json, legacy_fallback: legacy_fallback,
         legacy_allow_key_sized: legacy_allow_key_sized }.each do |k, v|
@@ -308,6 +311,7 @@ module Dekbox
         options[k] = v
       end
       options[:keys] = Dekbox.string_hash(keys, "keys") unless keys.nil?
+      options[:roots] = Dekbox.string_hash(roots, "roots") unless roots.nil?
       unless grant_tokens.nil?
         unless grant_tokens.is_a?(Array) && grant_tokens.all?(String)
           raise TypeError, "grant_tokens must be an Array of String"
@@ -439,6 +443,74 @@ module Dekbox
       raise TypeError, "value must be a String" unless value.is_a?(String)
 
       Dekbox.native { @native.unwrap_kms_encrypted(value, Dekbox.context(context)) }.b
+    end
+
+    # A new root key, wrapped by keyring key key: (a label; default the
+    # primary): its token "dekbox:root:v1:<label>:..." to keep in
+    # configuration (roots: { label => token }).
+    def create_root(label, key: nil)
+      raise TypeError, "label must be a String" unless label.is_a?(String)
+      raise TypeError, "key must be a String" unless key.nil? || key.is_a?(String)
+
+      Dekbox.native { @native.create_root(label, key) }
+    end
+
+    # Seals data under the primary root for (context, column, aad): a compact
+    # value ("dekbox:c1:..." with text: true, about a third of a message), or
+    # with deterministic: true one equal for equal input (queryable).
+    def encrypt_compact(data, column:, context: nil, aad: nil, deterministic: false, text: false)
+      raise TypeError, "column must be a String" unless column.is_a?(String)
+
+      out = Dekbox.native do
+        @native.encrypt_compact(Dekbox.bytes(data, "data"), Dekbox.context(context), column, aad_bytes(aad),
+                                deterministic ? true : false, text ? true : false)
+      end
+      text ? out.force_encoding(Encoding::UTF_8) : out.b
+    end
+
+    # Opens a compact or deterministic value (it names its root).
+    def decrypt_compact(data, column:, context: nil, aad: nil)
+      raise TypeError, "column must be a String" unless column.is_a?(String)
+
+      Dekbox.native do
+        @native.decrypt_compact(Dekbox.bytes(data, "data"), Dekbox.context(context), column, aad_bytes(aad))
+      end.b
+    end
+
+    # The blind index (hex; hex: false for bytes) of value under the primary
+    # root (or root:) for (context, column): a keyed digest truncated to bits,
+    # for equality search in a side column. trim:/casefold: normalize in Rust,
+    # the same in every runtime; normalize: is your own hook (a Proc), applied
+    # first. slow: true is Argon2id (3 passes, 4 MiB; or [t_cost, m_cost_kib]).
+    def blind_index(value, column:, context: nil, bits: 256, trim: false, casefold: false, normalize: nil,
+                    slow: false, root: nil, hex: true)
+      raise TypeError, "column must be a String" unless column.is_a?(String)
+      raise TypeError, "bits must be an Integer" unless bits.is_a?(Integer)
+
+      value = normalize.call(value) if normalize
+      argon = case slow
+              when true then [3, 4096]
+              when false, nil then nil
+              else slow.map { |x| Integer(x) }
+              end
+      out = Dekbox.native do
+        @native.blind_index(Dekbox.bytes(value, "value"), Dekbox.context(context), column, bits,
+                            trim ? true : false, casefold ? true : false, argon, root)
+      end.b
+      hex ? out.unpack1("H*") : out
+    end
+
+    # The 32-byte key Active Record's deterministic encryption uses for
+    # (context, column) under root root: (default the primary), and the
+    # root's label: [label, key]. SECRET. See Dekbox::KeyProvider.
+    def external_key(column:, context: nil, root: nil)
+      k = Dekbox.native { @native.external_key(Dekbox.context(context), column, root) }
+      [k.root, k.key.b]
+    end
+
+    # The configured root labels, and the primary root's.
+    def root_labels
+      [@native.root_labels, @native.primary_root]
     end
 
     # The primary key's label (or URI, when unlabelled).

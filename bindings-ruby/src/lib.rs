@@ -3,6 +3,8 @@
 //! function converts its arguments, calls one `dekbox_facade::Dekbox` method,
 //! and converts the result; the idiomatic Ruby API is `lib/dekbox.rb`.
 
+use dekbox_core::root::blind::{IndexOptions, Normalize, Slowness};
+use dekbox_core::root::value::Mode;
 use dekbox_core::{ERRORS, EncryptionContext, Form};
 use dekbox_facade::{Config, Dekbox, Direct};
 use std::collections::HashMap;
@@ -275,6 +277,122 @@ impl NativeBox {
     pub fn primary_key_name(&self) -> String {
         self.0.primary_key_name()
     }
+
+    /// A new root key wrapped by keyring key `key` (or the primary): its token.
+    pub fn create_root(&self, label: String, key: Option<String>) -> Result<String> {
+        Ok(self.0.create_root(&Direct, &label, key.as_deref())?)
+    }
+
+    /// Seals under the primary root: compact, or deterministic.
+    pub fn encrypt_compact(
+        &self,
+        data: Vec<u8>,
+        context: Arc<NativeContext>,
+        column: String,
+        aad: Vec<u8>,
+        deterministic: bool,
+        text: bool,
+    ) -> Result<Vec<u8>> {
+        let mode = if deterministic {
+            Mode::Deterministic
+        } else {
+            Mode::Compact
+        };
+        Ok(self
+            .0
+            .encrypt_compact(&Direct, mode, &data, &context.0, &column, &aad, form(text))?)
+    }
+
+    /// Opens a compact or deterministic value with the root it names.
+    pub fn decrypt_compact(
+        &self,
+        data: Vec<u8>,
+        context: Arc<NativeContext>,
+        column: String,
+        aad: Vec<u8>,
+    ) -> Result<Vec<u8>> {
+        Ok(self
+            .0
+            .decrypt_compact(&Direct, &data, &context.0, &column, &aad)?)
+    }
+
+    /// A blind index; Argon2id when `t_cost` and `m_cost` are given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn blind_index(
+        &self,
+        value: Vec<u8>,
+        context: Arc<NativeContext>,
+        column: String,
+        bits: u16,
+        trim: bool,
+        casefold: bool,
+        argon2id: Option<Vec<u32>>,
+        root: Option<String>,
+    ) -> Result<Vec<u8>> {
+        let slowness = match argon2id.as_deref() {
+            None => Slowness::Hmac,
+            Some([t_cost, m_cost]) => Slowness::Argon2id {
+                t_cost: *t_cost,
+                m_cost: *m_cost,
+            },
+            Some(_) => {
+                return Err(dekbox_core::Error::InvalidArgument(
+                    "argon2id is [t_cost, m_cost_kib]".into(),
+                )
+                .into());
+            }
+        };
+        let options = IndexOptions {
+            bits,
+            normalize: Normalize { trim, casefold },
+            slowness,
+        };
+        Ok(self.0.blind_index(
+            &Direct,
+            &value,
+            &context.0,
+            &column,
+            options,
+            root.as_deref(),
+        )?)
+    }
+
+    /// The key Active Record's deterministic encryption uses for
+    /// (`context`, `column`) under root `root` (or the primary), and the
+    /// root's label.
+    pub fn external_key(
+        &self,
+        context: Arc<NativeContext>,
+        column: String,
+        root: Option<String>,
+    ) -> Result<ExternalKeyRecord> {
+        let (label, key) = self
+            .0
+            .external_key(&Direct, &context.0, &column, root.as_deref())?;
+        Ok(ExternalKeyRecord {
+            root: label,
+            key: key.to_vec(),
+        })
+    }
+
+    /// The configured root labels.
+    pub fn root_labels(&self) -> Vec<String> {
+        self.0.root_labels().0
+    }
+
+    /// The primary root's label, if any.
+    pub fn primary_root(&self) -> Option<String> {
+        self.0.root_labels().1
+    }
+}
+
+/// A key derived from a root for another cipher, and the root's label.
+#[derive(uniffi::Record)]
+pub struct ExternalKeyRecord {
+    /// The root's label.
+    pub root: String,
+    /// 32 secret bytes.
+    pub key: Vec<u8>,
 }
 
 // ---- The fast path -------------------------------------------------------

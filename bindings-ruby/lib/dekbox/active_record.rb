@@ -24,17 +24,54 @@ module Dekbox
   # IV) under the data key; dekbox counts each use against its cache limits
   # (2^20 messages per data key by default, far below the 2^32 bound for
   # random IVs) and gives a forked worker (Puma, Unicorn) a data key of its own.
+  #
+  # Deterministic attributes (`encrypts :email, deterministic: true`, what
+  # keeps `User.find_by(email:)` working) need the same key in every process
+  # and after every restart, which a cached, rotating data key cannot give.
+  # Give the provider a root key (`dekbox root create`, kept in credentials
+  # or ENV) and it serves them with a key derived from the root, unwrapped
+  # once per process (one KMS call):
+  #
+  #   provider = Dekbox::KeyProvider.new(key: ENV.fetch("DEKBOX_KEY"), root: ENV.fetch("DEKBOX_ROOT"))
+  #   config.active_record.encryption.key_provider = provider
+  #
+  #   class User < ApplicationRecord
+  #     encrypts :email, deterministic: true, downcase: true   # a root-derived key
+  #     encrypts :notes                                         # per-record data keys
+  #   end
+  #
+  # Rotation: root: [NEW_TOKEN, OLD_TOKEN] (the first is primary) and, for
+  # old rows to stay findable, `previous: { deterministic: true, key_provider:
+  # provider.deterministic(root: "old-label") }` with
+  # `config.active_record.encryption.extend_queries = true`; declare the
+  # attribute `deterministic: { fixed: false }` so new values use the new
+  # root (Active Record otherwise keeps writing with the oldest scheme), and
+  # re-saving a row (`record.encrypt`) moves it. `provider.deterministic(column: "users.email")`
+  # gives a column its own key (Rails' own deterministic_key is one key for
+  # every column).
   class KeyProvider
     # box: a Dekbox::Box, or the options to build one (key:, keys:, primary:,
     # endpoint:, region:, cache:, ...). context: a Hash, or a lambda evaluated
     # on every call (tenant isolation: a row sealed under tenant A's context
     # does not open under tenant B's).
-    def initialize(box = nil, context: nil, **box_options)
+    #
+    # root: a root token ("dekbox:root:v1:<label>:..."), or an Array of them
+    # (the first is primary), for deterministic attributes.
+    def initialize(box = nil, context: nil, root: nil, **box_options)
       require "active_record/encryption" unless defined?(::ActiveRecord::Encryption::Key)
       unless context.nil? || context.is_a?(Hash) || context.is_a?(Dekbox::Context) || context.respond_to?(:call)
         raise TypeError, "context must be a Hash, a Dekbox::Context or a lambda returning one"
       end
+      raise ArgumentError, "give root: to the provider or roots: to the Box, not both" if root && box
 
+      unless root.nil?
+        tokens = Array(root)
+        raise TypeError, "root must be a token String or an Array of them" unless tokens.all?(String) && tokens.any?
+
+        labels = tokens.map { |t| t.strip.split(":", 5)[3].to_s }
+        box_options[:roots] = labels.zip(tokens).to_h
+        box_options[:primary_root] = labels.first
+      end
       @box = box || Box.new(box_options.delete(:key), **box_options)
       @context = context.is_a?(Hash) ? Dekbox::Context.new(context) : context
       @contexts = {}
@@ -45,6 +82,21 @@ module Dekbox
     CONTEXT_CACHE_SIZE = 4096
 
     attr_reader :box
+
+    # The key provider of deterministic attributes: a key derived from the
+    # root (root: a label; default the primary) for (context, column), the
+    # same in every process. Active Record uses it by itself for
+    # `deterministic: true` attributes of this provider; call it for
+    # `previous:` schemes (an older root) or a per-column key.
+    def deterministic(column: "", root: nil)
+      @deterministic ||= {}
+      @deterministic[[column, root]] ||= DeterministicKeyProvider.new(self, column: column, root: root)
+    end
+
+    # Internal: the current context (a Dekbox::Context or Hash).
+    def context_for_call
+      current_context
+    end
 
     # A data key for a new value, with its token in the header.
     def encryption_key
@@ -111,4 +163,73 @@ module Dekbox
       @contexts[key] = built
     end
   end
+
+  # Keys for Active Record's deterministic encryption, derived from a root key
+  # (see KeyProvider#deterministic). Active Record seals deterministic values
+  # itself (AES-256-GCM, IV from an HMAC of the value); this provider only
+  # gives the key. Keys are derived once per (root, context) and kept.
+  class DeterministicKeyProvider
+    def initialize(provider, column:, root:)
+      raise TypeError, "column must be a String" unless column.is_a?(String)
+      raise TypeError, "root must be a String" unless root.nil? || root.is_a?(String)
+
+      @provider = provider
+      @column = column
+      @root = root
+      @keys = {}
+      @lock = Mutex.new
+    end
+
+    # The key of the primary root (or root:) for the current context.
+    def encryption_key
+      key_for(@root)
+    end
+
+    # That key first, then (for values written before a rotation) each other
+    # configured root's, unless this provider is pinned to one root.
+    def decryption_keys(_encrypted_message)
+      return [key_for(@root)] if @root
+
+      labels, primary = @provider.box.root_labels
+      [primary, *(labels - [primary])].map { |label| key_for(label) }
+    end
+
+    private
+
+    def key_for(label)
+      context = @provider.context_for_call
+      id = [label, context.is_a?(Dekbox::Context) ? context.to_h : context]
+      @lock.synchronize { @keys[id] } || begin
+        _root, secret = @provider.box.external_key(column: @column, context: context, root: label)
+        key = ::ActiveRecord::Encryption::Key.new(secret)
+        @lock.synchronize do
+          @keys.clear if @keys.size >= KeyProvider::CONTEXT_CACHE_SIZE
+          @keys[id] = key
+        end
+      end
+    end
+  end
+
+  # Active Record picks the key provider of an attribute in its Scheme: for
+  # `deterministic: true` attributes whose provider (their own key_provider:,
+  # or the configured default) is a Dekbox::KeyProvider, use its
+  # root-derived deterministic provider instead of per-record data keys.
+  module DeterministicScheme
+    def key_provider
+      if deterministic? && @key.nil?
+        provider = @key_provider_param || dekbox_default_provider
+        return provider.deterministic if provider.is_a?(Dekbox::KeyProvider)
+      end
+      super
+    end
+
+    private
+
+    def dekbox_default_provider
+      ::ActiveRecord::Encryption.key_provider
+    rescue ::ActiveRecord::Encryption::Errors::Configuration
+      nil
+    end
+  end
+  ::ActiveRecord::Encryption::Scheme.prepend(DeterministicScheme)
 end
