@@ -8,6 +8,7 @@ export { Box, Context, DekboxError } from './native'
 export type {
   Input, Sealed, ContextLike, ContextOptions, DecryptOptions, EncryptOptions, EncryptManyOptions,
   DecryptManyOptions, UnwrapOptions, DataKey, CacheOptions, BoxOptions, CacheStats,
+  CompactOptions, EncryptCompactOptions, BlindIndexOptions,
 } from './native'
 
 /** Input is not a well-formed dekbox value: truncated, a bad length, unknown version, too large. */
@@ -39,5 +40,7 @@ export declare class InvalidArgumentError extends DekboxError {}
 
 /** Error classes by `code` (`ERR_DEKBOX_AUTHENTICATION`, ...). */
 export declare const errorsByCode: Readonly<Record<string, typeof DekboxError>>
+/** Argon2id costs of `blindIndex`'s `slow: true`: [passes, KiB]. */
+export declare const SLOW_INDEX: readonly [number, number]
 /** The version of the native library. */
 export declare const version: string

@@ -103,7 +103,7 @@ function describe(v) {
 // holds undefined. Reading here runs any getters before the native call
 // borrows a Buffer.
 function fields(options, names, tolerated) {
-  const out = [undefined, undefined, undefined]
+  const out = new Array(names.length < 3 ? 3 : names.length).fill(undefined)
   if (options === undefined || options === null) return out
   if (typeof options !== 'object' || isArray(options)) {
     throw argError('ERR_INVALID_ARG_TYPE', `options must be an object, not ${describe(options)}`)
@@ -141,6 +141,29 @@ const CONTEXT = ['context']
 const UNWRAP = ['context', 'label']
 const TEXT = ['text']
 const AAD_TEXT = ['aad', 'text']
+const KEY = ['key']
+const ENCRYPT_COMPACT = ['context', 'column', 'aad', 'deterministic', 'text']
+const DECRYPT_COMPACT = ['context', 'column', 'aad']
+const BLIND_INDEX = ['context', 'column', 'bits', 'trim', 'casefold', 'slow', 'root', 'hex', 'normalize']
+// Argon2id costs of the blind_index gem's `slow` option: 3 passes over 4 MiB.
+const SLOW_INDEX = freeze([3, 4096])
+
+// blindIndex's fields, with `normalize` (your hook) applied and `slow`
+// turned into Argon2id costs: [value, context, column, bits, trim, casefold, tCost, mCost, root, hex].
+function indexArgs(value, options) {
+  const o = fields(options, BLIND_INDEX, NONE)
+  const normalize = o[8]
+  if (normalize !== undefined && typeof normalize !== 'function') {
+    throw argError('ERR_INVALID_ARG_TYPE', `options.normalize must be a function, not ${describe(normalize)}`)
+  }
+  if (normalize !== undefined) value = normalize(value)
+  const slow = o[5] === true ? SLOW_INDEX : o[5]
+  if (slow !== undefined && slow !== false && !(isArray(slow) && slow.length === 2)) {
+    throw argError('ERR_INVALID_ARG_TYPE', 'options.slow must be a boolean or [tCost, mCostKiB]')
+  }
+  const costs = slow === undefined || slow === false ? [undefined, undefined] : slow
+  return [value, o[0], o[1], o[2], o[3], o[4], costs[0], costs[1], o[6], o[7] !== false]
+}
 
 /**
  * Envelope encryption with cached data keys. Make one per application and
@@ -274,6 +297,73 @@ class Box {
     return native._newMessageDataKeySync(this.#box, fields(options, CONTEXT, NONE)[0])
   }
 
+  createRoot(label, options) {
+    try {
+      return native._createRoot(this.#box, label, fields(options, KEY, NONE)[0])
+    } catch (e) {
+      return PromiseReject(e)
+    }
+  }
+
+  createRootSync(label, options) {
+    return native._createRootSync(this.#box, label, fields(options, KEY, NONE)[0])
+  }
+
+  encryptCompact(data, options) {
+    try {
+      const o = fields(options, ENCRYPT_COMPACT, NONE)
+      return native._encryptCompact(this.#box, data, o[0], o[1], o[2], o[3], o[4])
+    } catch (e) {
+      return PromiseReject(e)
+    }
+  }
+
+  encryptCompactSync(data, options) {
+    const o = fields(options, ENCRYPT_COMPACT, NONE)
+    return native._encryptCompactSync(this.#box, data, o[0], o[1], o[2], o[3], o[4])
+  }
+
+  decryptCompact(data, options) {
+    try {
+      const o = fields(options, DECRYPT_COMPACT, TEXT)
+      return native._decryptCompact(this.#box, data, o[0], o[1], o[2])
+    } catch (e) {
+      return PromiseReject(e)
+    }
+  }
+
+  decryptCompactSync(data, options) {
+    const o = fields(options, DECRYPT_COMPACT, TEXT)
+    return native._decryptCompactSync(this.#box, data, o[0], o[1], o[2])
+  }
+
+  blindIndex(value, options) {
+    try {
+      const a = indexArgs(value, options)
+      return native
+        ._blindIndex(this.#box, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8])
+        .then((b) => (a[9] ? b.toString('hex') : b))
+    } catch (e) {
+      return PromiseReject(e)
+    }
+  }
+
+  blindIndexSync(value, options) {
+    const a = indexArgs(value, options)
+    const b = native._blindIndexSync(this.#box, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8])
+    return a[9] ? b.toString('hex') : b
+  }
+
+  /** The configured root labels. */
+  get roots() {
+    return native._roots(this.#box)[0]
+  }
+
+  /** The root new compact values and indexes use. */
+  get primaryRoot() {
+    return native._roots(this.#box)[1]
+  }
+
   cacheStats() {
     return native._cacheStats(this.#box)
   }
@@ -297,6 +387,8 @@ const api = {
   Box,
   Context,
   ...errors,
+  /** Argon2id costs of `blindIndex`'s `slow: true`: [passes, KiB]. */
+  SLOW_INDEX,
   /** Error classes by `code`. */
   errorsByCode: freeze({ ...byCode }),
   version: native.nativeVersion(),

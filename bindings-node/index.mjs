@@ -20,6 +20,7 @@ export const {
   ApiMisuseError,
   InvalidArgumentError,
   errorsByCode,
+  SLOW_INDEX,
   version,
 } = dekbox
 export default dekbox

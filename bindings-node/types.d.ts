@@ -91,6 +91,41 @@ export interface BoxOptions {
   compatKey?: string
   /** Largest plaintext sealed or opened, in bytes (default 256 MiB). */
   maxPlaintext?: number
+  /** Root keys, label → token (`dekbox:root:v1:…`), for compact and deterministic values and blind indexes. */
+  roots?: Record<string, string>
+  /** The root new values and indexes use (required with several `roots`). */
+  primaryRoot?: string
+}
+
+export interface CompactOptions extends DecryptOptions {
+  /** The column label, bound into the value's key (give the same one to decrypt). */
+  column: string
+}
+
+export interface EncryptCompactOptions<T extends boolean = false> extends CompactOptions {
+  /** Equal input, context, column and aad give equal values (queryable). Default false: randomized. */
+  deterministic?: boolean
+  /** Return the `dekbox:c1:` text form (a string) instead of a Buffer. */
+  text?: T
+}
+
+export interface BlindIndexOptions<H extends boolean = true> extends ContextOptions {
+  /** The column label. */
+  column: string
+  /** Index length in bits, 1–256 (default 256). Few bits collide on purpose. */
+  bits?: number
+  /** Remove surrounding whitespace first (in Rust: the same in every runtime). */
+  trim?: boolean
+  /** Compare case-insensitively (Unicode lowercase, in Rust). */
+  casefold?: boolean
+  /** Your own normalization, applied first. */
+  normalize?: (value: Input) => Input
+  /** Argon2id for low-entropy values: `true` (3 passes, 4 MiB) or `[tCost, mCostKiB]`. */
+  slow?: boolean | [number, number]
+  /** The root label (default the primary root). */
+  root?: string
+  /** Hex string (default) or, with `false`, a Buffer. */
+  hex?: H
 }
 
 export interface CacheStats {
@@ -187,6 +222,32 @@ export declare class Box {
   newMessageDataKey(options?: ContextOptions): Promise<string>
   /** `newMessageDataKey` on the calling thread. */
   newMessageDataKeySync(options?: ContextOptions): string
+  /**
+   * A new root key wrapped by keyring key `key` (default the primary): its
+   * token `dekbox:root:v1:<label>:…`, to keep in configuration (`roots`).
+   */
+  createRoot(label: string, options?: { key?: string }): Promise<string>
+  /** `createRoot` on the calling thread. */
+  createRootSync(label: string, options?: { key?: string }): string
+  /**
+   * Seals under the primary root for (context, column, aad): a compact value
+   * (a 17-byte email is 97 characters), or a deterministic one.
+   */
+  encryptCompact<T extends boolean = false>(data: Input, options: EncryptCompactOptions<T>): Promise<Sealed<T>>
+  /** `encryptCompact` on the calling thread. */
+  encryptCompactSync<T extends boolean = false>(data: Input, options: EncryptCompactOptions<T>): Sealed<T>
+  /** Opens a compact or deterministic value (it names its root). */
+  decryptCompact(data: Input, options: CompactOptions): Promise<Buffer>
+  /** `decryptCompact` on the calling thread. */
+  decryptCompactSync(data: Input, options: CompactOptions): Buffer
+  /** A blind index: a keyed digest for equality search in a side column. */
+  blindIndex<H extends boolean = true>(value: Input, options: BlindIndexOptions<H>): Promise<H extends false ? Buffer : string>
+  /** `blindIndex` on the calling thread. */
+  blindIndexSync<H extends boolean = true>(value: Input, options: BlindIndexOptions<H>): H extends false ? Buffer : string
+  /** The configured root labels. */
+  get roots(): string[]
+  /** The root new values and indexes use. */
+  get primaryRoot(): string | null
   /** Cache and KMS counters. */
   cacheStats(): CacheStats
   /** Each key's label, or its URI when unlabelled. */

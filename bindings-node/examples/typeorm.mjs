@@ -14,6 +14,13 @@
 //
 // The row id must be known before the insert (assign a UUID in the app): it
 // is part of the aad.
+//
+// Searching an encrypted column: give the Box a root key (`roots`) and list
+// blind indexes, kept in side columns on every save:
+//
+//   encryptedColumns(box, { target: User, columns: ['email'], context,
+//     indexes: { email: { column: 'emailBidx', bits: 64, trim: true, casefold: true } } })
+//   repo.findBy({ emailBidx: await blindIndexOf(box, 'users', 'email', ' Alice@Example.com', spec) })
 
 import typeorm from 'typeorm'
 
@@ -24,7 +31,7 @@ import typeorm from 'typeorm'
  *           context?: (row: any) => Record<string, string>, table?: string, id?: string }} spec
  */
 export function encryptedColumns(box, spec) {
-  const { target, columns, context = () => ({}), id = 'id' } = spec
+  const { target, columns, context = () => ({}), id = 'id', indexes = {} } = spec
   // An EntitySchema's rows are matched by its target or name.
   const listen = target.options ? (target.options.target ?? target.options.name) : target
   const table = spec.table ?? (typeof listen === 'string' ? listen : listen.name)
@@ -42,6 +49,8 @@ export function encryptedColumns(box, spec) {
     for (const c of columns) {
       if (row[c] === undefined || row[c] === null) continue
       clear[c] = row[c]
+      const index = indexes[c]
+      if (index) row[index.column] = await blindIndexOf(box, table, c, String(row[c]), { ...index, context: ctx })
       row[c] = await box.encrypt(String(row[c]), { context: ctx, aad: aad(row, c), text: true })
     }
     pending.set(row, clear)
@@ -87,4 +96,19 @@ export function encryptedColumns(box, spec) {
   // TypeORM loads only subscriber classes registered by its decorator.
   typeorm.EventSubscriber()(DekboxColumns)
   return DekboxColumns
+}
+
+/**
+ * The blind index of `value` for `table.column` (what `encryptedColumns`
+ * stores in the side column), for queries: `repo.findBy({ emailBidx: ... })`.
+ * @param {import('dekbox').Box} box
+ * @param {string} table
+ * @param {string} column
+ * @param {string} value
+ * @param {{ column?: string, bits?: number, trim?: boolean, casefold?: boolean,
+ *           slow?: boolean | [number, number], context?: Record<string, string> }} [index]
+ */
+export function blindIndexOf(box, table, column, value, index = {}) {
+  const { column: _sideColumn, ...options } = index
+  return box.blindIndex(value, { ...options, column: `${table}.${column}` })
 }

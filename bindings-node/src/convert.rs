@@ -111,6 +111,20 @@ pub fn flag_opt(v: Option<Unknown<'_>>, what: &str) -> Res<bool> {
     present(v).map_or(Ok(false), |v| bool_arg(&v, what))
 }
 
+/// A whole-number option in `0..=max` (default `default`).
+pub fn whole_opt(v: Option<Unknown<'_>>, what: &str, default: u32, max: u32) -> Res<u32> {
+    let Some(v) = present(v) else {
+        return Ok(default);
+    };
+    let n = number_arg(&v, what)?;
+    if n.fract() != 0.0 || !(0.0..=f64::from(max)).contains(&n) {
+        return Err(Fail::Dekbox(dekbox_core::Error::InvalidArgument(format!(
+            "{what} must be a whole number from 0 to {max}"
+        ))));
+    }
+    Ok(n as u32)
+}
+
 /// A string option.
 pub fn string_opt(v: Option<Unknown<'_>>, what: &str) -> Res<Option<String>> {
     present(v).map(|v| string_arg(&v, what)).transpose()
@@ -317,6 +331,16 @@ pub fn box_config(env: &Env, options: Option<Unknown<'_>>) -> Res<Config> {
             "region" => c.region = Some(string_arg(&value, &what)?),
             "profile" => c.profile = Some(string_arg(&value, &what)?),
             "compatKey" => c.compat_key = Some(string_arg(&value, &what)?),
+            "primaryRoot" => c.primary_root = Some(string_arg(&value, &what)?),
+            "roots" => {
+                if !is_plain_object(env, realm, &value)? {
+                    return Err(type_error(format!(
+                        "{what} must be an object of label → root token, not {}",
+                        type_name(&value)
+                    )));
+                }
+                c.roots = Some(string_map(env, &value, &what)?.into_iter().collect());
+            }
             "fips" => c.fips = bool_arg(&value, &what)?,
             "acceptJson" => c.accept_json = bool_arg(&value, &what)?,
             "legacyFallback" => c.legacy_fallback = bool_arg(&value, &what)?,

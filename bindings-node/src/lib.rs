@@ -29,7 +29,10 @@ mod js;
 
 use convert::{
     aad_arg, aads_opt, box_config, bytes_arg, context_opt, flag_opt, items_arg, string_opt,
+    whole_opt,
 };
+use dekbox_core::root::blind::{IndexOptions, Normalize, Slowness};
+use dekbox_core::root::value::Mode;
 use dekbox_core::{Form, GeneratedKey};
 use dekbox_facade::{Dekbox, Host, Now};
 use errors::{Fail, Res};
@@ -614,6 +617,262 @@ pub fn cache_stats(env: Env, handle: Unknown<'_>) -> Result<serde_json::Value> {
 pub fn keys(env: Env, handle: Unknown<'_>) -> Result<(Vec<String>, String)> {
     let inner = box_arg(&env, &handle).map_err(|f| f.into_js(&env))?;
     Ok((inner.key_names(), inner.primary_key_name()))
+}
+
+// ---- Root keys -------------------------------------------------------------
+
+fn mode(deterministic: bool) -> Mode {
+    if deterministic {
+        Mode::Deterministic
+    } else {
+        Mode::Compact
+    }
+}
+
+fn column_arg(v: Option<Unknown<'_>>) -> Res<String> {
+    string_opt(v, "options.column")?
+        .ok_or_else(|| errors::type_error("options.column (the column label) is required".into()))
+}
+
+/// Blind-index options from `index.js`'s fields (`slow` already resolved to
+/// Argon2id costs, or absent).
+fn index_options(
+    bits: Option<Unknown<'_>>,
+    trim: Option<Unknown<'_>>,
+    casefold: Option<Unknown<'_>>,
+    t_cost: Option<Unknown<'_>>,
+    m_cost: Option<Unknown<'_>>,
+) -> Res<IndexOptions> {
+    let slowness = match (
+        whole_opt(t_cost, "options.slow[0]", 0, u32::MAX)?,
+        whole_opt(m_cost, "options.slow[1]", 0, u32::MAX)?,
+    ) {
+        (0, 0) => Slowness::Hmac,
+        (t_cost, m_cost) => Slowness::Argon2id { t_cost, m_cost },
+    };
+    Ok(IndexOptions {
+        bits: whole_opt(bits, "options.bits", 256, 65535)? as u16,
+        normalize: Normalize {
+            trim: flag_opt(trim, "options.trim")?,
+            casefold: flag_opt(casefold, "options.casefold")?,
+        },
+        slowness,
+    })
+}
+
+fn string_out(env: &Env, s: String) -> Res<Value> {
+    Ok(Value(env.create_string(&s)?.raw()))
+}
+
+/// A new root key, wrapped by keyring key `key` (default the primary): its
+/// token, to keep in configuration (`roots: { label: token }`).
+#[napi(js_name = "_createRoot", catch_unwind, ts_return_type = "unknown")]
+pub fn create_root(
+    env: Env,
+    handle: Unknown<'_>,
+    label: Unknown<'_>,
+    key: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let label = string_opt(Some(label), "label")?.unwrap_or_default();
+        let key = string_opt(key, "options.key")?;
+        later(&env, inner.create_root_async(label, key), string_out)
+    })();
+    promise(&env, outcome)
+}
+
+/// `createRoot` on the calling thread.
+#[napi(js_name = "_createRootSync", catch_unwind, ts_return_type = "unknown")]
+pub fn create_root_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    label: Unknown<'_>,
+    key: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let label = string_opt(Some(label), "label")?.unwrap_or_default();
+        let key = string_opt(key, "options.key")?;
+        string_out(&env, inner.create_root(&Js(&env), &label, key.as_deref())?)
+    })();
+    done(&env, r)
+}
+
+/// Seals under the primary root: compact, or deterministic.
+#[napi(js_name = "_encryptCompact", catch_unwind, ts_return_type = "unknown")]
+#[allow(clippy::too_many_arguments)]
+pub fn encrypt_compact(
+    env: Env,
+    handle: Unknown<'_>,
+    data: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    column: Option<Unknown<'_>>,
+    aad: Option<Unknown<'_>>,
+    deterministic: Option<Unknown<'_>>,
+    text: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, column) = (context_opt(&env, context)?, column_arg(column)?);
+        let deterministic = flag_opt(deterministic, "options.deterministic")?;
+        let text = flag_opt(text, "options.text")?;
+        let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
+        let fut = inner.encrypt_compact_async(
+            mode(deterministic),
+            data.into_owned(),
+            ctx,
+            column,
+            aad.into_owned(),
+            form(text),
+        );
+        later(&env, fut, move |env, out| sealed_out(env, out, text))
+    })();
+    promise(&env, outcome)
+}
+
+/// `encryptCompact` on the calling thread.
+#[napi(
+    js_name = "_encryptCompactSync",
+    catch_unwind,
+    ts_return_type = "unknown"
+)]
+#[allow(clippy::too_many_arguments)]
+pub fn encrypt_compact_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    data: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    column: Option<Unknown<'_>>,
+    aad: Option<Unknown<'_>>,
+    deterministic: Option<Unknown<'_>>,
+    text: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, column) = (context_opt(&env, context)?, column_arg(column)?);
+        let deterministic = flag_opt(deterministic, "options.deterministic")?;
+        let text = flag_opt(text, "options.text")?;
+        let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
+        let out = inner.encrypt_compact(
+            &Js(&env),
+            mode(deterministic),
+            &data,
+            &ctx,
+            &column,
+            &aad,
+            form(text),
+        )?;
+        sealed_out(&env, out, text)
+    })();
+    done(&env, r)
+}
+
+/// Opens a compact or deterministic value (it names its root).
+#[napi(js_name = "_decryptCompact", catch_unwind, ts_return_type = "unknown")]
+pub fn decrypt_compact(
+    env: Env,
+    handle: Unknown<'_>,
+    data: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    column: Option<Unknown<'_>>,
+    aad: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, column) = (context_opt(&env, context)?, column_arg(column)?);
+        let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
+        let fut = inner.decrypt_compact_async(data.into_owned(), ctx, column, aad.into_owned());
+        later(&env, fut, |env, pt| Ok(js::buffer_from_vec(env, pt)?))
+    })();
+    promise(&env, outcome)
+}
+
+/// `decryptCompact` on the calling thread.
+#[napi(
+    js_name = "_decryptCompactSync",
+    catch_unwind,
+    ts_return_type = "unknown"
+)]
+pub fn decrypt_compact_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    data: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    column: Option<Unknown<'_>>,
+    aad: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, column) = (context_opt(&env, context)?, column_arg(column)?);
+        let (data, aad) = (bytes_arg(&data, "data")?, aad_arg(aad)?);
+        let pt = inner.decrypt_compact(&Js(&env), &data, &ctx, &column, &aad)?;
+        Ok(js::buffer_from_vec(&env, pt)?)
+    })();
+    done(&env, r)
+}
+
+/// A blind index (a `Buffer`; `index.js` makes the hex).
+#[napi(js_name = "_blindIndex", catch_unwind, ts_return_type = "unknown")]
+#[allow(clippy::too_many_arguments)]
+pub fn blind_index(
+    env: Env,
+    handle: Unknown<'_>,
+    value: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    column: Option<Unknown<'_>>,
+    bits: Option<Unknown<'_>>,
+    trim: Option<Unknown<'_>>,
+    casefold: Option<Unknown<'_>>,
+    t_cost: Option<Unknown<'_>>,
+    m_cost: Option<Unknown<'_>>,
+    root: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let outcome = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, column) = (context_opt(&env, context)?, column_arg(column)?);
+        let options = index_options(bits, trim, casefold, t_cost, m_cost)?;
+        let root = string_opt(root, "options.root")?;
+        let value = bytes_arg(&value, "value")?;
+        let fut = inner.blind_index_async(value.into_owned(), ctx, column, options, root);
+        later(&env, fut, |env, out| Ok(js::buffer_from_vec(env, out)?))
+    })();
+    promise(&env, outcome)
+}
+
+/// `blindIndex` on the calling thread.
+#[napi(js_name = "_blindIndexSync", catch_unwind, ts_return_type = "unknown")]
+#[allow(clippy::too_many_arguments)]
+pub fn blind_index_sync(
+    env: Env,
+    handle: Unknown<'_>,
+    value: Unknown<'_>,
+    context: Option<Unknown<'_>>,
+    column: Option<Unknown<'_>>,
+    bits: Option<Unknown<'_>>,
+    trim: Option<Unknown<'_>>,
+    casefold: Option<Unknown<'_>>,
+    t_cost: Option<Unknown<'_>>,
+    m_cost: Option<Unknown<'_>>,
+    root: Option<Unknown<'_>>,
+) -> Result<Value> {
+    let r = (|| {
+        let inner = box_arg(&env, &handle)?;
+        let (ctx, column) = (context_opt(&env, context)?, column_arg(column)?);
+        let options = index_options(bits, trim, casefold, t_cost, m_cost)?;
+        let root = string_opt(root, "options.root")?;
+        let value = bytes_arg(&value, "value")?;
+        let out = inner.blind_index(&Js(&env), &value, &ctx, &column, options, root.as_deref())?;
+        Ok(js::buffer_from_vec(&env, out)?)
+    })();
+    done(&env, r)
+}
+
+/// The configured root labels and the primary root's.
+#[napi(js_name = "_roots")]
+pub fn roots(env: Env, handle: Unknown<'_>) -> Result<(Vec<String>, Option<String>)> {
+    let inner = box_arg(&env, &handle).map_err(|f| f.into_js(&env))?;
+    Ok(inner.root_labels())
 }
 
 /// The version of the native library.

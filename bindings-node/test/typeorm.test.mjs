@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import 'reflect-metadata'
 import typeorm from 'typeorm'
 import { Box, AuthenticationError } from 'dekbox'
-import { encryptedColumns } from '../examples/typeorm.mjs'
+import { blindIndexOf, encryptedColumns } from '../examples/typeorm.mjs'
 import { keyFile } from './helpers.mjs'
 
 const { DataSource, EntitySchema } = typeorm
@@ -73,5 +73,47 @@ test('TypeORM: a row without its id is refused before anything is written', asyn
   const ds = await open(new Box({ key: keyFile() }))
   await assert.rejects(ds.getRepository(User).save({ tenantId: 'a', email: 'x', ssn: '1' }), /assign id/)
   assert.equal((await ds.query('SELECT COUNT(*) AS n FROM users'))[0].n, 0)
+  await ds.destroy()
+})
+
+test('TypeORM: a blind index in a side column finds rows by an encrypted email', async () => {
+  const Account = new EntitySchema({
+    name: 'accounts',
+    columns: {
+      id: { type: 'varchar', primary: true },
+      tenantId: { type: 'varchar' },
+      email: { type: 'text' },
+      emailBidx: { type: 'varchar', length: 16 },
+    },
+  })
+  const key = keyFile()
+  const plain = new Box({ key })
+  const root = plain.createRootSync('r1')
+  const box = new Box({ key, roots: { r1: root } })
+  const index = { column: 'emailBidx', bits: 64, trim: true, casefold: true }
+  const ds = await new DataSource({
+    type: 'sqljs',
+    entities: [Account],
+    synchronize: true,
+    subscribers: [encryptedColumns(box, {
+      target: Account, columns: ['email'], context: (a) => ({ tenant: a.tenantId }), indexes: { email: index },
+    })],
+  }).initialize()
+  const repo = ds.getRepository(Account)
+  await repo.save({ id: randomUUID(), tenantId: 'acme', email: 'Alice@Example.com' })
+  await repo.save({ id: randomUUID(), tenantId: 'acme', email: 'bob@example.com' })
+  await repo.save({ id: randomUUID(), tenantId: 'globex', email: 'alice@example.com' })
+  const raw = await ds.query('SELECT email, emailBidx FROM accounts')
+  assert.ok(!JSON.stringify(raw).toLowerCase().includes('alice'))
+  assert.ok(raw.every((r) => /^[0-9a-f]{16}$/.test(r.emailBidx)))
+  // Another Box (another process) computes the same index for the query.
+  const other = new Box({ key, roots: { r1: root } })
+  const wanted = await blindIndexOf(other, 'accounts', 'email', '  ALICE@example.com ', { ...index, context: { tenant: 'acme' } })
+  const found = await repo.findBy({ emailBidx: wanted })
+  assert.deepEqual(found.map((a) => [a.tenantId, a.email]), [['acme', 'Alice@Example.com']])
+  // The same email under another tenant has an unrelated index.
+  const globex = await blindIndexOf(other, 'accounts', 'email', 'alice@example.com', { ...index, context: { tenant: 'globex' } })
+  assert.notEqual(globex, wanted)
+  assert.equal((await repo.findBy({ emailBidx: globex })).length, 1)
   await ds.destroy()
 })

@@ -29,6 +29,17 @@ async function main(): Promise<void> {
       console.log(code, retry)
     }
   }
+  const rootBox = new Box({ key: 'insecure-test-key', roots: { r1: 'dekbox:root:v1:r1:x' }, primaryRoot: 'r1' })
+  const compact: string = await rootBox.encryptCompact('x', { column: 'c', text: true })
+  const compactBin: Buffer = rootBox.encryptCompactSync('x', { column: 'c', deterministic: true })
+  const openedCompact: Buffer = await rootBox.decryptCompact(compact, { column: 'c' })
+  const idx: string = await rootBox.blindIndex('x', { column: 'c', bits: 64, slow: [1, 64] })
+  const idxBin: Buffer = rootBox.blindIndexSync('x', { column: 'c', hex: false })
+  const token: string = rootBox.createRootSync('r2', { key: 'v1' })
+  const roots: string[] = rootBox.roots
+  console.log(compactBin, openedCompact, idx, idxBin, token, roots)
+  // @ts-expect-error column is required
+  rootBox.encryptCompactSync('x', {})
   console.log(syncText, syncBin, opened, results, moved, movedBin, plaintext, dek, n, keys)
   // @ts-expect-error a number is not an Input
   await box.encrypt(5)
