@@ -146,6 +146,16 @@ pub(crate) struct Options {
     pub(crate) aad: Vec<u8>,
     pub(crate) aads: Option<Vec<Vec<u8>>>,
     pub(crate) text: bool,
+    /// Root-keyed values and blind indexes.
+    pub(crate) column: Option<String>,
+    pub(crate) deterministic: bool,
+    pub(crate) bits: Option<u16>,
+    pub(crate) trim: bool,
+    pub(crate) casefold: bool,
+    /// Argon2id costs `[t, m]` (`slow: true` is `[3, 4096]`).
+    pub(crate) slow: Option<(u32, u32)>,
+    pub(crate) root: Option<String>,
+    pub(crate) hex: Option<bool>,
 }
 
 impl Options {
@@ -154,6 +164,16 @@ impl Options {
             .clone()
             .unwrap_or_else(EncryptionContext::empty)
     }
+}
+
+fn boolean(v: &JsValue, what: &str) -> Result<bool, JsValue> {
+    v.as_bool()
+        .ok_or_else(|| type_error(&format!("{what} must be a boolean")))
+}
+
+fn string(v: &JsValue, what: &str) -> Result<String, JsValue> {
+    v.as_string()
+        .ok_or_else(|| type_error(&format!("{what} must be a string")))
 }
 
 /// Reads `options` (undefined or null: none), accepting only `allowed` names.
@@ -183,10 +203,46 @@ pub(crate) fn options(v: &JsValue, allowed: &[&str]) -> Result<Options, JsValue>
                         .collect::<Result<_, _>>()?,
                 );
             }
-            "text" => {
-                out.text = value
-                    .as_bool()
-                    .ok_or_else(|| type_error("text must be a boolean"))?;
+            "text" => out.text = boolean(&value, "text")?,
+            "deterministic" => out.deterministic = boolean(&value, "deterministic")?,
+            "trim" => out.trim = boolean(&value, "trim")?,
+            "casefold" => out.casefold = boolean(&value, "casefold")?,
+            "hex" => out.hex = Some(boolean(&value, "hex")?),
+            "column" => out.column = Some(string(&value, "column")?),
+            "root" => out.root = Some(string(&value, "root")?),
+            "bits" => {
+                out.bits = value
+                    .as_f64()
+                    .filter(|n| n.fract() == 0.0 && (0.0..=65535.0).contains(n))
+                    .map(|n| n as u16);
+                if out.bits.is_none() {
+                    return Err(type_error("bits must be a whole number"));
+                }
+            }
+            "slow" => {
+                out.slow = match value.as_bool() {
+                    Some(true) => Some((3, 4096)),
+                    Some(false) => None,
+                    None => {
+                        let items = array_items(&value, "slow")?;
+                        let cost = |v: &JsValue| {
+                            v.as_f64()
+                                .filter(|n| {
+                                    n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(n)
+                                })
+                                .map(|n| n as u32)
+                        };
+                        match items.as_slice() {
+                            [t, m] => Some((cost(t), cost(m)))
+                                .and_then(|(t, m)| Some((t?, m?)))
+                                .map(Some)
+                                .ok_or_else(|| {
+                                    type_error("slow must be true or [tCost, mCostKiB]")
+                                })?,
+                            _ => return Err(type_error("slow must be true or [tCost, mCostKiB]")),
+                        }
+                    }
+                };
             }
             _ => {}
         }

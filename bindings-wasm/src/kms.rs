@@ -6,6 +6,8 @@
 use crate::DataKey;
 use crate::js::{self, bytes_in, bytes_out, dekbox_error, public_in, string_out, type_error};
 use dekbox_core::Form;
+use dekbox_core::root::blind::{IndexOptions, Normalize, Slowness};
+use dekbox_core::root::value::Mode;
 use dekbox_facade::{AwsCredentials, Config, Dekbox};
 use js_sys::{Object, Promise, Reflect, Uint8Array};
 use std::sync::Arc;
@@ -16,6 +18,11 @@ use zeroize::Zeroizing;
 const ENCRYPT: &[&str] = &["context", "aad", "text"];
 const DECRYPT: &[&str] = &["context", "aad", "text"];
 const KEY_OF: &[&str] = &["context"];
+const ENCRYPT_COMPACT: &[&str] = &["context", "column", "aad", "deterministic", "text"];
+const DECRYPT_COMPACT: &[&str] = &["context", "column", "aad", "text"];
+const BLIND_INDEX: &[&str] = &[
+    "context", "column", "bits", "trim", "casefold", "slow", "root", "hex",
+];
 
 #[wasm_bindgen(typescript_custom_section)]
 const BOX_TS: &str = r#"
@@ -42,6 +49,35 @@ export interface BoxOptions {
   cache?: { maxAge?: number; maxMessages?: number; maxBytes?: number;
             encryptCapacity?: number; decryptCapacity?: number; decryptTtl?: number } | false;
   maxPlaintext?: number;
+  /** Root keys, label → token (`dekbox:root:v1:…`), unwrapped by the KMS once. */
+  roots?: Record<string, string>;
+  primaryRoot?: string;
+}
+/** Options of `encryptCompact`. */
+export interface CompactOptions {
+  /** The column label, bound into the value's key. */
+  column: string;
+  context?: Context;
+  aad?: Uint8Array | string;
+  /** Equal input, context, column and aad give equal values (queryable). */
+  deterministic?: boolean;
+  /** The `dekbox:c1:` string form. */
+  text?: boolean;
+}
+/** Options of `blindIndex`. */
+export interface BlindIndexOptions {
+  column: string;
+  context?: Context;
+  /** 1–256 (default 256). */
+  bits?: number;
+  trim?: boolean;
+  casefold?: boolean;
+  /** Argon2id: `true` (3 passes, 4 MiB) or `[tCost, mCostKiB]`. */
+  slow?: boolean | [number, number];
+  /** The root label (default the primary root). */
+  root?: string;
+  /** Hex string (default) or, with `false`, bytes. */
+  hex?: boolean;
 }
 /** Counters of `Box.cacheStats()`. */
 export interface CacheStats {
@@ -148,7 +184,8 @@ fn config(options: &JsValue) -> Result<Config, JsValue> {
     // secret, but the message names the expected shapes instead.
     const SHAPES: &str = "Box options: key (string), keys (object of strings) with primary, \
         endpoint, region (strings), grantTokens (array of strings), fips (boolean), cache \
-        (object of numbers, or false), maxPlaintext (number)";
+        (object of numbers, or false), maxPlaintext (number), roots (object of strings) with \
+        primaryRoot";
     let value: serde_json::Value =
         serde_wasm_bindgen::from_value(object.into()).map_err(|_| type_error(SHAPES))?;
     let mut config =
@@ -240,6 +277,121 @@ impl KmsBox {
         }
     }
 
+    /// Seals under the primary root (unwrapped by the KMS on first use):
+    /// a compact value, or with `deterministic: true` a queryable one.
+    #[wasm_bindgen(js_name = encryptCompact, unchecked_return_type = "Promise<Uint8Array | string>")]
+    pub fn encrypt_compact(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] plaintext: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "CompactOptions")] options: &JsValue,
+    ) -> Promise {
+        let start = || -> Result<_, JsValue> {
+            let o = js::options(options, ENCRYPT_COMPACT)?;
+            let column = column(&o)?;
+            let pt = bytes_in(plaintext, "plaintext")?;
+            let mode = if o.deterministic {
+                Mode::Deterministic
+            } else {
+                Mode::Compact
+            };
+            let form = if o.text { Form::Text } else { Form::Binary };
+            Ok(self.inner.encrypt_compact_async(
+                mode,
+                pt,
+                Arc::new(o.context()),
+                column,
+                o.aad.clone(),
+                form,
+            ))
+        };
+        match start() {
+            Ok(fut) => future_to_promise(async move {
+                let sealed = fut.await.map_err(dekbox_error)?;
+                Ok(match std::str::from_utf8(&sealed) {
+                    Ok(s) if sealed.starts_with(b"dekbox:") => JsValue::from_str(s),
+                    _ => Uint8Array::from(&sealed[..]).into(),
+                })
+            }),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    /// Opens a compact or deterministic value; `text: true` decodes UTF-8.
+    #[wasm_bindgen(js_name = decryptCompact, unchecked_return_type = "Promise<Uint8Array | string>")]
+    pub fn decrypt_compact(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] value: &JsValue,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ column: string; context?: Context; aad?: Uint8Array | string; text?: boolean }"
+        )]
+        options: &JsValue,
+    ) -> Promise {
+        let start = || -> Result<_, JsValue> {
+            let o = js::options(options, DECRYPT_COMPACT)?;
+            let column = column(&o)?;
+            let v = public_in(value, "value")?;
+            let fut =
+                self.inner
+                    .decrypt_compact_async(v, Arc::new(o.context()), column, o.aad.clone());
+            Ok((fut, o.text))
+        };
+        match start() {
+            Ok((fut, text)) => future_to_promise(async move {
+                let pt = Zeroizing::new(fut.await.map_err(dekbox_error)?);
+                Ok(if text {
+                    string_out(pt)?.into()
+                } else {
+                    bytes_out(pt).into()
+                })
+            }),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    /// A blind index (hex, or bytes with `hex: false`).
+    #[wasm_bindgen(js_name = blindIndex, unchecked_return_type = "Promise<string | Uint8Array>")]
+    pub fn blind_index(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | string")] value: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "BlindIndexOptions")] options: &JsValue,
+    ) -> Promise {
+        let start = || -> Result<_, JsValue> {
+            let o = js::options(options, BLIND_INDEX)?;
+            let column = column(&o)?;
+            let v = bytes_in(value, "value")?;
+            let index = IndexOptions {
+                bits: o.bits.unwrap_or(256),
+                normalize: Normalize {
+                    trim: o.trim,
+                    casefold: o.casefold,
+                },
+                slowness: match o.slow {
+                    Some((t_cost, m_cost)) => Slowness::Argon2id { t_cost, m_cost },
+                    None => Slowness::Hmac,
+                },
+            };
+            let fut = self.inner.blind_index_async(
+                v,
+                Arc::new(o.context()),
+                column,
+                index,
+                o.root.clone(),
+            );
+            Ok((fut, o.hex != Some(false)))
+        };
+        match start() {
+            Ok((fut, hex)) => future_to_promise(async move {
+                let out = fut.await.map_err(dekbox_error)?;
+                Ok(if hex {
+                    JsValue::from_str(&out.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                } else {
+                    Uint8Array::from(&out[..]).into()
+                })
+            }),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
     /// Cache and KMS counters (the Node package's names).
     #[wasm_bindgen(js_name = cacheStats, unchecked_return_type = "CacheStats")]
     pub fn cache_stats(&self) -> Result<JsValue, JsValue> {
@@ -269,6 +421,13 @@ impl KmsBox {
     pub fn primary(&self) -> String {
         self.inner.primary_key_name()
     }
+}
+
+/// `options.column`, required for root-keyed values and indexes.
+fn column(o: &js::Options) -> Result<String, JsValue> {
+    o.column
+        .clone()
+        .ok_or_else(|| type_error("options.column (the column label) is required"))
 }
 
 impl KmsBox {

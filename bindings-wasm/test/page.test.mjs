@@ -314,6 +314,55 @@ test('Box: credentials are required, checked field by field, and never quoted in
   await page.close()
 })
 
+test('root keys in the page: compact and deterministic values and blind indexes, byte for byte the vectors', async () => {
+  const vectors = JSON.parse(execFileSync('cat', [join(need('DEKBOX_REPO'), 'tests/vectors/root-v1.json')]).toString())
+  const page = await browser.newPage()
+  assert.equal(await load(page, `${base}/`), 'yes')
+  const out = await page.evaluate(async (vectors) => {
+    const k = await import('/pkg/kms/dekbox.js')
+    await k.default()
+    const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')
+    const unhex = (h) => new Uint8Array(h.match(/../g)?.map((x) => parseInt(x, 16)) ?? [])
+    const box = new k.Box({ key: 'insecure-test-key', credentials: { accessKeyId: 'AKIA', secretAccessKey: 'unused' },
+      roots: { r1: vectors.root_token } })
+    const failures = []
+    for (const v of vectors.values) {
+      const sealed = v.form === 'text' ? v.sealed : unhex(v.sealed)
+      const o = { column: v.column, context: v.context, aad: unhex(v.aad) }
+      const pt = await box.decryptCompact(sealed, o)
+      if (hex(pt) !== v.plaintext) failures.push(`open ${v.name}`)
+      if (v.mode === 'deterministic') {
+        const again = await box.encryptCompact(unhex(v.plaintext), { ...o, deterministic: true, text: v.form === 'text' })
+        if ((typeof again === 'string' ? again : hex(again)) !== v.sealed) failures.push(`seal ${v.name}`)
+      }
+    }
+    for (const v of vectors.blind_indexes) {
+      const slow = v.argon2id ? [v.argon2id.t_cost, v.argon2id.m_cost] : false
+      const got = await box.blindIndex(unhex(v.value), { column: v.column, context: v.context, bits: v.bits,
+        trim: v.trim, casefold: v.casefold, slow })
+      if (got !== v.index) failures.push(`index ${v.name}`)
+    }
+    const email = await box.encryptCompact('ada@example.com!!', { column: 'users.email', context: { tenant: 'acme' }, text: true })
+    const errors = {}
+    for (const [name, o] of Object.entries({
+      column: { column: 'users.phone', context: { tenant: 'acme' } },
+      context: { column: 'users.email', context: { tenant: 'globex' } },
+      missingColumn: { context: { tenant: 'acme' } },
+    })) {
+      try { await box.decryptCompact(email, o); errors[name] = 'opened' } catch (e) { errors[name] = e.name }
+    }
+    try { await box.decryptCompact(email.slice(0, 40), { column: 'users.email' }); errors.truncated = 'opened' } catch (e) { errors.truncated = e.name }
+    return { failures, length: email.length, kmsCalls: box.cacheStats().kmsCalls, errors,
+      opened: await box.decryptCompact(email, { column: 'users.email', context: { tenant: 'acme' }, text: true }) }
+  }, vectors)
+  assert.deepEqual(out.failures, [])
+  assert.equal(out.length, 97)
+  assert.equal(out.kmsCalls, 1)
+  assert.equal(out.opened, 'ada@example.com!!')
+  assert.deepEqual(out.errors, { column: 'AuthenticationError', context: 'AuthenticationError', missingColumn: 'TypeError', truncated: 'MalformedError' })
+  await page.close()
+})
+
 test('tsc --strict compiles a sample against the installed declarations, and rejects misuse', () => {
   const require = createRequire(import.meta.url)
   const tsc = join(dirname(require.resolve('typescript/package.json')), 'bin', 'tsc')

@@ -22,7 +22,12 @@ export async function sample(token: string, message: string, bytes: Uint8Array):
   const box = new Box({ key: 'aws-kms://alias/app', region: 'eu-west-1', credentials: { accessKeyId: 'a', secretAccessKey: 's' } })
   const stats: CacheStats = box.cacheStats()
   const t: string = await box.decryptText(await box.encrypt('x', { context: { t: '1' }, text: true }) as string)
-  void [codes, stats.kmsCalls, bundled.openWithDataKey]
+  const rooted = new Box({ key: 'aws-kms://alias/app', credentials: { accessKeyId: 'a', secretAccessKey: 's' }, roots: { r1: 'dekbox:root:v1:r1:x' } })
+  const compact = await rooted.encryptCompact('x', { column: 'users.email', deterministic: true, text: true })
+  const index = await rooted.blindIndex('x', { column: 'users.email', bits: 64, slow: [1, 64] })
+  void [codes, stats.kmsCalls, bundled.openWithDataKey, compact, index, await rooted.decryptCompact(compact, { column: 'users.email' })]
+  // @ts-expect-error column is required
+  rooted.encryptCompact('x', { deterministic: true })
   // @ts-expect-error a context is an object of strings
   openWithDataKey(message, token, { context: { user: 42 } })
   // @ts-expect-error misspelt option

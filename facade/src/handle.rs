@@ -599,13 +599,14 @@ impl Dekbox {
     pub fn encrypt_compact_async(
         &self,
         mode: Mode,
-        plaintext: Vec<u8>,
+        plaintext: impl Into<Zeroizing<Vec<u8>>>,
         context: Arc<EncryptionContext>,
         column: String,
         aad: Vec<u8>,
         form: Form,
     ) -> impl Future<Output = Result<Vec<u8>>> + MaybeSend + 'static {
         let this = self.clone();
+        let plaintext = plaintext.into();
         async move {
             let c = &this.0.client;
             c.encrypt_compact_async(mode, &plaintext, &context, &column, &aad, form)
@@ -632,13 +633,14 @@ impl Dekbox {
     /// Async [`blind_index`](Self::blind_index).
     pub fn blind_index_async(
         &self,
-        value: Vec<u8>,
+        value: impl Into<Zeroizing<Vec<u8>>>,
         context: Arc<EncryptionContext>,
         column: String,
         options: IndexOptions,
         root: Option<String>,
     ) -> impl Future<Output = Result<Vec<u8>>> + MaybeSend + 'static {
         let this = self.clone();
+        let value = value.into();
         async move {
             let c = &this.0.client;
             c.blind_index_async(&value, &context, &column, options, root.as_deref())
