@@ -279,6 +279,9 @@ pub enum Malformed {
     /// A wrapped key blob a provider cannot parse.
     #[error("invalid wrapped key: {0}")]
     WrappedKey(&'static str),
+    /// A dekbox message given to a root-keyed-value operation.
+    #[error("a dekbox message, not a root-keyed value: open it with decrypt")]
+    NotRootKeyed,
     /// A root-keyed value (compact or deterministic) given to a message
     /// operation: it opens with its column, through `decrypt_compact`.
     #[error(

@@ -352,6 +352,43 @@ fn deterministic_values_are_equal_exactly_when_everything_is() {
     }
 }
 
+/// Review finding: a commitment fixed per (root, context, column) let anyone
+/// holding the table group values by tenant. It is now a MAC of the nonce.
+/// And a root of another engine with the same label gets its own derived
+/// keys (the cache is keyed by the unwrapped root, not its label).
+#[test]
+fn commitments_are_per_value_and_foreign_roots_get_their_own_keys() {
+    let e = engine_with_roots(&[("r1", &token("r1"))], None);
+    let c = ctx(&[("tenant", "a")]);
+    let commitment = |v: &[u8]| v[8..24].to_vec(); // label "r1"
+    let (a, b) = (
+        seal(&e, Mode::Compact, b"x", &c, "col", b"", Form::Binary),
+        seal(&e, Mode::Compact, b"x", &c, "col", b"", Form::Binary),
+    );
+    assert_ne!(commitment(&a), commitment(&b));
+    let (d1, d2) = (
+        seal(&e, Mode::Deterministic, b"x", &c, "col", b"", Form::Binary),
+        seal(&e, Mode::Deterministic, b"y", &c, "col", b"", Form::Binary),
+    );
+    assert_ne!(commitment(&d1), commitment(&d2));
+    let other = engine_with_roots(&[("r1", &token("r1"))], None);
+    seal(&other, Mode::Compact, b"warm", &c, "col", b"", Form::Binary);
+    let foreign = other.cached_root(Some("r1")).unwrap().unwrap();
+    let w = e
+        .seal_root_value(&foreign, Mode::Compact, b"y", &c, "col", b"", Form::Binary)
+        .unwrap();
+    assert_eq!(open(&other, &w, &c, "col", b"").unwrap(), b"y");
+    assert_eq!(
+        open(&e, &w, &c, "col", b"").unwrap_err(),
+        Error::Authentication
+    );
+    assert_eq!(open(&e, &a, &c, "col", b"").unwrap(), b"x");
+    // A message is not a root-keyed value, and says so.
+    let m = e.encrypt_local(b"m", &c, b"", Form::Text, T0).unwrap();
+    let err = open(&e, &m, &c, "col", b"").unwrap_err();
+    assert!(err.to_string().contains("open it with decrypt"), "{err}");
+}
+
 #[test]
 fn blind_indexes_are_stable_keyed_and_truncated() {
     let t = token("r1");

@@ -18,6 +18,8 @@ const UNWRAP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 pub struct RootKeyOp<'a> {
     engine: &'a Engine,
     label: Option<String>,
+    /// This operation's id in a slot's single-flight marker.
+    owner: u64,
     state: RootState<'a>,
 }
 
@@ -35,12 +37,18 @@ impl Drop for RootKeyOp<'_> {
         // A dropped unwrap hands over at once instead of after the timeout.
         if let RootState::Unwrapping { label, .. } = &self.state {
             if let Ok(slot) = self.engine.roots.slot(Some(label)) {
-                slot.state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .unwrapping_since = None;
+                release(slot, self.owner);
             }
         }
+    }
+}
+
+/// Clears a slot's single-flight marker if `owner` still holds it (after a
+/// timeout another operation may have taken it over).
+fn release(slot: &crate::root::Slot, owner: u64) {
+    let mut s = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+    if s.unwrapping_since.is_some_and(|(_, _, o)| o == owner) {
+        s.unwrapping_since = None;
     }
 }
 
@@ -58,13 +66,13 @@ impl Operation for RootKeyOp<'_> {
                         self.state = RootState::Finished;
                         return Ok(Step::Done(k.clone()));
                     }
-                    let busy = s.unwrapping_since.is_some_and(|(t, g)| {
+                    let busy = s.unwrapping_since.is_some_and(|(t, g, _)| {
                         g == fork_generation() && now.since(t) < UNWRAP_TIMEOUT
                     });
                     if busy {
                         return Ok(Step::Wait(WAIT_FOR_OTHERS));
                     }
-                    s.unwrapping_since = Some((now, fork_generation()));
+                    s.unwrapping_since = Some((now, fork_generation(), self.owner));
                     drop(s);
                     let token = &slot.token;
                     let started = (|| {
@@ -82,10 +90,7 @@ impl Operation for RootKeyOp<'_> {
                             }
                         }
                         Err(err) => {
-                            slot.state
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .unwrapping_since = None;
+                            release(slot, self.owner);
                             self.state = RootState::Finished;
                             return Err(err);
                         }
@@ -98,20 +103,15 @@ impl Operation for RootKeyOp<'_> {
                         Ok(Ok(dek)) => dek,
                         Ok(Err(pass)) => return Ok(pass),
                         Err(err) => {
-                            slot.state
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .unwrapping_since = None;
+                            release(slot, self.owner);
                             self.state = RootState::Finished;
                             return Err(err);
                         }
                     };
                     let key = Arc::new(RootKey::new(label, dek.dangerous_bytes()));
                     drop(dek);
-                    let mut s = slot.state.lock().unwrap_or_else(|e| e.into_inner());
-                    s.key = Some(key.clone());
-                    s.unwrapping_since = None;
-                    drop(s);
+                    slot.state.lock().unwrap_or_else(|e| e.into_inner()).key = Some(key.clone());
+                    release(slot, self.owner);
                     self.state = RootState::Finished;
                     return Ok(Step::Done(key));
                 }
@@ -182,6 +182,7 @@ impl Engine {
         RootKeyOp {
             engine: self,
             label: label.map(String::from),
+            owner: crate::root::next_id(),
             state: RootState::Start,
         }
     }

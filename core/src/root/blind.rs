@@ -22,6 +22,10 @@ use zeroize::Zeroizing;
 
 /// The most index bits (a whole HMAC-SHA-256).
 pub const MAX_BITS: u16 = 256;
+/// The most Argon2id memory: 1 GiB (in KiB).
+pub const MAX_M_COST: u32 = 1 << 20;
+/// The most Argon2id passes.
+pub const MAX_T_COST: u32 = 64;
 
 /// How a value is normalized before it is indexed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
@@ -29,7 +33,9 @@ pub const MAX_BITS: u16 = 256;
 pub struct Normalize {
     /// Remove leading and trailing Unicode whitespace.
     pub trim: bool,
-    /// Compare case-insensitively (Unicode lowercase).
+    /// Compare case-insensitively: Unicode lowercase (`str::to_lowercase`;
+    /// not full case folding, so `ß` stays `ß`, and no Unicode normalization:
+    /// a composed and a decomposed `é` index differently).
     pub casefold: bool,
 }
 
@@ -110,6 +116,11 @@ pub(crate) fn compute(keys: &ColumnKeys, value: &[u8], options: &IndexOptions) -
             mac.finalize().into_bytes()[..len].to_vec()
         }
         Slowness::Argon2id { t_cost, m_cost } => {
+            if m_cost > MAX_M_COST || t_cost > MAX_T_COST {
+                return Err(Error::ApiMisuse(
+                    "Argon2id costs too high (at most 64 passes over 1 GiB)",
+                ));
+            }
             let params =
                 argon2::Params::new(m_cost, t_cost, 1, Some(len.max(4))).map_err(|_| {
                     Error::ApiMisuse("Argon2id parameters out of range (m_cost >= 8, t_cost >= 1)")

@@ -201,7 +201,16 @@ impl Purpose {
 /// itself is not kept). Zeroized on drop; `Debug` shows the label only.
 pub struct RootKey {
     label: String,
+    /// Unique per unwrapped root in this process: what the derived-key cache
+    /// is keyed by (a label alone could name another engine's root).
+    id: u64,
     prk: Zeroizing<[u8; 32]>,
+}
+
+/// Hands out [`RootKey`] ids and single-flight owner ids.
+pub(crate) fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl std::fmt::Debug for RootKey {
@@ -221,6 +230,7 @@ impl RootKey {
         zeroize::Zeroize::zeroize(prk.as_mut_slice());
         Self {
             label: label.into(),
+            id: next_id(),
             prk: k,
         }
     }
@@ -281,8 +291,9 @@ pub(crate) struct Slot {
 #[derive(Default)]
 pub(crate) struct SlotState {
     pub(crate) key: Option<Arc<RootKey>>,
-    /// When (and in which fork generation) a caller started unwrapping it.
-    pub(crate) unwrapping_since: Option<(crate::Timestamp, u64)>,
+    /// When, in which fork generation and by which operation (an id from
+    /// [`next_id`]) it is being unwrapped.
+    pub(crate) unwrapping_since: Option<(crate::Timestamp, u64, u64)>,
 }
 
 impl RootSet {
@@ -365,11 +376,8 @@ impl RootSet {
         context: &EncryptionContext,
         column: &str,
     ) -> Result<Arc<value::ColumnKeys>> {
-        let mut id = Vec::with_capacity(
-            4 + root.label.len() + context.canonical_bytes().len() + column.len(),
-        );
-        id.push(root.label.len() as u8);
-        id.extend_from_slice(root.label.as_bytes());
+        let mut id = Vec::with_capacity(17 + context.canonical_bytes().len() + column.len());
+        id.extend_from_slice(&root.id.to_be_bytes());
         id.push(purpose as u8);
         id.extend_from_slice(&(column.len() as u64).to_be_bytes());
         id.extend_from_slice(column.as_bytes());

@@ -8,6 +8,7 @@
 //! ```text
 //! "DKB" 02 | mode (01 compact, 02 deterministic) | u8 n | label (n)
 //!          | commitment (16) | nonce (12) | ciphertext || tag (16)
+//! commitment = HMAC-SHA-256(commitment key, nonce)[0..16]
 //! text: "dekbox:c1:" || base64url(bytes from the mode byte on)
 //! ```
 
@@ -71,8 +72,10 @@ impl Mode {
 pub(crate) struct ColumnKeys {
     /// AES-256-GCM-SIV (compact and deterministic).
     siv: Option<SivKey>,
-    /// The first bytes of the derived commitment.
-    commitment: [u8; COMMITMENT_LEN],
+    /// HMAC-SHA-256 keyed with the derived commitment key: a value's
+    /// commitment is the MAC of its nonce (per value, so values of one
+    /// context cannot be grouped by it).
+    commit: Option<Hmac<Sha256>>,
     /// HMAC-SHA-256 key (the deterministic nonce, the blind index), or the
     /// key handed to another cipher (`external`).
     pub(crate) mac: Zeroizing<[u8; 32]>,
@@ -81,8 +84,8 @@ pub(crate) struct ColumnKeys {
 }
 
 impl ColumnKeys {
-    /// Compact: enc (32) || commitment (32). Deterministic: enc || commitment
-    /// || nonce key (32). Blind index: MAC key (32) || Argon2id salt (16).
+    /// Compact: enc (32) || commitment key (32). Deterministic: enc ||
+    /// commitment key || nonce key (32). Blind index: MAC key (32) || Argon2id salt (16).
     pub(crate) fn derive(
         root: &RootKey,
         purpose: Purpose,
@@ -99,7 +102,7 @@ impl ColumnKeys {
         root.derive(purpose, context, column, &mut okm[..len])?;
         let mut keys = ColumnKeys {
             siv: None,
-            commitment: [0; COMMITMENT_LEN],
+            commit: None,
             mac: Zeroizing::new([0; 32]),
             argon_salt: [0; 16],
         };
@@ -113,14 +116,29 @@ impl ColumnKeys {
                 let mut enc = Zeroizing::new([0u8; 32]);
                 enc.copy_from_slice(&okm[..32]);
                 keys.siv = Some(SivKey::new(&enc));
-                keys.commitment
-                    .copy_from_slice(&okm[32..32 + COMMITMENT_LEN]);
+                #[allow(clippy::expect_used)]
+                let commit = <Hmac<Sha256> as Mac>::new_from_slice(&okm[32..64])
+                    .expect("HMAC takes any key length");
+                keys.commit = Some(commit);
                 if purpose == Purpose::Deterministic {
                     keys.mac.copy_from_slice(&okm[64..96]);
                 }
             }
         }
         Ok(keys)
+    }
+
+    /// `HMAC-SHA-256(commitment key, nonce)[0..16]`.
+    fn commitment(&self, nonce: &[u8; NONCE_LEN]) -> Result<[u8; COMMITMENT_LEN]> {
+        let mut mac = self
+            .commit
+            .clone()
+            .ok_or(Error::ApiMisuse("blind-index keys do not seal values"))?;
+        mac.update(nonce);
+        let full = mac.finalize().into_bytes();
+        let mut c = [0u8; COMMITMENT_LEN];
+        c.copy_from_slice(&full[..COMMITMENT_LEN]);
+        Ok(c)
     }
 
     fn siv(&self) -> Result<&SivKey> {
@@ -167,6 +185,9 @@ pub fn binary_form(input: &[u8], max_plaintext: usize) -> Result<std::borrow::Co
     }
     let t = input.trim_ascii();
     let Some(b64) = t.strip_prefix(TEXT_PREFIX.as_bytes()) else {
+        if t.starts_with(crate::format::TEXT_PREFIX.as_bytes()) {
+            return Err(Malformed::NotRootKeyed.into());
+        }
         return Err(Malformed::NotDekbox.into());
     };
     let max_bin = max_plaintext.saturating_add(MIN_LEN + super::MAX_ROOT_LABEL);
@@ -197,6 +218,9 @@ pub fn parse(input: &[u8], max_plaintext: usize) -> Result<RootValue<'_>, Malfor
     let (&version, rest) = rest
         .split_first()
         .ok_or(Malformed::Truncated(Field::Version))?;
+    if version == crate::format::VERSION_1 {
+        return Err(Malformed::NotRootKeyed);
+    }
     if version != VERSION_ROOT {
         return Err(Malformed::UnsupportedVersion(version));
     }
@@ -293,7 +317,7 @@ pub(crate) fn seal(
     out.push(mode.byte());
     out.push(label.len() as u8);
     out.extend_from_slice(label.as_bytes());
-    out.extend_from_slice(&keys.commitment);
+    out.extend_from_slice(&keys.commitment(&nonce)?);
     out.extend_from_slice(&nonce);
     let header = out.clone();
     with_ad(&header, aad, |ad| {
@@ -311,7 +335,8 @@ pub(crate) fn seal(
 /// Opens a parsed value with the keys derived for its mode: the commitment
 /// is checked (in constant time) before the AEAD.
 pub(crate) fn open(keys: &ColumnKeys, value: &RootValue<'_>, aad: &[u8]) -> Result<Vec<u8>> {
-    if !constant_time_eq::constant_time_eq(&keys.commitment, value.commitment) {
+    let expected = keys.commitment(value.nonce)?;
+    if !constant_time_eq::constant_time_eq(&expected, value.commitment) {
         return Err(Error::Authentication);
     }
     with_ad(value.header, aad, |ad| {
