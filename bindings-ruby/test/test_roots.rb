@@ -194,7 +194,9 @@ class RootsTest < Minitest::Test
       raw = sqlite.execute("select email, name from users")
       sqlite.close
       flat = raw.flatten.join(" ")
-      %w[ada bob cy Ada Bob Cy example].each { |s| refute_includes flat, s }
+      %w[ada@example.com bob@example.com cy@example.com example.com].each { |s| refute_includes flat, s }
+      plain = %w[ada@example.com bob@example.com cy@example.com Ada Bob Cy]
+      raw.flatten.each { |cell| refute_includes plain, JSON.parse(cell)["p"].unpack1("m") }
 
       # Rotation: r2 primary, r1 kept. Old rows stay findable; a re-save
       # moves one to r2, after which r1 alone no longer finds it.
@@ -239,4 +241,46 @@ class RootsTest < Minitest::Test
     refute_equal provider.deterministic.encryption_key.secret,
                  provider.deterministic(column: "accounts.handle").encryption_key.secret
   end
+
+  def test_the_scheme_hook_only_takes_what_is_dekboxs
+    ActiveRecord::Schema.define { create_table(:notes, force: true) { |t| t.string :code; t.string :tag } }
+    rootless = Dekbox::KeyProvider.new(key: "insecure-test-key")
+    with_root = Dekbox::KeyProvider.new(key: "insecure-test-key", root: TOKEN)
+    # A default dekbox provider leaves deterministic attributes on Rails'
+    # configured deterministic_key (existing data keeps its key).
+    rails_default = Class.new(ActiveRecord::Base) do
+      self.table_name = "notes"
+      define_singleton_method(:name) { "Note" }
+      encrypts :code, deterministic: true
+    end
+    ActiveRecord::Encryption.with_encryption_context(key_provider: with_root) do
+      n = rails_default.create!(code: "abc")
+      assert_equal n.id, rails_default.find_by(code: "abc").id
+      header = JSON.parse(rails_default.connection.select_value("select code from notes where id = #{n.id}"))["h"]
+      refute_equal "dekbox-root:r1", header["i"].to_s.unpack1("m"), "Rails' deterministic_key, not the root"
+    end
+    # An explicit dekbox provider without a root is refused, not quietly random.
+    broken = Class.new(ActiveRecord::Base) do
+      self.table_name = "notes"
+      define_singleton_method(:name) { "Note" }
+      encrypts :tag, deterministic: true, key_provider: rootless
+    end
+    assert_raises(Dekbox::ConfigError) { broken.create!(tag: "x") }
+    # Values name their root; a pinned provider leaves others to previous:
+    # schemes, and a root no longer configured is loud.
+    tagged = Class.new(ActiveRecord::Base) do
+      self.table_name = "notes"
+      define_singleton_method(:name) { "Note" }
+      encrypts :tag, deterministic: true, key_provider: with_root
+    end
+    t = tagged.create!(tag: "hello")
+    raw = tagged.connection.select_value("select tag from notes where id = #{t.id}")
+    assert_equal "dekbox-root:r1", JSON.parse(raw)["h"]["i"].unpack1("m")
+    message = ActiveRecord::Encryption::MessageSerializer.new.load(raw)
+    assert_equal [], with_root.deterministic(root: "r1-other-pin").decryption_keys(message)
+    other_root = Dekbox::KeyProvider.new(key: "insecure-test-key", root: Dekbox::Box.new("insecure-test-key").create_root("r2"))
+    assert_raises(Dekbox::UnknownKeyError) { other_root.deterministic.decryption_keys(message) }
+    assert_raises(ArgumentError) { Dekbox::KeyProvider.new(key: "insecure-test-key", root: [TOKEN, TOKEN]) }
+  end
 end
+

@@ -33,7 +33,7 @@ module Dekbox
   # once per process (one KMS call):
   #
   #   provider = Dekbox::KeyProvider.new(key: ENV.fetch("DEKBOX_KEY"), root: ENV.fetch("DEKBOX_ROOT"))
-  #   config.active_record.encryption.key_provider = provider
+  #   config.active_record.encryption.key_provider = provider   # with no deterministic_key configured
   #
   #   class User < ApplicationRecord
   #     encrypts :email, deterministic: true, downcase: true   # a root-derived key
@@ -69,12 +69,18 @@ module Dekbox
         raise TypeError, "root must be a token String or an Array of them" unless tokens.all?(String) && tokens.any?
 
         labels = tokens.map { |t| t.strip.split(":", 5)[3].to_s }
+        if labels.uniq.size != labels.size
+          raise ArgumentError, "root: tokens must have different labels (got #{labels.inspect})"
+        end
+
         box_options[:roots] = labels.zip(tokens).to_h
         box_options[:primary_root] = labels.first
       end
       @box = box || Box.new(box_options.delete(:key), **box_options)
       @context = context.is_a?(Hash) ? Dekbox::Context.new(context) : context
       @contexts = {}
+      @deterministic = {}
+      @deterministic_lock = Mutex.new
     end
 
     # Contexts built for a lambda's hashes, by content: tenants repeat, and
@@ -89,8 +95,20 @@ module Dekbox
     # `deterministic: true` attributes of this provider; call it for
     # `previous:` schemes (an older root) or a per-column key.
     def deterministic(column: "", root: nil)
-      @deterministic ||= {}
-      @deterministic[[column, root]] ||= DeterministicKeyProvider.new(self, column: column, root: root)
+      unless roots?
+        raise Dekbox::CLASSES.fetch("CONFIG"),
+              "a deterministic attribute needs Dekbox::KeyProvider.new(..., root: TOKEN): a cached data key " \
+              "differs between processes and would break its lookups (`dekbox root create` makes a root)"
+      end
+
+      @deterministic_lock.synchronize do
+        @deterministic[[column, root]] ||= DeterministicKeyProvider.new(self, column: column, root: root)
+      end
+    end
+
+    # Whether the provider has root keys (it can serve deterministic attributes).
+    def roots?
+      !@box.root_labels[0].empty?
     end
 
     # Internal: the current context (a Dekbox::Context or Hash).
@@ -180,18 +198,27 @@ module Dekbox
       @lock = Mutex.new
     end
 
-    # The key of the primary root (or root:) for the current context.
+    # Values name their root in a public tag (header "i"): "dekbox-root:<label>".
+    TAG_PREFIX = "dekbox-root:"
+
+    # The key of the primary root (or root:) for the current context, tagged
+    # with the root's label.
     def encryption_key
       key_for(@root)
     end
 
-    # That key first, then (for values written before a rotation) each other
-    # configured root's, unless this provider is pinned to one root.
-    def decryption_keys(_encrypted_message)
-      return [key_for(@root)] if @root
+    # The key of the root the value names (one KMS unwrap per root, on first
+    # use); [] for a value this provider did not write, or one under another
+    # root when pinned (Active Record then tries its previous: schemes). A
+    # root that is not configured raises Dekbox::UnknownKeyError.
+    def decryption_keys(encrypted_message)
+      tag = encrypted_message.headers.encrypted_data_key_id
+      return [] unless tag.is_a?(String) && tag.start_with?(TAG_PREFIX)
 
-      labels, primary = @provider.box.root_labels
-      [primary, *(labels - [primary])].map { |label| key_for(label) }
+      label = tag.delete_prefix(TAG_PREFIX)
+      return [] if @root && label != @root
+
+      [key_for(label)]
     end
 
     private
@@ -200,8 +227,9 @@ module Dekbox
       context = @provider.context_for_call
       id = [label, context.is_a?(Dekbox::Context) ? context.to_h : context]
       @lock.synchronize { @keys[id] } || begin
-        _root, secret = @provider.box.external_key(column: @column, context: context, root: label)
+        root, secret = @provider.box.external_key(column: @column, context: context, root: label)
         key = ::ActiveRecord::Encryption::Key.new(secret)
+        key.public_tags.encrypted_data_key_id = "#{TAG_PREFIX}#{root}"
         @lock.synchronize do
           @keys.clear if @keys.size >= KeyProvider::CONTEXT_CACHE_SIZE
           @keys[id] = key
@@ -210,15 +238,24 @@ module Dekbox
     end
   end
 
-  # Active Record picks the key provider of an attribute in its Scheme: for
-  # `deterministic: true` attributes whose provider (their own key_provider:,
-  # or the configured default) is a Dekbox::KeyProvider, use its
-  # root-derived deterministic provider instead of per-record data keys.
+  # Active Record picks the key provider of an attribute in its Scheme. For
+  # a `deterministic: true` attribute:
+  # - given `key_provider: <a Dekbox::KeyProvider>`, use its root-derived
+  #   deterministic provider (a provider without root: raises ConfigError:
+  #   per-record data keys would quietly break its lookups);
+  # - given no key_provider:, when Rails' own deterministic_key is not
+  #   configured and the default provider is a Dekbox::KeyProvider with
+  #   roots, use that one's; otherwise Active Record's choice stands (an app
+  #   with a deterministic_key keeps it for the attributes it already wrote).
   module DeterministicScheme
     def key_provider
       if deterministic? && @key.nil?
-        provider = @key_provider_param || dekbox_default_provider
-        return provider.deterministic if provider.is_a?(Dekbox::KeyProvider)
+        return @key_provider_param.deterministic if @key_provider_param.is_a?(Dekbox::KeyProvider)
+
+        if @key_provider_param.nil? && ::ActiveRecord::Encryption.config.deterministic_key.blank?
+          default = dekbox_default_provider
+          return default.deterministic if default.is_a?(Dekbox::KeyProvider) && default.roots?
+        end
       end
       super
     end
