@@ -195,7 +195,7 @@ use awslc as backend;
 use rustcrypto as backend;
 
 #[cfg(not(target_arch = "wasm32"))]
-mod awslc {
+pub(crate) mod awslc {
     //! AWS-LC's `EVP_AEAD` interface. Every `unsafe` block here relies on:
     //! the context pointer is valid from `new` until `drop`; input pointers
     //! come from live slices of the stated length; output pointers point into
@@ -207,7 +207,9 @@ mod awslc {
     use aws_lc_sys as sys;
     use std::ptr::NonNull;
 
-    pub(super) struct Key(NonNull<sys::EVP_AEAD_CTX>);
+    /// An AWS-LC AEAD context: AES-256-GCM (dekbox messages), or
+    /// AES-256-GCM-SIV ([`Key::gcm_siv`], root-keyed values).
+    pub(crate) struct Key(NonNull<sys::EVP_AEAD_CTX>);
 
     // SAFETY: an EVP_AEAD_CTX is not modified after initialisation; AWS-LC's
     // seal and open take it by const pointer and are safe to call concurrently.
@@ -215,11 +217,21 @@ mod awslc {
     unsafe impl Sync for Key {}
 
     impl Key {
-        pub(super) fn new(key: &[u8; KEY_LEN]) -> Self {
-            // SAFETY: key points to KEY_LEN readable bytes; the AEAD is static.
-            let ctx = unsafe {
-                sys::EVP_AEAD_CTX_new(sys::EVP_aead_aes_256_gcm(), key.as_ptr(), KEY_LEN, TAG_LEN)
-            };
+        pub(crate) fn new(key: &[u8; KEY_LEN]) -> Self {
+            // SAFETY: the AEAD is a static.
+            Self::with(unsafe { sys::EVP_aead_aes_256_gcm() }, key)
+        }
+
+        /// AES-256-GCM-SIV (RFC 8452) under `key`.
+        pub(crate) fn gcm_siv(key: &[u8; KEY_LEN]) -> Self {
+            // SAFETY: the AEAD is a static.
+            Self::with(unsafe { sys::EVP_aead_aes_256_gcm_siv() }, key)
+        }
+
+        fn with(aead: *const sys::EVP_AEAD, key: &[u8; KEY_LEN]) -> Self {
+            // SAFETY: key points to KEY_LEN readable bytes; the AEAD is static
+            // and takes 32-byte keys, 12-byte nonces and 16-byte tags.
+            let ctx = unsafe { sys::EVP_AEAD_CTX_new(aead, key.as_ptr(), KEY_LEN, TAG_LEN) };
             // A 32-byte key is always valid, so NULL means allocation failed:
             // treat it as Rust treats an allocation failure.
             match NonNull::new(ctx) {
@@ -300,7 +312,7 @@ mod awslc {
             }
         }
 
-        pub(super) fn seal_to_uninit(
+        pub(crate) fn seal_to_uninit(
             &self,
             nonce: &[u8; NONCE_LEN],
             aad: &[u8],
@@ -313,7 +325,7 @@ mod awslc {
             unsafe { self.seal_raw(nonce, aad, pt.as_ptr(), n, dst, dst.add(n)) }
         }
 
-        pub(super) fn open_to_uninit(
+        pub(crate) fn open_to_uninit(
             &self,
             nonce: &[u8; NONCE_LEN],
             aad: &[u8],
@@ -326,7 +338,7 @@ mod awslc {
             unsafe { self.open_raw(nonce, aad, ct.as_ptr(), ct.len(), tag, dst) }
         }
 
-        pub(super) fn seal_in_place(
+        pub(crate) fn seal_in_place(
             &self,
             nonce: &[u8; NONCE_LEN],
             aad: &[u8],
@@ -339,7 +351,7 @@ mod awslc {
             Ok(tag)
         }
 
-        pub(super) fn open_in_place(
+        pub(crate) fn open_in_place(
             &self,
             nonce: &[u8; NONCE_LEN],
             aad: &[u8],

@@ -45,16 +45,13 @@ impl SivKey {
         let Some(n) = ciphertext_and_tag.len().checked_sub(TAG_LEN) else {
             return Err(Error::Authentication);
         };
-        let (ct, tag) = ciphertext_and_tag.split_at(n);
-        let mut out = vec![0u8; n];
-        let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| Error::Authentication)?;
-        match self.0.open_to(nonce, aad, ct, tag, &mut out) {
-            Ok(()) => Ok(out),
-            Err(e) => {
-                zeroize::Zeroize::zeroize(&mut out);
-                Err(e)
+        crate::crypto::aead::filled_vec(n, |out| {
+            let r = self.0.open_to_uninit(nonce, aad, ciphertext_and_tag, out);
+            if r.is_err() {
+                out.fill(std::mem::MaybeUninit::new(0));
             }
-        }
+            r
+        })
     }
 }
 
@@ -69,19 +66,17 @@ use awslc as backend;
 #[cfg(target_arch = "wasm32")]
 use rustcrypto as backend;
 
+/// AWS-LC's AES-256-GCM-SIV through the same `EVP_AEAD` context as the
+/// messages' AES-256-GCM (`crate::crypto::aead::awslc`).
 #[cfg(not(target_arch = "wasm32"))]
 mod awslc {
     use super::*;
-    use aws_lc_rs::aead::{AES_256_GCM_SIV, Aad, LessSafeKey, Nonce, UnboundKey};
 
-    pub(crate) struct Key(LessSafeKey);
+    pub(crate) struct Key(crate::crypto::aead::awslc::Key);
 
     impl Key {
         pub(crate) fn new(key: &[u8; KEY_LEN]) -> Self {
-            // Invariant: AES-256-GCM-SIV takes any 32-byte key.
-            #[allow(clippy::expect_used)]
-            let k = UnboundKey::new(&AES_256_GCM_SIV, key).expect("a 32-byte key");
-            Key(LessSafeKey::new(k))
+            Key(crate::crypto::aead::awslc::Key::gcm_siv(key))
         }
 
         pub(crate) fn seal_in_place(
@@ -90,37 +85,18 @@ mod awslc {
             aad: &[u8],
             in_out: &mut [u8],
         ) -> Result<[u8; TAG_LEN]> {
-            let tag = self
-                .0
-                .seal_in_place_separate_tag(
-                    Nonce::assume_unique_for_key(*nonce),
-                    Aad::from(aad),
-                    in_out,
-                )
-                .map_err(|_| Error::ApiMisuse("plaintext exceeds the AES-GCM-SIV limit"))?;
-            let mut t = [0u8; TAG_LEN];
-            t.copy_from_slice(tag.as_ref());
-            Ok(t)
+            self.0.seal_in_place(nonce, aad, in_out)
         }
 
-        /// Writes the plaintext of `ct` into `out` (`ct.len()` bytes).
-        pub(crate) fn open_to(
+        /// Writes the plaintext of `input` (`ciphertext || tag`) into `out`.
+        pub(crate) fn open_to_uninit(
             &self,
             nonce: &[u8; NONCE_LEN],
             aad: &[u8],
-            ct: &[u8],
-            tag: &[u8; TAG_LEN],
-            out: &mut [u8],
+            input: &[u8],
+            out: &mut [std::mem::MaybeUninit<u8>],
         ) -> Result<()> {
-            self.0
-                .open_separate_gather(
-                    Nonce::assume_unique_for_key(*nonce),
-                    Aad::from(aad),
-                    ct,
-                    tag,
-                    out,
-                )
-                .map_err(|_| Error::Authentication)
+            self.0.open_to_uninit(nonce, aad, input, out)
         }
     }
 }
@@ -151,15 +127,18 @@ mod rustcrypto {
             Ok(tag.into())
         }
 
-        /// Writes the plaintext of `ct` into `out` (`ct.len()` bytes).
-        pub(crate) fn open_to(
+        /// Writes the plaintext of `input` (`ciphertext || tag`) into `out`.
+        pub(crate) fn open_to_uninit(
             &self,
             nonce: &[u8; NONCE_LEN],
             aad: &[u8],
-            ct: &[u8],
-            tag: &[u8; TAG_LEN],
-            out: &mut [u8],
+            input: &[u8],
+            out: &mut [std::mem::MaybeUninit<u8>],
         ) -> Result<()> {
+            let (ct, tag) = input.split_at(out.len());
+            out.fill(std::mem::MaybeUninit::new(0));
+            // SAFETY: every byte was just initialised.
+            let out = unsafe { &mut *(out as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]) };
             out.copy_from_slice(ct);
             self.0
                 .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, out, Tag::from_slice(tag))
@@ -189,25 +168,24 @@ pub(crate) fn compare_backends(
     if (&x, ta) != (&y, tr) {
         return Err("AES-GCM-SIV backends differ".into());
     }
-    let mut out = vec![0u8; plaintext.len()];
-    let mut bad = x.clone();
-    bad.extend_from_slice(&ta);
+    let mut sealed = x.clone();
+    sealed.extend_from_slice(&ta);
+    let mut bad = sealed.clone();
     let at = flip % bad.len();
     bad[at] ^= 1 << (flip % 8);
-    let (bad_ct, bad_tag) = bad.split_at(plaintext.len());
-    let bad_tag: [u8; TAG_LEN] = bad_tag.try_into().map_err(|_| "tag length")?;
-    for (name, ok, refused) in [
-        (
-            "AWS-LC",
-            a.open_to(nonce, aad, &x, &ta, &mut out).is_ok() && out == plaintext,
-            a.open_to(nonce, aad, bad_ct, &bad_tag, &mut out).is_err(),
-        ),
-        (
-            "RustCrypto",
-            r.open_to(nonce, aad, &x, &ta, &mut out).is_ok() && out == plaintext,
-            r.open_to(nonce, aad, bad_ct, &bad_tag, &mut out).is_err(),
-        ),
-    ] {
+    let n = plaintext.len();
+    for name in ["AWS-LC", "RustCrypto"] {
+        let open = |input: &[u8]| {
+            crate::crypto::aead::filled_vec(n, |o| {
+                if name == "AWS-LC" {
+                    a.open_to_uninit(nonce, aad, input, o)
+                } else {
+                    r.open_to_uninit(nonce, aad, input, o)
+                }
+            })
+        };
+        let ok = open(&sealed).is_ok_and(|p| p == plaintext);
+        let refused = open(&bad).is_err();
         if !ok || !refused {
             return Err(format!(
                 "{name} AES-GCM-SIV: opened {ok}, refused a change {refused}"

@@ -16,8 +16,7 @@
 
 use super::value::ColumnKeys;
 use crate::{Error, Result};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 use zeroize::Zeroizing;
 
 /// The most index bits (a whole HMAC-SHA-256).
@@ -109,9 +108,7 @@ pub(crate) fn compute(keys: &ColumnKeys, value: &[u8], options: &IndexOptions) -
     let len = usize::from(options.bits).div_ceil(8);
     let mut out = match options.slowness {
         Slowness::Hmac => {
-            #[allow(clippy::expect_used)]
-            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&keys.mac[..])
-                .expect("HMAC takes any key length");
+            let mut mac = keys.mac()?;
             mac.update(&input);
             mac.finalize().into_bytes()[..len].to_vec()
         }

@@ -376,20 +376,28 @@ impl RootSet {
         context: &EncryptionContext,
         column: &str,
     ) -> Result<Arc<value::ColumnKeys>> {
-        let mut id = Vec::with_capacity(17 + context.canonical_bytes().len() + column.len());
-        id.extend_from_slice(&root.id.to_be_bytes());
-        id.push(purpose as u8);
-        id.extend_from_slice(&(column.len() as u64).to_be_bytes());
-        id.extend_from_slice(column.as_bytes());
-        id.extend_from_slice(context.canonical_bytes());
-        if let Some(k) = self
-            .derived
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-        {
-            return Ok(k.clone());
+        thread_local! {
+            /// The lookup key, built here without an allocation per call.
+            static ID: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        let found = ID.with(|id| {
+            let mut id = id.borrow_mut();
+            id.clear();
+            id.extend_from_slice(&root.id.to_be_bytes());
+            id.push(purpose as u8);
+            id.extend_from_slice(&(column.len() as u64).to_be_bytes());
+            id.extend_from_slice(column.as_bytes());
+            id.extend_from_slice(context.canonical_bytes());
+            let mut cache = self.derived.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.get(&id[..]) {
+                Some(k) => Ok(k.clone()),
+                None => Err(id.clone()),
+            }
+        });
+        let id = match found {
+            Ok(keys) => return Ok(keys),
+            Err(id) => id,
+        };
         let keys = Arc::new(value::ColumnKeys::derive(root, purpose, context, column)?);
         self.derived
             .lock()

@@ -8,7 +8,7 @@
 //! ```text
 //! "DKB" 02 | mode (01 compact, 02 deterministic) | u8 n | label (n)
 //!          | commitment (16) | nonce (12) | ciphertext || tag (16)
-//! commitment = HMAC-SHA-256(commitment key, nonce)[0..16]
+//! commitment = AES-256(commitment key, nonce || 00000000)
 //! text: "dekbox:c1:" || base64url(bytes from the mode byte on)
 //! ```
 
@@ -72,13 +72,15 @@ impl Mode {
 pub(crate) struct ColumnKeys {
     /// AES-256-GCM-SIV (compact and deterministic).
     siv: Option<SivKey>,
-    /// HMAC-SHA-256 keyed with the derived commitment key: a value's
-    /// commitment is the MAC of its nonce (per value, so values of one
-    /// context cannot be grouped by it).
-    commit: Option<Hmac<Sha256>>,
+    /// AES-256 under the derived commitment key: a value's commitment is
+    /// the encryption of its nonce (per value, so values of one context
+    /// cannot be grouped by it). Its round keys are wiped on drop.
+    commit: Option<aes::Aes256>,
     /// HMAC-SHA-256 key (the deterministic nonce, the blind index), or the
     /// key handed to another cipher (`external`).
     pub(crate) mac: Zeroizing<[u8; 32]>,
+    /// HMAC-SHA-256 keyed with `mac`, cloned per use (saves re-keying).
+    pub(crate) mac_state: Option<Hmac<Sha256>>,
     /// Argon2id salt of the slow blind index.
     pub(crate) argon_salt: [u8; 16],
 }
@@ -104,6 +106,7 @@ impl ColumnKeys {
             siv: None,
             commit: None,
             mac: Zeroizing::new([0; 32]),
+            mac_state: None,
             argon_salt: [0; 16],
         };
         match purpose {
@@ -116,29 +119,45 @@ impl ColumnKeys {
                 let mut enc = Zeroizing::new([0u8; 32]);
                 enc.copy_from_slice(&okm[..32]);
                 keys.siv = Some(SivKey::new(&enc));
-                #[allow(clippy::expect_used)]
-                let commit = <Hmac<Sha256> as Mac>::new_from_slice(&okm[32..64])
-                    .expect("HMAC takes any key length");
-                keys.commit = Some(commit);
+                let commit_key: &[u8; 32] = (&okm[32..64])
+                    .try_into()
+                    .map_err(|_| Error::ApiMisuse("commitment key length"))?;
+                keys.commit = Some(<aes::Aes256 as aes::cipher::KeyInit>::new(
+                    commit_key.into(),
+                ));
                 if purpose == Purpose::Deterministic {
                     keys.mac.copy_from_slice(&okm[64..96]);
                 }
             }
         }
+        if purpose != Purpose::External {
+            #[allow(clippy::expect_used)]
+            let state = <Hmac<Sha256> as Mac>::new_from_slice(&keys.mac[..])
+                .expect("HMAC takes any key length");
+            keys.mac_state = Some(state);
+        }
         Ok(keys)
     }
 
-    /// `HMAC-SHA-256(commitment key, nonce)[0..16]`.
-    fn commitment(&self, nonce: &[u8; NONCE_LEN]) -> Result<[u8; COMMITMENT_LEN]> {
-        let mut mac = self
-            .commit
+    /// A clone of the keyed HMAC state.
+    pub(crate) fn mac(&self) -> Result<Hmac<Sha256>> {
+        self.mac_state
             .clone()
+            .ok_or(Error::ApiMisuse("these keys have no MAC"))
+    }
+
+    /// `AES-256(commitment key, nonce || 00000000)`.
+    fn commitment(&self, nonce: &[u8; NONCE_LEN]) -> Result<[u8; COMMITMENT_LEN]> {
+        use aes::cipher::BlockEncrypt;
+        let aes = self
+            .commit
+            .as_ref()
             .ok_or(Error::ApiMisuse("blind-index keys do not seal values"))?;
-        mac.update(nonce);
-        let full = mac.finalize().into_bytes();
-        let mut c = [0u8; COMMITMENT_LEN];
-        c.copy_from_slice(&full[..COMMITMENT_LEN]);
-        Ok(c)
+        let mut block = [0u8; COMMITMENT_LEN];
+        block[..NONCE_LEN].copy_from_slice(nonce);
+        let mut b = aes::Block::from(block);
+        aes.encrypt_block(&mut b);
+        Ok(b.into())
     }
 
     fn siv(&self) -> Result<&SivKey> {
@@ -300,9 +319,7 @@ pub(crate) fn seal(
     match mode {
         Mode::Compact => rng.fill(&mut nonce)?,
         Mode::Deterministic => {
-            #[allow(clippy::expect_used)]
-            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&keys.mac[..])
-                .expect("HMAC takes any key length");
+            let mut mac = keys.mac()?;
             mac.update(&(aad.len() as u64).to_be_bytes());
             mac.update(aad);
             mac.update(plaintext);
@@ -319,10 +336,11 @@ pub(crate) fn seal(
     out.extend_from_slice(label.as_bytes());
     out.extend_from_slice(&keys.commitment(&nonce)?);
     out.extend_from_slice(&nonce);
-    let header = out.clone();
-    with_ad(&header, aad, |ad| {
-        keys.siv()?.seal_append(&nonce, ad, plaintext, &mut out)
-    })?;
+    let mut ad = Vec::with_capacity(out.len() + 8 + aad.len());
+    ad.extend_from_slice(&out);
+    ad.extend_from_slice(&(aad.len() as u64).to_be_bytes());
+    ad.extend_from_slice(aad);
+    keys.siv()?.seal_append(&nonce, &ad, plaintext, &mut out)?;
     if text {
         let mut t = Vec::with_capacity(TEXT_PREFIX.len() + (out.len() - 4).div_ceil(3) * 4);
         t.extend_from_slice(TEXT_PREFIX.as_bytes());
