@@ -126,6 +126,21 @@ def main():
         print(f"{op:>6}: dekbox {d*1e6:8.2f} µs   ESDK {e*1e6:10.2f} µs   dekbox is {e / d:7.0f}x faster")
         print(f"RATIO lang=python size=1024 op={op} dekbox_us={d*1e6:.3f} esdk_us={e*1e6:.3f} speedup={e / d:.1f}")
 
+    # Value sizes for the same fields: ESDK messages (raw AES keyring, a
+    # committing suite, the context stored in the header) against dekbox v1
+    # (local key) and compact values (a root).
+    rooted = dekbox.Box("insecure-test-key", roots={"r1": dekbox.Box("insecure-test-key").create_root("r1")})
+    print("\nValue sizes, bytes (binary; text characters for dekbox)")
+    print(f"{'field':>7} {'ESDK':>8} {'dekbox v1':>16} {'dekbox compact':>16}")
+    for n in (16, 64, 1024):
+        v = b"a" * n
+        esdk, _ = client.encrypt(source=v, keyring=keyring, algorithm=suite, encryption_context=CTX)
+        v1 = (len(box.encrypt(v, context=CTX)), len(box.encrypt(v, context=CTX, text=True)))
+        c = (len(rooted.encrypt_compact(v, column="c", context=CTX)),
+             len(rooted.encrypt_compact(v, column="c", context=CTX, text=True)))
+        print(f"{n:>5} B {len(esdk):>8} {v1[0]:>7} / {v1[1]:>6} {c[0]:>7} / {c[1]:>6}")
+        print(f"SIZE lang=python field={n} esdk={len(esdk)} v1_bin={v1[0]} v1_text={v1[1]} compact_bin={c[0]} compact_text={c[1]}")
+
 
 def aws_vs_local(url):
     import botocore.session

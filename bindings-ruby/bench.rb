@@ -126,3 +126,48 @@ puts "\nActive Record's Encryptor, one attribute value, no database"
          op, dk * 1e6, rl * 1e6, dk / rl)
   puts "RATIO lang=ruby op=active-record-#{op} dekbox_us=#{(dk * 1e6).round(3)} rails_us=#{(rl * 1e6).round(3)} ratio=#{(dk / rl).round(3)}"
 end
+
+# Deterministic attributes: find_by on an email with Rails' own
+# deterministic_key against Dekbox::KeyProvider with a root (issue 15's
+# parity target), 1,000 rows each, lookups interleaved.
+ActiveRecord::Schema.define do
+  create_table(:det_rails, force: true) { |t| t.string :email, index: true }
+  create_table(:det_dekbox, force: true) { |t| t.string :email, index: true }
+end
+root_box = Dekbox::Box.new("insecure-test-key")
+rooted = Dekbox::KeyProvider.new(key: "insecure-test-key", root: root_box.create_root("r1"))
+det_rails = Class.new(ActiveRecord::Base) do
+  self.table_name = "det_rails"
+  define_singleton_method(:name) { "DetRails" }
+  encrypts :email, deterministic: true
+end
+det_dekbox = Class.new(ActiveRecord::Base) do
+  self.table_name = "det_dekbox"
+  define_singleton_method(:name) { "DetDekbox" }
+  encrypts :email, deterministic: true, key_provider: rooted
+end
+1000.times do |i|
+  det_rails.create!(email: "user#{i}@example.com")
+  det_dekbox.create!(email: "user#{i}@example.com")
+end
+lookups = ->(klass) { 200.times { |i| klass.find_by(email: "user#{(i * 7) % 1000}@example.com") || raise("not found") } }
+dr, rr = compare(-> { lookups.call(det_dekbox) }, -> { lookups.call(det_rails) })
+puts "\nActive Record find_by(email:) on a deterministic attribute, 1,000 rows (200 lookups a sample)"
+printf("  Dekbox::KeyProvider (root)   %7.1f µs a lookup\n", dr * 1e6 / 200)
+printf("  Rails deterministic_key      %7.1f µs a lookup\n", rr * 1e6 / 200)
+printf("  dekbox/Rails time: %.2fx\n", dr / rr)
+puts "RATIO lang=ruby op=active-record-find-by-deterministic dekbox_us=#{(dr * 1e6 / 200).round(2)} rails_us=#{(rr * 1e6 / 200).round(2)} ratio=#{(dr / rr).round(3)}"
+
+# Stored value sizes (bytes in the column) for the same fields.
+puts "\nActive Record stored value sizes (bytes): Rails' own providers vs Dekbox::KeyProvider"
+printf("  %7s %14s %14s %16s %16s\n", "field", "Rails default", "Rails envelope", "dekbox provider", "dekbox determ.")
+require "securerandom"
+[16, 64, 1024].each do |n|
+  v = SecureRandom.alphanumeric(n) # not "a" * n: Active Record compresses large values
+  sizes = [ActiveRecord::Encryption::DerivedSecretKeyProvider.new("p" * 32), rails_provider, provider].map do |kp|
+    encryptor.encrypt(v, key_provider: kp).bytesize
+  end
+  det = encryptor.encrypt(v, key_provider: rooted.deterministic, cipher_options: { deterministic: true }).bytesize
+  printf("  %5d B %14d %14d %16d %16d\n", n, *sizes, det)
+  puts "SIZE lang=ruby field=#{n} rails_default=#{sizes[0]} rails_envelope=#{sizes[1]} dekbox_provider=#{sizes[2]} dekbox_deterministic=#{det}"
+end

@@ -81,6 +81,7 @@ module Dekbox
       @contexts = {}
       @deterministic = {}
       @deterministic_lock = Mutex.new
+      @roots = !@box.root_labels[0].empty? # fixed when the Box is built
     end
 
     # Contexts built for a lambda's hashes, by content: tenants repeat, and
@@ -101,14 +102,16 @@ module Dekbox
               "differs between processes and would break its lookups (`dekbox root create` makes a root)"
       end
 
-      @deterministic_lock.synchronize do
+      # Active Record asks on every deterministic read and write: a plain
+      # lookup first, the lock only to create.
+      @deterministic[[column, root]] || @deterministic_lock.synchronize do
         @deterministic[[column, root]] ||= DeterministicKeyProvider.new(self, column: column, root: root)
       end
     end
 
     # Whether the provider has root keys (it can serve deterministic attributes).
     def roots?
-      !@box.root_labels[0].empty?
+      @roots
     end
 
     # Internal: the current context (a Dekbox::Context or Hash).
@@ -223,17 +226,22 @@ module Dekbox
 
     private
 
+    # Keys by root label, then by context object (the provider hands out one
+    # Dekbox::Context per distinct context, so identity is enough): read
+    # without the lock, written under it.
     def key_for(label)
       context = @provider.context_for_call
-      id = [label, context.is_a?(Dekbox::Context) ? context.to_h : context]
-      @lock.synchronize { @keys[id] } || begin
-        root, secret = @provider.box.external_key(column: @column, context: context, root: label)
-        key = ::ActiveRecord::Encryption::Key.new(secret)
-        key.public_tags.encrypted_data_key_id = "#{TAG_PREFIX}#{root}"
-        @lock.synchronize do
-          @keys.clear if @keys.size >= KeyProvider::CONTEXT_CACHE_SIZE
-          @keys[id] = key
-        end
+      per_root = @keys[label]
+      key = per_root && per_root[context]
+      return key if key
+
+      root, secret = @provider.box.external_key(column: @column, context: context, root: label)
+      key = ::ActiveRecord::Encryption::Key.new(secret)
+      key.public_tags.encrypted_data_key_id = "#{TAG_PREFIX}#{root}"
+      @lock.synchronize do
+        per_root = (@keys[label] ||= {}.compare_by_identity)
+        per_root.clear if per_root.size >= KeyProvider::CONTEXT_CACHE_SIZE
+        per_root[context] = key
       end
     end
   end
