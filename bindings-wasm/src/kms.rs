@@ -277,6 +277,45 @@ impl KmsBox {
         }
     }
 
+    /// A new root key wrapped by keyring key `key` (default the primary):
+    /// its token `dekbox:root:v1:<label>:…` for `roots`.
+    #[wasm_bindgen(js_name = createRoot, unchecked_return_type = "Promise<string>")]
+    pub fn create_root(
+        &self,
+        label: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ key?: string }")] options: &JsValue,
+    ) -> Promise {
+        let start = || -> Result<_, JsValue> {
+            let mut key = None;
+            if !options.is_undefined() && !options.is_null() {
+                for (name, value) in js::plain_entries(options, "options")? {
+                    match name.as_str() {
+                        "key" if value.is_undefined() => {}
+                        "key" => {
+                            key = Some(
+                                value
+                                    .as_string()
+                                    .ok_or_else(|| type_error("key must be a string"))?,
+                            )
+                        }
+                        _ => {
+                            return Err(type_error(&format!(
+                                "unknown option {name:?}: this method takes key"
+                            )));
+                        }
+                    }
+                }
+            }
+            Ok(self.inner.create_root_async(label, key))
+        };
+        match start() {
+            Ok(fut) => future_to_promise(async move {
+                Ok(JsValue::from_str(&fut.await.map_err(dekbox_error)?))
+            }),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
     /// Seals under the primary root (unwrapped by the KMS on first use):
     /// a compact value, or with `deterministic: true` a queryable one.
     #[wasm_bindgen(js_name = encryptCompact, unchecked_return_type = "Promise<Uint8Array | string>")]
