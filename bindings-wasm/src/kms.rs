@@ -224,13 +224,9 @@ impl KmsBox {
                 .encrypt_async(pt, Arc::new(o.context()), o.aad, form))
         };
         match start() {
-            Ok(fut) => future_to_promise(async move {
-                let sealed = fut.await.map_err(dekbox_error)?;
-                Ok(match std::str::from_utf8(&sealed) {
-                    Ok(s) if sealed.starts_with(b"dekbox:") => JsValue::from_str(s),
-                    _ => Uint8Array::from(&sealed[..]).into(),
-                })
-            }),
+            Ok(fut) => {
+                future_to_promise(async move { Ok(sealed_value(fut.await.map_err(dekbox_error)?)) })
+            }
             Err(e) => Promise::reject(&e),
         }
     }
@@ -344,13 +340,9 @@ impl KmsBox {
             ))
         };
         match start() {
-            Ok(fut) => future_to_promise(async move {
-                let sealed = fut.await.map_err(dekbox_error)?;
-                Ok(match std::str::from_utf8(&sealed) {
-                    Ok(s) if sealed.starts_with(b"dekbox:") => JsValue::from_str(s),
-                    _ => Uint8Array::from(&sealed[..]).into(),
-                })
-            }),
+            Ok(fut) => {
+                future_to_promise(async move { Ok(sealed_value(fut.await.map_err(dekbox_error)?)) })
+            }
             Err(e) => Promise::reject(&e),
         }
     }
@@ -459,6 +451,14 @@ impl KmsBox {
     #[wasm_bindgen(getter)]
     pub fn primary(&self) -> String {
         self.inner.primary_key_name()
+    }
+}
+
+/// A sealed value for JavaScript: a string in text form, else bytes.
+fn sealed_value(sealed: Vec<u8>) -> JsValue {
+    match std::str::from_utf8(&sealed) {
+        Ok(s) if sealed.starts_with(b"dekbox:") => JsValue::from_str(s),
+        _ => Uint8Array::from(&sealed[..]).into(),
     }
 }
 

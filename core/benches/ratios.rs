@@ -14,13 +14,12 @@ use dekbox_core::format::Form;
 use dekbox_core::provider::LocalProvider;
 use dekbox_core::{EncryptionContext, Engine, Timestamp};
 use std::hint::black_box;
-use std::time::Instant;
+
+mod common;
+use common::{Case, ROUNDS, measure};
 
 const SIZES: [usize; 4] = [64, 1024, 16 * 1024, 1024 * 1024];
-const ROUNDS: usize = 21;
 const T: Timestamp = Timestamp::from_unix_millis(1_700_000_000_000);
-
-type Case<'a> = (&'static str, Box<dyn FnMut() + 'a>);
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -141,7 +140,7 @@ fn main() {
                 }),
             ),
         ];
-        let seal = measure(seal_cases, size, quick);
+        let seal = measure(seal_cases, quick);
 
         let mut out_lc = vec![0u8; size];
         let open_cases: Vec<Case> = vec![
@@ -206,7 +205,7 @@ fn main() {
                 }),
             ),
         ];
-        let open = measure(open_cases, size, quick);
+        let open = measure(open_cases, quick);
 
         for (op, m) in [("seal", &seal), ("open", &open)] {
             let cell = |ns: f64| format!("{:>9.0} ns {:>6.2} GB/s", ns, size as f64 / ns);
@@ -259,39 +258,4 @@ fn human(n: usize) -> String {
         n if n >= 1 << 10 => format!("{}KiB", n >> 10),
         n => format!("{n}B"),
     }
-}
-
-/// Runs every case in turn, ROUNDS times; returns each case's median ns/op.
-fn measure(mut cases: Vec<Case<'_>>, size: usize, quick: bool) -> Vec<f64> {
-    let budget_ns = if quick { 2e6 } else { 2e7 };
-    // Calibrate iterations per batch on the first case.
-    let mut iters = 1u64;
-    loop {
-        let t = Instant::now();
-        for _ in 0..iters {
-            (cases[0].1)();
-        }
-        if t.elapsed().as_nanos() as f64 > budget_ns / 4.0 || iters > 1 << 24 {
-            break;
-        }
-        iters *= 2;
-    }
-    let _ = size;
-    let mut samples: Vec<Vec<f64>> = vec![vec![]; cases.len()];
-    for _ in 0..if quick { 5 } else { ROUNDS } {
-        for (i, (_, f)) in cases.iter_mut().enumerate() {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            samples[i].push(t.elapsed().as_nanos() as f64 / iters as f64);
-        }
-    }
-    samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            s[s.len() / 2]
-        })
-        .collect()
 }

@@ -14,12 +14,12 @@ use dekbox_core::root::value::Mode;
 use dekbox_core::{DataKey, EncryptionContext, Engine, Timestamp, kat};
 use std::collections::BTreeMap;
 use std::hint::black_box;
+
+mod common;
+use common::{Case, ROUNDS, measure};
 use std::time::Instant;
 
 const T: Timestamp = Timestamp::from_unix_millis(1_700_000_000_000);
-const ROUNDS: usize = 21;
-
-type Case<'a> = (&'static str, Box<dyn FnMut() + 'a>);
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -330,37 +330,4 @@ fn main() {
             local.0, local.1, aws.0, aws.1, compact.0, compact.1
         );
     }
-}
-
-/// Runs every case in turn, ROUNDS times; returns each case's median ns/op.
-fn measure(mut cases: Vec<Case<'_>>, quick: bool) -> Vec<f64> {
-    let budget_ns = if quick { 2e6 } else { 2e7 };
-    let mut iters = 1u64;
-    loop {
-        let t = Instant::now();
-        for _ in 0..iters {
-            (cases[0].1)();
-        }
-        if t.elapsed().as_nanos() as f64 > budget_ns / 4.0 || iters > 1 << 24 {
-            break;
-        }
-        iters *= 2;
-    }
-    let mut samples: Vec<Vec<f64>> = vec![vec![]; cases.len()];
-    for _ in 0..if quick { 5 } else { ROUNDS } {
-        for (i, (_, f)) in cases.iter_mut().enumerate() {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            samples[i].push(t.elapsed().as_nanos() as f64 / iters as f64);
-        }
-    }
-    samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            s[s.len() / 2]
-        })
-        .collect()
 }
