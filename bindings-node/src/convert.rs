@@ -93,7 +93,7 @@ fn number_arg(v: &Unknown<'_>, what: &str) -> Res<f64> {
 
 /// A field of an options object (`index.js` reads it); `undefined` and
 /// `null` are absent.
-fn present<'a>(v: Option<Unknown<'a>>) -> Option<Unknown<'a>> {
+pub fn present<'a>(v: Option<Unknown<'a>>) -> Option<Unknown<'a>> {
     v.filter(|v| !absent(v))
 }
 

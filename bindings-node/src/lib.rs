@@ -643,12 +643,14 @@ fn index_options(
     t_cost: Option<Unknown<'_>>,
     m_cost: Option<Unknown<'_>>,
 ) -> Res<IndexOptions> {
-    let slowness = match (
-        whole_opt(t_cost, "options.slow[0]", 0, u32::MAX)?,
-        whole_opt(m_cost, "options.slow[1]", 0, u32::MAX)?,
-    ) {
-        (0, 0) => Slowness::Hmac,
-        (t_cost, m_cost) => Slowness::Argon2id { t_cost, m_cost },
+    // Given (from `slow`), both costs are used as they are: core refuses
+    // out-of-range ones (0 included), never silently falling back to HMAC.
+    let slowness = match (convert::present(t_cost), convert::present(m_cost)) {
+        (None, None) => Slowness::Hmac,
+        (t, m) => Slowness::Argon2id {
+            t_cost: whole_opt(t, "options.slow[0]", 0, u32::MAX)?,
+            m_cost: whole_opt(m, "options.slow[1]", 0, u32::MAX)?,
+        },
     };
     Ok(IndexOptions {
         bits: whole_opt(bits, "options.bits", 256, 65535)? as u16,

@@ -89,6 +89,8 @@ test('bad input: typed errors, nothing opens that should not', async () => {
   assert.throws(() => b.encryptCompactSync('x', { column: 'c', colum: 'd' }), /unknown option/)
   assert.throws(() => b.blindIndexSync('x', { column: 'c', bits: 0 }), ApiMisuseError)
   assert.throws(() => b.blindIndexSync('x', { column: 'c', slow: 'yes' }), TypeError)
+  assert.throws(() => b.blindIndexSync('x', { column: 'c', slow: [0, 0] }), ApiMisuseError)
+  assert.throws(() => b.blindIndexSync('x', { column: 'c', slow: [1.5, 64] }), /whole number/)
   assert.throws(() => new Box({ key: 'insecure-test-key', roots: { r1: 'dekbox:root:v1:r1:AAAA' } }), ConfigError)
   await assert.rejects(b.encryptCompact('x', { column: 'c', context: { 'dekbox:x': 'y' } }), MalformedError)
 })

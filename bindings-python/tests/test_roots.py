@@ -138,6 +138,13 @@ def test_blind_index_options():
     slow = b.blind_index("1984", column="year", slow=(1, 64))
     assert slow != b.blind_index("1984", column="year") and slow == b.blind_index("1984", column="year", slow=(1, 64))
     assert len(b.blind_index("1984", column="year", slow=True, bits=32)) == 8
+    for bad in ((3.9, 64), ("3", 64), (True, 64)):
+        with pytest.raises(TypeError):
+            b.blind_index("1984", column="year", slow=bad)
+    with pytest.raises(TypeError):
+        b.blind_index("1984", column="year", bits=True)
+    with pytest.raises(dekbox.ApiMisuseError):
+        b.blind_index("1984", column="year", slow=(0, 0))
 
 
 def test_async_variants():

@@ -282,5 +282,32 @@ class RootsTest < Minitest::Test
     assert_raises(Dekbox::UnknownKeyError) { other_root.deterministic.decryption_keys(message) }
     assert_raises(ArgumentError) { Dekbox::KeyProvider.new(key: "insecure-test-key", root: [TOKEN, TOKEN]) }
   end
+
+  # Review finding: with no deterministic_key configured (the recommended
+  # setup), Rails' reader raises; the hook must then use the default
+  # provider's root, not fail.
+  def test_a_default_provider_with_a_root_serves_deterministic_attributes_without_a_deterministic_key
+    script = <<~RUBY
+      vendor = ENV.fetch("DEKBOX_RAILS_LIB")
+      %w[activesupport activemodel activerecord].each { |g| $LOAD_PATH.unshift File.join(vendor, g, "lib") }
+      require "active_record"
+      require "dekbox/active_record"
+      require "json"
+      ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: ":memory:")
+      ActiveRecord::Schema.verbose = false
+      ActiveRecord::Schema.define { create_table(:users) { |t| t.string :email } }
+      provider = Dekbox::KeyProvider.new(key: "insecure-test-key", root: ENV.fetch("ROOT_TOKEN"))
+      ActiveRecord::Encryption.configure(primary_key: "p" * 32, key_derivation_salt: "s" * 32, key_provider: provider)
+      class User < ActiveRecord::Base; end
+      User.encrypts :email, deterministic: true, downcase: true
+      u = User.create!(email: "Ada@Example.com")
+      raw = User.connection.select_value("select email from users")
+      puts JSON.generate(found: User.find_by(email: "ADA@example.com")&.id == u.id,
+                         tag: JSON.parse(raw)["h"]["i"].unpack1("m"))
+    RUBY
+    out, err, st = Open3.capture3({ "ROOT_TOKEN" => TOKEN }, RbConfig.ruby, "-e", script)
+    assert st.success?, err
+    assert_equal({ "found" => true, "tag" => "dekbox-root:r1" }, JSON.parse(out))
+  end
 end
 

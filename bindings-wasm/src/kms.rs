@@ -278,10 +278,13 @@ impl KmsBox {
     #[wasm_bindgen(js_name = createRoot, unchecked_return_type = "Promise<string>")]
     pub fn create_root(
         &self,
-        label: String,
+        #[wasm_bindgen(unchecked_param_type = "string")] label: &JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "{ key?: string }")] options: &JsValue,
     ) -> Promise {
         let start = || -> Result<_, JsValue> {
+            let label = label
+                .as_string()
+                .ok_or_else(|| type_error("label must be a string"))?;
             let mut key = None;
             if !options.is_undefined() && !options.is_null() {
                 for (name, value) in js::plain_entries(options, "options")? {

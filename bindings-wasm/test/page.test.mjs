@@ -352,6 +352,7 @@ test('root keys in the page: compact and deterministic values and blind indexes,
       try { await box.decryptCompact(email, o); errors[name] = 'opened' } catch (e) { errors[name] = e.name }
     }
     try { await box.decryptCompact(email.slice(0, 40), { column: 'users.email' }); errors.truncated = 'opened' } catch (e) { errors.truncated = e.name }
+    try { await box.createRoot(5); errors.badLabel = 'created' } catch (e) { errors.badLabel = e.name }
     const fresh = await box.createRoot('r9')
     const rebox = new k.Box({ key: 'insecure-test-key', credentials: { accessKeyId: 'AKIA', secretAccessKey: 'unused' }, roots: { r9: fresh } })
     const det = await rebox.encryptCompact('x', { column: 'c', deterministic: true, text: true })
@@ -363,7 +364,7 @@ test('root keys in the page: compact and deterministic values and blind indexes,
   assert.equal(out.length, 97)
   assert.equal(out.kmsCalls, 2, 'the root unwrapped once, and createRoot')
   assert.equal(out.opened, 'ada@example.com!!')
-  assert.deepEqual(out.errors, { column: 'AuthenticationError', context: 'AuthenticationError', missingColumn: 'TypeError', truncated: 'MalformedError' })
+  assert.deepEqual(out.errors, { column: 'AuthenticationError', context: 'AuthenticationError', missingColumn: 'TypeError', truncated: 'MalformedError', badLabel: 'TypeError' })
   await page.close()
 })
 

@@ -384,3 +384,106 @@ fn kms_bodies_and_answers_leave_no_copy_of_the_data_key_in_freed_memory() {
         "{hits} freed blocks held the data key (first: {size} bytes)"
     );
 }
+
+/// Root keys: the root, its HKDF pseudo-random key and the derived keys of
+/// the columns used are not left in freed memory by sealing, opening,
+/// indexing, clearing the caches and dropping the engine.
+#[test]
+fn no_root_or_derived_key_is_left_in_freed_heap_memory() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let maker = engine(
+        &Arc::new(Seeded(Mutex::new(ChaCha20Rng::seed_from_u64(9)))),
+        CacheConfig::default(),
+        "v1",
+    );
+    let token = drive(
+        &mut *maker.create_root("r1", None),
+        || T0,
+        |_| unreachable!(),
+    )
+    .unwrap();
+    drop(maker);
+    let parsed = dekbox_core::root::RootToken::parse(&token).unwrap();
+    let root = drive(
+        &mut *kek(&KEK1, "KEK1").unwrap(parsed.wrapped(), &kat::root_wrap_context("r1").unwrap()),
+        || T0,
+        |_| unreachable!(),
+    )
+    .unwrap();
+    let root_bytes = *root.dangerous_bytes();
+    drop(root);
+    let (prk, _) = hkdf::Hkdf::<sha2::Sha256>::extract(Some(b"dekbox root v1"), &root_bytes);
+    let c = ctx(&[("tenant", "a")]);
+    let mut needles = vec![root_bytes, prk.into()];
+    for (purpose, len) in [
+        ("compact", 64),
+        ("deterministic", 96),
+        ("blind-index", 48),
+        ("external", 32),
+    ] {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::from_prk(&prk).unwrap();
+        let mut info = b"dekbox root v1 ".to_vec();
+        info.extend_from_slice(purpose.as_bytes());
+        info.push(0);
+        info.extend_from_slice(c.canonical_bytes());
+        info.extend_from_slice(&3u16.to_be_bytes());
+        info.extend_from_slice(b"col");
+        let mut okm = vec![0u8; len];
+        hk.expand(&info, &mut okm).unwrap();
+        needles.extend(
+            okm.chunks(32)
+                .filter(|k| k.len() == 32)
+                .map(|k| <[u8; 32]>::try_from(k).unwrap()),
+        );
+    }
+    arm(needles);
+    {
+        let tokens = std::collections::BTreeMap::from([("r1".to_string(), token.clone())]);
+        let keyring = dekbox_core::keyring::Keyring::builder()
+            .add("v1", kek(&KEK1, "KEK1"))
+            .primary("v1")
+            .build()
+            .unwrap();
+        let e = Engine::builder()
+            .keyring(keyring)
+            .roots(tokens, None)
+            .build()
+            .unwrap();
+        use dekbox_core::root::value::Mode;
+        for mode in [Mode::Compact, Mode::Deterministic] {
+            let v = drive(
+                &mut *e.encrypt_root_value(mode, b"secret", &c, "col", b"", Form::Text),
+                || T0,
+                |_| unreachable!(),
+            )
+            .unwrap();
+            let pt = drive(
+                &mut *e.decrypt_root_value(&v, &c, "col", b""),
+                || T0,
+                |_| unreachable!(),
+            )
+            .unwrap();
+            assert_eq!(pt, b"secret");
+        }
+        let o = dekbox_core::root::blind::IndexOptions::default();
+        drive(
+            &mut *e.blind_index(b"x", &c, "col", o, None),
+            || T0,
+            |_| unreachable!(),
+        )
+        .unwrap();
+        drive(
+            &mut *e.external_key(&c, "col", None),
+            || T0,
+            |_| unreachable!(),
+        )
+        .unwrap();
+        e.clear_caches();
+    }
+    let (hits, scanned, size) = disarm();
+    assert!(scanned > 50, "only {scanned} blocks freed");
+    assert_eq!(
+        hits, 0,
+        "{hits} freed blocks held a root or derived key (first: {size} bytes)"
+    );
+}

@@ -48,7 +48,10 @@ def _argon2id(slow: Union[bool, Tuple[int, int]]) -> Optional[Tuple[int, int]]:
     if slow is False or slow is None:
         return None
     t_cost, m_cost = slow
-    return (int(t_cost), int(m_cost))
+    for cost in (t_cost, m_cost):
+        if not isinstance(cost, int) or isinstance(cost, bool):
+            raise TypeError(f"slow must be True or (t_cost, m_cost_kib) integers, not {slow!r}")
+    return (t_cost, m_cost)
 
 
 def _resolve(future, ok, value):
@@ -172,6 +175,8 @@ class Box(_native.Box):
         ``slow=True`` uses Argon2id (3 passes, 4 MiB; or give ``(t_cost,
         m_cost_kib)``) for low-entropy values. Few bits collide on purpose.
         Returns hex (``hex=False``: bytes)."""
+        if isinstance(bits, bool):
+            raise TypeError("bits must be an integer, not a bool")
         if normalize is not None:
             value = normalize(value)
         index = self._blind_index(

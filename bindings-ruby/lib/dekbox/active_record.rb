@@ -195,7 +195,7 @@ module Dekbox
       raise TypeError, "root must be a String" unless root.nil? || root.is_a?(String)
 
       @provider = provider
-      @column = column
+      @column = column.dup.freeze
       @root = root
       @keys = {}
       @lock = Mutex.new
@@ -260,7 +260,7 @@ module Dekbox
       if deterministic? && @key.nil?
         return @key_provider_param.deterministic if @key_provider_param.is_a?(Dekbox::KeyProvider)
 
-        if @key_provider_param.nil? && ::ActiveRecord::Encryption.config.deterministic_key.blank?
+        if @key_provider_param.nil? && !dekbox_rails_deterministic_key?
           default = dekbox_default_provider
           return default.deterministic if default.is_a?(Dekbox::KeyProvider) && default.roots?
         end
@@ -274,6 +274,17 @@ module Dekbox
       ::ActiveRecord::Encryption.key_provider
     rescue ::ActiveRecord::Encryption::Errors::Configuration
       nil
+    end
+
+    # Whether Rails' own deterministic_key is configured (its reader raises
+    # when it is not).
+    def dekbox_rails_deterministic_key?
+      config = ::ActiveRecord::Encryption.config
+      return config.has_deterministic_key? if config.respond_to?(:has_deterministic_key?)
+
+      config.deterministic_key.present?
+    rescue ::ActiveRecord::Encryption::Errors::Configuration
+      false
     end
   end
   ::ActiveRecord::Encryption::Scheme.prepend(DeterministicScheme)

@@ -320,6 +320,10 @@ pub(crate) mod awslc {
             out: &mut [MaybeUninit<u8>],
         ) -> Result<()> {
             let n = pt.len();
+            // Checked here too: this type is also used directly (GCM-SIV).
+            if out.len() != n + TAG_LEN {
+                return Err(Error::ApiMisuse("output buffer has the wrong length"));
+            }
             let dst = out.as_mut_ptr().cast::<u8>();
             // SAFETY: `out` is n + TAG_LEN writable bytes; AWS-LC only writes them.
             unsafe { self.seal_raw(nonce, aad, pt.as_ptr(), n, dst, dst.add(n)) }
@@ -332,6 +336,9 @@ pub(crate) mod awslc {
             input: &[u8],
             out: &mut [MaybeUninit<u8>],
         ) -> Result<()> {
+            if input.len() != out.len() + TAG_LEN {
+                return Err(Error::ApiMisuse("output buffer has the wrong length"));
+            }
             let (ct, tag) = input.split_at(out.len());
             let dst = out.as_mut_ptr().cast::<u8>();
             // SAFETY: `out` is ct.len() writable bytes; AWS-LC only writes them.

@@ -135,6 +135,9 @@ mod rustcrypto {
             input: &[u8],
             out: &mut [std::mem::MaybeUninit<u8>],
         ) -> Result<()> {
+            if input.len() != out.len() + TAG_LEN {
+                return Err(Error::ApiMisuse("output buffer has the wrong length"));
+            }
             let (ct, tag) = input.split_at(out.len());
             out.fill(std::mem::MaybeUninit::new(0));
             // SAFETY: every byte was just initialised.

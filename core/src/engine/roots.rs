@@ -110,7 +110,12 @@ impl Operation for RootKeyOp<'_> {
                     };
                     let key = Arc::new(RootKey::new(label, dek.dangerous_bytes()));
                     drop(dek);
-                    slot.state.lock().unwrap_or_else(|e| e.into_inner()).key = Some(key.clone());
+                    let key = {
+                        let mut s = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+                        // After a takeover another operation may have finished
+                        // first: keep its key (derived keys are cached by it).
+                        s.key.get_or_insert(key).clone()
+                    };
                     release(slot, self.owner);
                     self.state = RootState::Finished;
                     return Ok(Step::Done(key));

@@ -79,8 +79,9 @@ pub(crate) struct ColumnKeys {
     /// HMAC-SHA-256 key (the deterministic nonce, the blind index), or the
     /// key handed to another cipher (`external`).
     pub(crate) mac: Zeroizing<[u8; 32]>,
-    /// HMAC-SHA-256 keyed with `mac`, cloned per use (saves re-keying).
-    pub(crate) mac_state: Option<Hmac<Sha256>>,
+    /// HMAC-SHA-256 keyed with `mac`, cloned per use (saves re-keying):
+    /// deterministic and blind-index keys only. Wiped on drop.
+    mac_state: Option<WipedMac>,
     /// Argon2id salt of the slow blind index.
     pub(crate) argon_salt: [u8; 16],
 }
@@ -130,11 +131,11 @@ impl ColumnKeys {
                 }
             }
         }
-        if purpose != Purpose::External {
+        if matches!(purpose, Purpose::Deterministic | Purpose::BlindIndex) {
             #[allow(clippy::expect_used)]
             let state = <Hmac<Sha256> as Mac>::new_from_slice(&keys.mac[..])
                 .expect("HMAC takes any key length");
-            keys.mac_state = Some(state);
+            keys.mac_state = Some(WipedMac(state));
         }
         Ok(keys)
     }
@@ -142,7 +143,8 @@ impl ColumnKeys {
     /// A clone of the keyed HMAC state.
     pub(crate) fn mac(&self) -> Result<Hmac<Sha256>> {
         self.mac_state
-            .clone()
+            .as_ref()
+            .map(|m| m.0.clone())
             .ok_or(Error::ApiMisuse("these keys have no MAC"))
     }
 
@@ -164,6 +166,29 @@ impl ColumnKeys {
         self.siv
             .as_ref()
             .ok_or(Error::ApiMisuse("blind-index keys do not seal values"))
+    }
+}
+
+/// A keyed HMAC-SHA-256 state (its inner and outer hash states are as good
+/// as the key), overwritten with zeros when dropped.
+struct WipedMac(Hmac<Sha256>);
+
+// The state is plain data (no pointers, nothing to free): zero bytes are a
+// valid value and dropping it afterwards runs no code.
+const _: () = assert!(!std::mem::needs_drop::<Hmac<Sha256>>());
+
+impl Drop for WipedMac {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is a live value of plain data, `size_of` bytes
+        // long; all-zero bytes are a valid `Hmac<Sha256>` (arrays and
+        // counters), and nothing reads it after this.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(
+                (&mut self.0 as *mut Hmac<Sha256>).cast::<u8>(),
+                std::mem::size_of::<Hmac<Sha256>>(),
+            )
+        };
+        zeroize::Zeroize::zeroize(bytes);
     }
 }
 
