@@ -10,6 +10,9 @@
 #   DEKBOX_FUZZ_RUNS=10000000 DEKBOX_FUZZ_SECONDS=7200 scripts/fuzz.sh
 #                                   the long run: stop each target after
 #                                   10 M executions (or the time budget)
+#   DEKBOX_FUZZ_SANITIZER=none ...  without AddressSanitizer (about 3x the
+#                                   executions; for targets of safe-Rust
+#                                   parsers; default: address, with leaks)
 #
 # New inputs go to a scratch corpus (not git); the committed seeds in
 # fuzz/corpus/<target>/seed-* are read as a second corpus. A crash leaves
@@ -18,6 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${DEKBOX_FUZZ_SECONDS:-60}
 runs=${DEKBOX_FUZZ_RUNS:--1}
+san=${DEKBOX_FUZZ_SANITIZER:-address}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo +nightly fuzz list)
@@ -25,9 +29,9 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 # One build for every target (cargo fuzz build builds one target, or all).
 if [ $# -eq 0 ]; then
-    cargo +nightly fuzz build -O || exit 1
+    cargo +nightly fuzz build -O -s "$san" || exit 1
 else
-    for t in "${targets[@]}"; do cargo +nightly fuzz build -O "$t" || exit 1; done
+    for t in "${targets[@]}"; do cargo +nightly fuzz build -O -s "$san" "$t" || exit 1; done
 fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -36,7 +40,7 @@ rows=()
 for t in "${targets[@]}"; do
     mkdir -p "$scratch/$t" "corpus/$t"
     log="$scratch/$t.log"
-    cargo +nightly fuzz run -O "$t" "$scratch/$t" "corpus/$t" -- \
+    cargo +nightly fuzz run -O -s "$san" "$t" "$scratch/$t" "corpus/$t" -- \
         -max_total_time="$seconds" -runs="$runs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
     rc=$?
     execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
