@@ -2,7 +2,7 @@
 //!
 //! Both name their root by label instead of carrying a wrapped data key, and
 //! seal with AES-256-GCM-SIV under a key derived from (root, context,
-//! column): a 17-byte email is 97 text characters instead of 319. Layout
+//! column): a 17-byte email is 97 text characters instead of 316. Layout
 //! (docs/FORMAT.md, "Root-keyed values"):
 //!
 //! ```text
