@@ -221,7 +221,10 @@ pub(crate) fn options(v: &JsValue, allowed: &[&str]) -> Result<Options, JsValue>
             }
             "slow" => {
                 out.slow = match value.as_bool() {
-                    Some(true) => Some((3, 4096)),
+                    Some(true) => Some((
+                        dekbox_core::root::blind::SLOW_T_COST,
+                        dekbox_core::root::blind::SLOW_M_COST,
+                    )),
                     Some(false) => None,
                     None => {
                         let items = array_items(&value, "slow")?;

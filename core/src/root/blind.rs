@@ -38,6 +38,11 @@ pub struct Normalize {
     pub casefold: bool,
 }
 
+/// Passes of [`Slowness::SLOW`] (what `slow: true` means in every binding).
+pub const SLOW_T_COST: u32 = 3;
+/// Memory of [`Slowness::SLOW`], in KiB.
+pub const SLOW_M_COST: u32 = 4096;
+
 /// Fast (HMAC) or slow (Argon2id) indexing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Slowness {
@@ -57,8 +62,8 @@ pub enum Slowness {
 impl Slowness {
     /// The blind_index gem's `slow` setting: Argon2id, 3 passes, 4 MiB.
     pub const SLOW: Slowness = Slowness::Argon2id {
-        t_cost: 3,
-        m_cost: 4096,
+        t_cost: SLOW_T_COST,
+        m_cost: SLOW_M_COST,
     };
 }
 
